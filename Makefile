@@ -1,0 +1,79 @@
+# Remit — `make run` serves the app, `make test` checks everything. Both install what is missing.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# The PostgreSQL server to use (see scripts/ensure-postgres.sh); computed once per make run.
+PG = $(eval PG := $$(shell scripts/ensure-postgres.sh))$(PG)
+DEV_DB ?= remit
+SQLX_DB = $(PG)/remit_sqlx
+export REMIT_TEST_PYTHON := $(CURDIR)/target/tools/venv/bin/python
+export REMIT_PG_SERVER = $(PG)
+
+.PHONY: help tools css build build-release run test fmt-check clippy sqlx-check sqlx-prepare unit e2e size clean-test-dbs
+
+help:
+	@echo "make run    build, migrate, seed demo data and serve http://127.0.0.1:3000 (Stripe sandbox, local outbox)"
+	@echo "make test   fmt, clippy (server and wasm), offline query data, unit, integration and end-to-end tests"
+	@echo "make size   release build; prints wasm and CSS sizes (raw, gzip, brotli)"
+
+tools:
+	@scripts/ensure-tools.sh
+
+# The stylesheet: Tailwind classes used in app/ compiled by tailwind-rs (style crate).
+css:
+	@cargo run --quiet -p style --bin build-css -- app/src style/base.css target/style/remit.css
+
+build: tools css
+	cargo leptos build
+
+build-release: tools css
+	cargo leptos build --release
+
+# A development key for secrets at rest, made once per checkout and kept in target/.
+target/dev.key:
+	@mkdir -p target && head -c 32 /dev/urandom | base64 > $@
+
+run: build target/dev.key
+	APP_ENV=development \
+	DATABASE_URL="$${DATABASE_URL:-$(PG)/$(DEV_DB)}" \
+	REMIT_ENCRYPTION_KEY="$${REMIT_ENCRYPTION_KEY:-$$(cat target/dev.key)}" \
+	LEPTOS_SITE_ROOT=target/site \
+	target/debug/remit
+
+test: tools fmt-check clippy sqlx-check unit e2e
+	@echo "make test: all checks passed"
+
+fmt-check:
+	cargo fmt --all -- --check
+
+clippy: css
+	cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
+	cargo clippy -p frontend -p app --target wasm32-unknown-unknown -- -D warnings
+
+# The committed .sqlx data must match the queries and the migrations.
+sqlx-check:
+	@psql "$(PG)/postgres" -qc "DROP DATABASE IF EXISTS remit_sqlx WITH (FORCE)" >/dev/null
+	DATABASE_URL="$(SQLX_DB)" cargo sqlx database setup --source migrations
+	DATABASE_URL="$(SQLX_DB)" cargo sqlx prepare --check --workspace -- --all-targets
+
+sqlx-prepare:
+	@psql "$(PG)/postgres" -qc "DROP DATABASE IF EXISTS remit_sqlx WITH (FORCE)" >/dev/null
+	DATABASE_URL="$(SQLX_DB)" cargo sqlx database setup --source migrations
+	DATABASE_URL="$(SQLX_DB)" cargo sqlx prepare --workspace -- --all-targets
+
+unit: css clean-test-dbs
+	cargo test --workspace --exclude frontend
+
+e2e: build
+	end2end/run.sh
+
+# Test databases are dropped by the tests themselves; this clears any left by a killed run.
+clean-test-dbs:
+	@for db in $$(psql "$(PG)/postgres" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'remit\_test\_%' OR datname LIKE 'remit\_e2e\_%'"); do \
+		psql "$(PG)/postgres" -qc "DROP DATABASE IF EXISTS $$db WITH (FORCE)" >/dev/null; done
+
+size: build-release
+	@for f in target/site/pkg/remit.wasm target/site/pkg/remit.js target/site/pkg/remit.css; do \
+		printf '%-28s raw %8d  gzip %8d  brotli %8d bytes\n' "$$(basename $$f)" \
+			"$$(wc -c < $$f)" "$$(gzip -9c $$f | wc -c)" "$$(brotli -c -q 11 $$f | wc -c)"; done

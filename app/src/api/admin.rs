@@ -1,0 +1,126 @@
+//! The platform admin pages: tenants, users, and the local mail outbox.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::PersonRow;
+use crate::error::AppError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantRow {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub user_count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdminOverview {
+    pub tenants: Vec<TenantRow>,
+    pub people: Vec<PersonRow>,
+}
+
+#[server(prefix = "/rpc", endpoint = "admin_overview")]
+pub async fn load_admin_overview() -> Result<AdminOverview, AppError> {
+    use domain::auth::policy;
+    crate::server::authorize(policy::PLATFORM_ADMIN)?;
+    let services = crate::server::services()?;
+    let overview = domain::accounts::platform_overview(&services.pool).await?;
+    Ok(AdminOverview {
+        tenants: overview
+            .tenants
+            .into_iter()
+            .map(|t| TenantRow {
+                id: t.id.to_string(),
+                name: t.name,
+                created: t.created_at.format("%Y-%m-%d").to_string(),
+                user_count: t.user_count,
+            })
+            .collect(),
+        people: overview.users.into_iter().map(PersonRow::from).collect(),
+    })
+}
+
+#[server(prefix = "/rpc", endpoint = "create_tenant")]
+pub async fn create_tenant(name: String, owner_email: String, owner_name: String) -> Result<(), AppError> {
+    use domain::auth::policy;
+    crate::server::authorize(policy::PLATFORM_ADMIN)?;
+    let services = crate::server::services()?;
+    domain::accounts::create_tenant(&services, &name, &owner_email, &owner_name).await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailRow {
+    pub id: String,
+    pub to: String,
+    pub subject: String,
+    pub status: String,
+    pub transport: Option<String>,
+    pub created: String,
+    pub attachment_count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttachmentRow {
+    pub id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailView {
+    pub row: EmailRow,
+    pub body: String,
+    pub attachments: Vec<AttachmentRow>,
+}
+
+#[cfg(feature = "ssr")]
+impl From<domain::mail::EmailSummary> for EmailRow {
+    fn from(e: domain::mail::EmailSummary) -> Self {
+        Self {
+            id: e.id.to_string(),
+            to: e.to_address,
+            subject: e.subject,
+            status: e.status,
+            transport: e.transport,
+            created: e.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            attachment_count: e.attachment_count,
+        }
+    }
+}
+
+/// How many emails the outbox lists.
+pub const OUTBOX_PAGE: i64 = 100;
+
+#[server(prefix = "/rpc", endpoint = "outbox")]
+pub async fn outbox() -> Result<Vec<EmailRow>, AppError> {
+    use domain::auth::policy;
+    crate::server::authorize(policy::PLATFORM_ADMIN)?;
+    let services = crate::server::services()?;
+    Ok(domain::mail::list_recent(&services.pool, OUTBOX_PAGE).await?.into_iter().map(EmailRow::from).collect())
+}
+
+#[server(prefix = "/rpc", endpoint = "outbox_email")]
+pub async fn outbox_email(id: String) -> Result<EmailView, AppError> {
+    use domain::{Error, auth::policy};
+    crate::server::authorize(policy::PLATFORM_ADMIN)?;
+    let id = id.parse().map_err(|_| Error::NotFound("email"))?;
+    let services = crate::server::services()?;
+    let email = domain::mail::get(&services.pool, id).await?;
+    Ok(EmailView {
+        row: email.summary.into(),
+        body: email.text_body,
+        attachments: email
+            .attachments
+            .into_iter()
+            .map(|a| AttachmentRow {
+                id: a.id.to_string(),
+                filename: a.filename,
+                content_type: a.content_type,
+                size: a.size,
+            })
+            .collect(),
+    })
+}

@@ -1,0 +1,69 @@
+//! The tenant settings page: the tenant, its people, invitations.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{PersonRow, UserRole};
+use crate::error::AppError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantSettings {
+    pub tenant_name: String,
+    pub created: String,
+    pub viewer_role: UserRole,
+    pub people: Vec<PersonRow>,
+}
+
+impl TenantSettings {
+    pub fn can_rename(&self) -> bool {
+        self.viewer_role == UserRole::TenantOwner
+    }
+
+    /// The roles this viewer may invite.
+    pub fn invitable_roles(&self) -> &'static [UserRole] {
+        match self.viewer_role {
+            UserRole::TenantOwner => &[UserRole::Consultant, UserRole::TenantAdmin],
+            UserRole::TenantAdmin => &[UserRole::Consultant],
+            _ => &[],
+        }
+    }
+}
+
+#[server(prefix = "/rpc", endpoint = "tenant_settings")]
+pub async fn load_tenant_settings() -> Result<TenantSettings, AppError> {
+    use domain::auth::policy;
+    let principal = crate::server::authorize(policy::TENANT_STAFF)?;
+    let services = crate::server::services()?;
+    let overview = domain::accounts::tenant_overview(&services.pool, principal.tenant()?).await?;
+    Ok(TenantSettings {
+        tenant_name: overview.tenant.name,
+        created: overview.tenant.created_at.format("%Y-%m-%d").to_string(),
+        viewer_role: principal.role.into(),
+        people: overview.users.into_iter().map(PersonRow::from).collect(),
+    })
+}
+
+#[server(prefix = "/rpc", endpoint = "rename_tenant")]
+pub async fn rename_tenant(name: String) -> Result<(), AppError> {
+    use domain::auth::policy;
+    let principal = crate::server::authorize(policy::TENANT_OWNER)?;
+    let services = crate::server::services()?;
+    domain::accounts::rename_tenant(&services.pool, &principal, &name).await?;
+    Ok(())
+}
+
+#[server(prefix = "/rpc", endpoint = "invite_member")]
+pub async fn invite_member(email: String, display_name: String, role: String) -> Result<(), AppError> {
+    use domain::{
+        Error,
+        accounts::{self, Invitation},
+        auth::{Role, policy},
+    };
+    let principal = crate::server::authorize(policy::TENANT_STAFF)?;
+    let role = Role::parse(&role)
+        .filter(|r| matches!(r, Role::TenantAdmin | Role::Consultant))
+        .ok_or_else(|| Error::invalid("role", "Choose consultant or tenant admin."))?;
+    let services = crate::server::services()?;
+    accounts::invite(&services, &principal, Invitation { email, display_name, role }).await?;
+    Ok(())
+}

@@ -1,0 +1,4 @@
+pub mod forms;
+pub mod layout;
+pub mod status;
+pub mod ui;

@@ -1,0 +1,182 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use super::people::PeopleTable;
+use crate::{
+    api::admin::{AdminOverview, CreateTenant, EmailRow, EmailView, load_admin_overview, outbox, outbox_email},
+    components::{
+        forms::{FormError, TextField, action_error},
+        status::Loaded,
+        ui,
+    },
+};
+
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    let create = ServerAction::<CreateTenant>::new();
+    let data = Resource::new(move || create.version().get(), |_| load_admin_overview());
+    view! {
+        <Title text="Tenants & users"/>
+        <Loaded data view=move |o| view! { <Overview o create/> }/>
+    }
+}
+
+#[component]
+fn Overview(o: AdminOverview, create: ServerAction<CreateTenant>) -> impl IntoView {
+    let error = action_error(create);
+    view! {
+        <div class="flex flex-col gap-6">
+            <h1 class=ui::HEADING>"Tenants & users"</h1>
+            <section class=ui::CARD>
+                <h2 class="mb-4 text-lg font-semibold text-gray-900">"Tenants"</h2>
+                <div class="overflow-x-auto">
+                    <table class=ui::TABLE data-testid="tenants">
+                        <thead>
+                            <tr>
+                                <th class=ui::TH>"Name"</th>
+                                <th class=ui::TH>"People"</th>
+                                <th class=ui::TH>"Since"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {o.tenants
+                                .into_iter()
+                                .map(|t| view! {
+                                    <tr>
+                                        <td class=ui::TD>{t.name}</td>
+                                        <td class=ui::TD>{t.user_count}</td>
+                                        <td class=ui::TD>{t.created}</td>
+                                    </tr>
+                                })
+                                .collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            </section>
+            <section class=ui::CARD>
+                <h2 class=ui::SUBHEADING>"Add a tenant"</h2>
+                <p class="mb-4 text-sm text-gray-500">"The owner receives an invitation to choose a password."</p>
+                <FormError error/>
+                <ActionForm action=create attr:class="grid grid-cols-1 gap-4 md:grid-cols-4" attr:novalidate="">
+                    <TextField id="tenant-name" name="name" label="Tenant name" error maxlength=120/>
+                    <TextField id="owner-name" name="owner_name" label="Owner's name" error maxlength=120/>
+                    <TextField id="owner-email" name="owner_email" label="Owner's email" error input_type="email" maxlength=254/>
+                    <div class="flex items-end">
+                        <button type="submit" class=ui::BUTTON>"Create tenant"</button>
+                    </div>
+                </ActionForm>
+            </section>
+            <section class=ui::CARD>
+                <h2 class="mb-4 text-lg font-semibold text-gray-900">"Everyone"</h2>
+                <PeopleTable people=o.people show_tenant=true/>
+            </section>
+        </div>
+    }
+}
+
+#[component]
+pub fn OutboxPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| outbox());
+    view! {
+        <Title text="Outbox"/>
+        <Loaded data view=|emails| view! { <OutboxList emails/> }/>
+    }
+}
+
+#[component]
+fn OutboxList(emails: Vec<EmailRow>) -> impl IntoView {
+    view! {
+        <div class="flex flex-col gap-6">
+            <section>
+                <h1 class=ui::HEADING>"Outbox"</h1>
+                <p class=ui::MUTED>
+                    "Every email Remit has sent or is sending, newest first. Without SMTP_URL, email is delivered here only."
+                </p>
+            </section>
+            <section class=ui::CARD>
+                {if emails.is_empty() {
+                    view! { <p class=ui::MUTED>"No email yet."</p> }.into_any()
+                } else {
+                    view! {
+                        <div class="overflow-x-auto">
+                            <table class=ui::TABLE data-testid="outbox">
+                                <thead>
+                                    <tr>
+                                        <th class=ui::TH>"To"</th>
+                                        <th class=ui::TH>"Subject"</th>
+                                        <th class=ui::TH>"Status"</th>
+                                        <th class=ui::TH>"Queued"</th>
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {emails.into_iter().map(|e| view! {
+                                        <tr>
+                                            <td class=ui::TD>{e.to}</td>
+                                            <td class=ui::TD>
+                                                <a class=ui::LINK href=format!("/admin/outbox/{}", e.id)>{e.subject}</a>
+                                                {(e.attachment_count > 0).then(|| format!(" ({} attachment{})", e.attachment_count, if e.attachment_count == 1 { "" } else { "s" }))}
+                                            </td>
+                                            <td class=ui::TD><EmailStatus status=e.status transport=e.transport/></td>
+                                            <td class=ui::TD>{e.created}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any()
+                }}
+            </section>
+        </div>
+    }
+}
+
+#[component]
+fn EmailStatus(status: String, transport: Option<String>) -> impl IntoView {
+    match (status.as_str(), transport.as_deref()) {
+        ("sent", Some("smtp")) => view! { <span class=ui::BADGE_OK>"Sent by SMTP"</span> }.into_any(),
+        ("sent", _) => view! { <span class=ui::BADGE_OK>"In outbox"</span> }.into_any(),
+        ("failed", _) => view! { <span class=ui::BADGE_WAIT>"Failed"</span> }.into_any(),
+        _ => view! { <span class=ui::BADGE>"Queued"</span> }.into_any(),
+    }
+}
+
+#[component]
+pub fn OutboxEmailPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let data = Resource::new(id, outbox_email);
+    view! {
+        <Title text="Email"/>
+        <Loaded data view=|email| view! { <Email email/> }/>
+    }
+}
+
+#[component]
+fn Email(email: EmailView) -> impl IntoView {
+    let id = email.row.id.clone();
+    view! {
+        <div class="flex flex-col gap-6">
+            <p><a href="/admin/outbox" class=ui::LINK>"← Outbox"</a></p>
+            <section class=ui::CARD>
+                <h1 class=ui::HEADING>{email.row.subject}</h1>
+                <p class="mt-1 text-sm text-gray-500">
+                    "To " {email.row.to} " · " {email.row.created} " · "
+                    <EmailStatus status=email.row.status transport=email.row.transport/>
+                </p>
+                <pre class="mt-4 whitespace-pre-wrap rounded-md bg-gray-100 p-4 text-sm" data-testid="email-body">{email.body}</pre>
+                {(!email.attachments.is_empty()).then(|| view! {
+                    <h2 class="mt-6 mb-2 text-lg font-semibold text-gray-900">"Attachments"</h2>
+                    <ul class="flex flex-col gap-1 text-sm">
+                        {email.attachments.into_iter().map(|a| view! {
+                            <li>
+                                <a class=ui::LINK href=format!("/admin/outbox/{id}/attachments/{}", a.id)>{a.filename}</a>
+                                <span class=ui::MUTED>{format!(" {} · {} bytes", a.content_type, a.size)}</span>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                })}
+            </section>
+        </div>
+    }
+}

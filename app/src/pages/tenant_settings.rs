@@ -1,0 +1,87 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use super::people::PeopleTable;
+use crate::{
+    api::tenant::{InviteMember, RenameTenant, TenantSettings, load_tenant_settings},
+    components::{
+        forms::{FieldError, FormError, TextField, action_error},
+        status::Loaded,
+        ui,
+    },
+};
+
+#[component]
+pub fn TenantSettingsPage() -> impl IntoView {
+    let invite = ServerAction::<InviteMember>::new();
+    let rename = ServerAction::<RenameTenant>::new();
+    let data = Resource::new(move || (invite.version().get(), rename.version().get()), |_| load_tenant_settings());
+    view! {
+        <Title text="Tenant settings"/>
+        <Loaded data view=move |s| view! { <Settings s invite rename/> }/>
+    }
+}
+
+#[component]
+fn Settings(
+    s: TenantSettings,
+    invite: ServerAction<InviteMember>,
+    rename: ServerAction<RenameTenant>,
+) -> impl IntoView {
+    let invite_error = action_error(invite);
+    let rename_error = action_error(rename);
+    let can_rename = s.can_rename();
+    let roles = s.invitable_roles();
+    view! {
+        <div class="flex flex-col gap-6">
+            <section>
+                <h1 class=ui::HEADING data-testid="tenant-name">{s.tenant_name.clone()}</h1>
+                <p class=ui::MUTED>"On Remit since " {s.created.clone()} " · you are " {s.viewer_role.label().to_lowercase()}</p>
+            </section>
+            {can_rename.then(|| view! {
+                <section class=ui::CARD>
+                    <h2 class=ui::SUBHEADING>"Name"</h2>
+                    <FormError error=rename_error/>
+                    <ActionForm action=rename attr:class="mt-4 flex flex-wrap items-end gap-4" attr:novalidate="">
+                        <div class="grow">
+                            <TextField id="tenant-name" name="name" label="Tenant name" error=rename_error maxlength=120 value=s.tenant_name.clone()/>
+                        </div>
+                        <button type="submit" class=ui::BUTTON>"Rename"</button>
+                    </ActionForm>
+                </section>
+            })}
+            <section class=ui::CARD>
+                <h2 class="mb-4 text-lg font-semibold text-gray-900">"People"</h2>
+                <PeopleTable people=s.people/>
+            </section>
+            <section class=ui::CARD>
+                <h2 class=ui::SUBHEADING>"Invite someone"</h2>
+                <p class="mb-4 text-sm text-gray-500">"They receive an email with a link to choose their password."</p>
+                <FormError error=invite_error/>
+                <ActionForm action=invite attr:class="grid grid-cols-1 gap-4 md:grid-cols-4" attr:novalidate="">
+                    <TextField id="invite-name" name="display_name" label="Name" error=invite_error maxlength=120/>
+                    <TextField id="invite-email" name="email" label="Email" error=invite_error input_type="email" maxlength=254/>
+                    <div>
+                        <label for="invite-role" class=ui::LABEL>"Role"</label>
+                        <select id="invite-role" name="role" class=ui::INPUT>
+                            {roles
+                                .iter()
+                                .map(|r| {
+                                    let value = match r {
+                                        crate::api::UserRole::TenantAdmin => "tenant_admin",
+                                        _ => "consultant",
+                                    };
+                                    view! { <option value=value>{r.label()}</option> }
+                                })
+                                .collect_view()}
+                        </select>
+                        <FieldError error=invite_error field="role"/>
+                    </div>
+                    <div class="flex items-end">
+                        <button type="submit" class=ui::BUTTON>"Send invitation"</button>
+                    </div>
+                </ActionForm>
+            </section>
+        </div>
+    }
+}

@@ -1,0 +1,65 @@
+//! What server functions need from the request: the services, the signed-in principal, and
+//! the authorisation helper. Available only when rendering on the server.
+
+use domain::{
+    Services,
+    auth::{self, Principal, Role},
+};
+use http::request::Parts;
+use leptos::prelude::*;
+
+use crate::error::AppError;
+
+/// The principal the server's session middleware attached to this request (if any).
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub Option<Principal>);
+
+pub fn services() -> Result<Services, AppError> {
+    use_context::<Services>().ok_or_else(|| internal("services missing from context"))
+}
+
+fn parts() -> Result<Parts, AppError> {
+    use_context::<Parts>().ok_or_else(|| internal("request parts missing from context"))
+}
+
+fn internal(what: &str) -> AppError {
+    AppError::from(domain::Error::Internal(anyhow::anyhow!("{what}")))
+}
+
+pub fn principal() -> Result<Option<Principal>, AppError> {
+    Ok(parts()?.extensions.get::<CurrentUser>().and_then(|c| c.0.clone()))
+}
+
+/// Authenticates and authorises in one step: 401 without a session, 403 for other roles.
+pub fn authorize(allowed: &[Role]) -> Result<Principal, AppError> {
+    let principal = principal()?;
+    Ok(auth::authorize(principal.as_ref(), allowed)?.clone())
+}
+
+/// The session id sent with this request, if any.
+pub fn session_token() -> Result<Option<String>, AppError> {
+    let parts = parts()?;
+    Ok(parts
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(auth::session::token_from_cookie_header)
+        .map(str::to_owned))
+}
+
+pub fn set_cookie(value: String) {
+    if let (Some(res), Ok(value)) = (use_context::<leptos_axum::ResponseOptions>(), http::HeaderValue::from_str(&value))
+    {
+        res.append_header(http::header::SET_COOKIE, value);
+    }
+}
+
+/// Sets the status of the page being rendered (pages are rendered in async mode, so the
+/// status is still open when the data has loaded).
+pub fn set_page_status(status: u16) {
+    if let (Some(res), Ok(status)) = (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(status))
+    {
+        res.set_status(status);
+    }
+}

@@ -1,0 +1,44 @@
+//! Remit's domain: everything the web layer calls, and nothing about the web layer itself.
+//!
+//! Database access, authentication and authorisation, configuration, errors, mail and jobs
+//! live here; the Leptos app and the axum server only translate between HTTP and these calls.
+
+pub mod accounts;
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod jobs;
+pub mod mail;
+pub mod seed;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use sqlx::PgPool;
+
+pub use error::{Error, Result};
+
+/// The shared handles every request and job works with.
+#[derive(Clone)]
+pub struct Services {
+    pub pool: PgPool,
+    pub settings: Arc<config::Settings>,
+    pub mailer: mail::Mailer,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").field("mailer", &self.mailer).finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    /// Connects to (and if needed creates and migrates) the database and sets up the mailer.
+    pub async fn start(settings: config::Settings) -> anyhow::Result<Self> {
+        let pool = db::connect_and_migrate(settings.database_url()).await?;
+        let mailer = mail::Mailer::from_settings(&settings).context("could not set up email")?;
+        Ok(Self { pool, settings: Arc::new(settings), mailer })
+    }
+}

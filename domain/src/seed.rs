@@ -1,0 +1,92 @@
+//! Demo data for development: the tenant "Northwind Auctions" and one user per role.
+//!
+//! Passwords are derived from `REMIT_ENCRYPTION_KEY`, so every installation has its own, the
+//! seeding is repeatable, and the credentials can be printed again at each start.
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac as _};
+use secrecy::SecretString;
+use sha2::Sha256;
+use uuid::Uuid;
+
+use crate::{Services, auth::Role, auth::password, error::Result};
+
+pub const DEMO_TENANT: &str = "Northwind Auctions";
+
+pub struct DemoUser {
+    pub role: Role,
+    pub email: &'static str,
+    pub display_name: &'static str,
+}
+
+pub const DEMO_USERS: [DemoUser; 5] = [
+    DemoUser { role: Role::PlatformAdmin, email: "admin@remit.localhost", display_name: "Pat Platform" },
+    DemoUser { role: Role::TenantOwner, email: "owner@northwind.example", display_name: "Olivia Owner" },
+    DemoUser { role: Role::TenantAdmin, email: "admin@northwind.example", display_name: "Adam Admin" },
+    DemoUser { role: Role::Consultant, email: "consultant@northwind.example", display_name: "Casey Consultant" },
+    DemoUser { role: Role::FamilyMember, email: "family@northwind.example", display_name: "Frankie Family" },
+];
+
+/// The demo password of `email` on this installation.
+pub fn demo_password(services: &Services, email: &str) -> SecretString {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(services.settings.encryption_key.expose()).expect("HMAC accepts any key length");
+    mac.update(b"remit demo password:");
+    mac.update(email.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    SecretString::from(format!("demo-{}", &URL_SAFE_NO_PAD.encode(digest)[..16]))
+}
+
+/// Creates whatever part of the demo data is missing. Safe to run at every start, and from
+/// several processes at once.
+pub async fn ensure_demo_data(services: &Services) -> Result<()> {
+    let mut tx = services.pool.begin().await?;
+    sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended('remit:seed', 0))").execute(&mut *tx).await?;
+
+    let tenant_id = match sqlx::query_scalar!("SELECT id FROM tenants WHERE lower(name) = lower($1)", DEMO_TENANT)
+        .fetch_optional(&mut *tx)
+        .await?
+    {
+        Some(id) => id,
+        None => {
+            let id = Uuid::new_v4();
+            sqlx::query!("INSERT INTO tenants (id, name) VALUES ($1, $2)", id, DEMO_TENANT).execute(&mut *tx).await?;
+            id
+        }
+    };
+
+    let mut consultant_id: Option<Uuid> = None;
+    for user in &DEMO_USERS {
+        let existing = sqlx::query_scalar!("SELECT id FROM users WHERE lower(email) = lower($1)", user.email)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                let id = Uuid::new_v4();
+                let hash = password::hash(demo_password(services, user.email)).await?;
+                let user_tenant = (user.role != Role::PlatformAdmin).then_some(tenant_id);
+                let attached_to = if user.role == Role::FamilyMember { consultant_id } else { None };
+                sqlx::query!(
+                    "INSERT INTO users (id, tenant_id, email, display_name, role, consultant_id, password_hash)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    id,
+                    user_tenant,
+                    user.email,
+                    user.display_name,
+                    user.role.as_str(),
+                    attached_to,
+                    hash,
+                )
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+        };
+        if user.role == Role::Consultant {
+            consultant_id = Some(id);
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}

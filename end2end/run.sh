@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Starts Remit (built by `cargo leptos build`) on a fresh database and a free port, runs the
+# Playwright suite against it in headless Chromium, then stops the server and drops the database.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+pg="${REMIT_PG_SERVER:-postgres://postgres@127.0.0.1:5432}"
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+db="remit_e2e_$$_$(date +%s)"
+log="$root/target/e2e/server.log"
+mkdir -p "$root/target/e2e"
+
+export APP_ENV=development
+export DATABASE_URL="$pg/$db"
+export BIND_ADDR="127.0.0.1:$port"
+export PUBLIC_BASE_URL="http://127.0.0.1:$port"
+export REMIT_ENCRYPTION_KEY="$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')"
+export LEPTOS_SITE_ROOT="$root/target/site"
+export RUST_LOG="${RUST_LOG:-info}"
+
+"$root/target/debug/remit" > "$log" 2>&1 &
+server=$!
+cleanup() {
+  kill "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+  psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+for _ in $(seq 1 300); do
+  if curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$server" 2>/dev/null; then echo "remit exited early:"; cat "$log"; exit 1; fi
+  sleep 0.1
+done
+curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "remit did not come up:"; cat "$log"; exit 1; }
+
+cd "$here"
+REMIT_BASE_URL="$PUBLIC_BASE_URL" REMIT_SERVER_LOG="$log" npx playwright test "$@"

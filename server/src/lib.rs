@@ -1,0 +1,9 @@
+//! The Remit web server: axum routes, middleware, the Leptos app, the job worker, and (when no
+//! Stripe key is configured) the in-process Stripe sandbox.
+
+pub mod middleware;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;
+
+pub use startup::Application;

@@ -1,0 +1,153 @@
+//! Builds the whole application: database, job worker, routes, and the HTTP listener.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use app::{App, shell};
+use axum::{Router, extract::FromRef, middleware, routing::get};
+use domain::{Services, config::Settings, jobs, seed};
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes as _, generate_route_list};
+use tokio::net::TcpListener;
+
+use crate::{
+    middleware::{csrf, request_id, rpc_status, security_headers, session},
+    routes,
+};
+
+/// Everything handlers can extract with `State`.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub services: Services,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl FromRef<AppState> for Services {
+    fn from_ref(state: &AppState) -> Self {
+        state.services.clone()
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    services: Services,
+    worker: graphile_worker::Worker,
+}
+
+/// How many jobs one process runs at a time.
+const JOB_CONCURRENCY: usize = 4;
+/// How long a stopping process waits for running jobs before leaving them to another process.
+const JOB_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.bind_addr)
+            .await
+            .with_context(|| format!("could not listen on {} (BIND_ADDR)", settings.bind_addr))?;
+        Self::build_on(listener, settings).await
+    }
+
+    /// Builds the application on a listener the caller has bound (tests bind port 0 first, so
+    /// that `PUBLIC_BASE_URL` can name the port).
+    pub async fn build_on(listener: TcpListener, settings: Settings) -> anyhow::Result<Self> {
+        let services = Services::start(settings).await?;
+        if services.settings.is_development() {
+            seed::ensure_demo_data(&services).await.map_err(|e| anyhow::anyhow!("{e}")).context("seeding demo data")?;
+        }
+        let worker = jobs::worker(services.clone(), JOB_CONCURRENCY).await?;
+        let router = router(services.clone(), listener.local_addr()?);
+        Ok(Self { listener, router, services, worker })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Prints the demo accounts and their passwords (development mode only).
+    pub fn print_demo_credentials(&self) {
+        println!("\nRemit demo accounts (development mode; passwords unless changed since):");
+        for user in &seed::DEMO_USERS {
+            let password = seed::demo_password(&self.services, user.email);
+            println!(
+                "  {:<15} {:<30} {}",
+                user.role.label(),
+                user.email,
+                secrecy::ExposeSecret::expose_secret(&password)
+            );
+        }
+        println!("Open {}\n", self.services.settings.public_base_url);
+    }
+
+    /// Serves requests and runs jobs until `shutdown` resolves, then stops gracefully.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let worker = Arc::new(self.worker);
+        let jobs = tokio::spawn({
+            let worker = worker.clone();
+            async move {
+                if let Err(err) = worker.run().await {
+                    tracing::error!(error = %err, "job worker stopped");
+                }
+            }
+        });
+        tracing::info!(address = %self.listener.local_addr()?, "remit is listening");
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("the HTTP server failed")?;
+        worker.request_shutdown();
+        if tokio::time::timeout(JOB_SHUTDOWN_GRACE, jobs).await.is_err() {
+            tracing::warn!("jobs still running at shutdown are left for another process to retry");
+        }
+        self.services.pool.close().await;
+        tracing::info!("remit stopped");
+        Ok(())
+    }
+}
+
+fn leptos_options(settings: &Settings, addr: SocketAddr) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("remit")
+        .site_root(settings.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build()
+}
+
+pub fn router(services: Services, addr: SocketAddr) -> Router {
+    let leptos_options = leptos_options(&services.settings, addr);
+    let state = AppState { leptos_options, services: services.clone() };
+    let routes = generate_route_list(App);
+    let context = {
+        let services = services.clone();
+        move || provide_context(services.clone())
+    };
+    let allowed_origin = csrf::AllowedOrigin::from_url(&services.settings.public_base_url);
+
+    let router = Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/admin/outbox/{email_id}/attachments/{attachment_id}", get(routes::outbox::attachment))
+        .leptos_routes_with_context(&state, routes, context.clone(), {
+            let options = state.leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .with_state(state)
+        // Layers wrap what is above them: the last one added runs first.
+        .layer(middleware::from_fn(rpc_status::apply))
+        .layer(middleware::from_fn_with_state(services, session::resolve))
+        .layer(middleware::from_fn_with_state(allowed_origin, csrf::check_origin))
+        .layer(middleware::from_fn(security_headers::apply));
+    request_id::layer(router)
+}

@@ -1,0 +1,221 @@
+//! `spawn_app`: a Remit server on a fresh database and port 0, as in zero2prod.
+
+use std::{
+    collections::HashMap,
+    io::Write,
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
+};
+
+use domain::{
+    Services,
+    auth::{Role, session},
+    config::{LogFormat, Settings},
+    seed,
+};
+use reqwest::header;
+use secrecy::ExposeSecret as _;
+use server::{Application, telemetry};
+use uuid::Uuid;
+
+pub const MAINTENANCE_DB: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const TEST_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// Every log line of every test in this binary, at trace level, so tests can assert that no
+/// secret was ever logged.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stderr().write_all(buf)?;
+        }
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+static LOGS: OnceLock<LogCapture> = OnceLock::new();
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.get().expect("logging initialised").0.lock().unwrap()).into_owned()
+}
+
+fn init_logging() {
+    LOGS.get_or_init(|| {
+        let capture = LogCapture::default();
+        let writer = capture.clone();
+        // The test's own HTTP client (cookie_store, reqwest) logs the cookies it keeps; that is
+        // the test, not Remit, so it stays at info.
+        telemetry::init(
+            LogFormat::Json,
+            Some("trace,hyper=debug,h2=info,tower=info,cookie_store=info,reqwest=info"),
+            move || writer.clone(),
+        );
+        capture
+    });
+}
+
+pub struct TestUser {
+    pub id: Uuid,
+    pub email: String,
+    pub password: String,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub services: Services,
+    pub db_name: String,
+    pub users: HashMap<Role, TestUser>,
+}
+
+pub struct Options {
+    pub smtp_url: Option<String>,
+    pub public_base_url_scheme: &'static str,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { smtp_url: None, public_base_url_scheme: "http" }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub fn settings_for(db_name: &str, port: u16, options: &Options) -> Settings {
+    let mut vars: HashMap<&str, String> = HashMap::from([
+        ("DATABASE_URL", format!("postgres://postgres@127.0.0.1:5432/{db_name}")),
+        ("PUBLIC_BASE_URL", format!("{}://127.0.0.1:{port}", options.public_base_url_scheme)),
+        ("REMIT_ENCRYPTION_KEY", TEST_KEY.to_owned()),
+        ("MAIL_FROM", "Remit Tests <remit@tests.example>".to_owned()),
+    ]);
+    if let Some(smtp) = &options.smtp_url {
+        vars.insert("SMTP_URL", smtp.clone());
+    }
+    Settings::from_lookup(|name| vars.get(name).cloned()).expect("test settings are valid")
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    init_logging();
+    let db_name = format!("remit_test_{}", Uuid::new_v4().simple());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let settings = settings_for(&db_name, port, &options);
+    let app = Application::build_on(listener, settings).await.expect("application builds");
+    let services = app.services().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+
+    seed::ensure_demo_data(&services).await.expect("demo data");
+    let mut users = HashMap::new();
+    for demo in &seed::DEMO_USERS {
+        let id = sqlx::query_scalar!("SELECT id FROM users WHERE email = $1", demo.email)
+            .fetch_one(&services.pool)
+            .await
+            .unwrap();
+        let password = seed::demo_password(&services, demo.email).expose_secret().to_owned();
+        users.insert(demo.role, TestUser { id, email: demo.email.to_owned(), password });
+    }
+    TestApp { address: format!("http://127.0.0.1:{port}"), services, db_name, users }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Leave the machine as we found it: drop the per-test database (FORCE ends the
+        // connections the stopped server still holds).
+        let db = self.db_name.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(MAINTENANCE_DB).await {
+                    let drop = sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+                    let _ = sqlx::Executor::execute(&mut conn, drop).await;
+                }
+            });
+        })
+        .join()
+        .ok();
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn user(&self, role: Role) -> &TestUser {
+        &self.users[&role]
+    }
+
+    /// A browser-like client: keeps cookies, sends Remit's own Origin, does not follow redirects.
+    pub fn client(&self) -> reqwest::Client {
+        let mut headers = header::HeaderMap::new();
+        headers.insert(header::ORIGIN, self.address.parse().unwrap());
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Calls a server function the way the hydrated app does.
+    pub async fn rpc(&self, client: &reqwest::Client, name: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        client
+            .post(self.url(&format!("/rpc/{name}")))
+            .header(header::ACCEPT, "application/json")
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sign_in(&self, client: &reqwest::Client, role: Role) -> reqwest::Response {
+        let user = self.user(role);
+        self.rpc(client, "sign_in", &[("email", &user.email), ("password", &user.password)]).await
+    }
+
+    /// A session for `role` without going through the password check (for authorisation tests).
+    pub async fn session_cookie(&self, role: Role) -> String {
+        let mut conn = self.services.pool.acquire().await.unwrap();
+        let token = session::create(&mut conn, self.user(role).id).await.unwrap();
+        format!("{}={}", session::COOKIE_NAME, token.expose())
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&self.services.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the job queue has no pending jobs (and fails after 30 s).
+    pub async fn wait_for_jobs(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM graphile_worker.jobs")
+                .fetch_one(&self.services.pool)
+                .await
+                .unwrap();
+            if pending == 0 {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{pending} jobs still pending after 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The body of a JSON error answer.
+#[derive(Debug, serde::Deserialize)]
+pub struct ErrorBody {
+    pub status: u16,
+    pub message: String,
+    pub field: Option<String>,
+}
