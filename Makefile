@@ -10,12 +10,13 @@ SQLX_DB = $(PG)/remit_sqlx
 export REMIT_TEST_PYTHON := $(CURDIR)/target/tools/venv/bin/python
 export REMIT_PG_SERVER = $(PG)
 
-.PHONY: help tools css build build-release run test fmt-check clippy sqlx-check sqlx-prepare unit e2e size clean-test-dbs
+.PHONY: help tools css build build-release run test fmt-check clippy sqlx-check sqlx-prepare unit e2e size bench clean-test-dbs
 
 help:
 	@echo "make run    build, migrate, seed demo data and serve http://127.0.0.1:3000 (Stripe sandbox, local outbox)"
 	@echo "make test   fmt, clippy (server and wasm), offline query data, unit, integration and end-to-end tests"
 	@echo "make size   release build; prints wasm and CSS sizes (raw, gzip, brotli)"
+	@echo "make bench  benchmarks (release builds): the Stripe sandbox's throughput"
 
 tools:
 	@scripts/ensure-tools.sh
@@ -26,6 +27,7 @@ css:
 
 build: tools css
 	cargo leptos build
+	cargo build -p stripe-sandbox --bin stripe-sandbox
 
 build-release: tools css
 	cargo leptos build --release
@@ -77,3 +79,7 @@ size: build-release
 	@for f in target/site/pkg/remit.wasm target/site/pkg/remit.js target/site/pkg/remit.css; do \
 		printf '%-28s raw %8d  gzip %8d  brotli %8d bytes\n' "$$(basename $$f)" \
 			"$$(wc -c < $$f)" "$$(gzip -9c $$f | wc -c)" "$$(brotli -c -q 11 $$f | wc -c)"; done
+
+# Benchmarks run on release builds and print their figures; each fails below its target.
+bench: tools
+	scripts/bench-sandbox.sh

@@ -18,11 +18,18 @@ export REMIT_ENCRYPTION_KEY="$(python3 -c 'import base64, os; print(base64.b64en
 export LEPTOS_SITE_ROOT="$root/target/site"
 export RUST_LOG="${RUST_LOG:-info}"
 
+sandbox_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+sandbox_key="sk_test_e2e_$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
+export STRIPE_SANDBOX_ADDR="127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+
 "$root/target/debug/remit" > "$log" 2>&1 &
 server=$!
+# A standalone sandbox with a known key, for the tests of the sandbox's own pages.
+"$root/target/debug/stripe-sandbox" --port "$sandbox_port" --secret-key "$sandbox_key" > "$root/target/e2e/sandbox.log" 2>&1 &
+sandbox=$!
 cleanup() {
-  kill "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
+  kill "$server" "$sandbox" 2>/dev/null || true
+  wait "$server" "$sandbox" 2>/dev/null || true
   psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -35,4 +42,6 @@ done
 curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "remit did not come up:"; cat "$log"; exit 1; }
 
 cd "$here"
-REMIT_BASE_URL="$PUBLIC_BASE_URL" REMIT_SERVER_LOG="$log" npx playwright test "$@"
+REMIT_BASE_URL="$PUBLIC_BASE_URL" REMIT_SERVER_LOG="$log" \
+REMIT_SANDBOX_URL="http://127.0.0.1:$sandbox_port" REMIT_SANDBOX_KEY="$sandbox_key" \
+  npx playwright test "$@"

@@ -18,8 +18,9 @@ apt_install() {
   fi
 }
 
-# Chromium for the end-to-end tests, wasm-opt for release builds, brotli for `make size`.
-apt_install chromium binaryen brotli
+# Chromium for the end-to-end tests, wasm-opt for release builds, brotli for `make size`, wrk
+# for `make bench`.
+apt_install chromium binaryen brotli wrk
 
 rustup target list --installed | grep -qx wasm32-unknown-unknown || { say "rustup: adding wasm32"; rustup target add wasm32-unknown-unknown; }
 
@@ -35,7 +36,7 @@ if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $wbg" ]; then
   cargo install wasm-bindgen-cli --version "$wbg"
 fi
 
-if [ "$(cargo sqlx --version 2>/dev/null)" != "sqlx-cli 0.9.0" ]; then
+if [ "$(sqlx --version 2>/dev/null)" != "sqlx-cli 0.9.0" ]; then
   say "cargo: installing sqlx-cli 0.9.0"
   cargo install sqlx-cli --version 0.9.0 --locked --no-default-features --features postgres,rustls
 fi

@@ -21,6 +21,9 @@ pub enum Error {
     /// Missing, or belongs to someone else (the two are not told apart).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A request that is malformed as a whole (a bad signature, a payload that is not JSON).
+    #[error("{0}")]
+    BadRequest(String),
     /// Input that cannot be accepted; `field` names the form field when there is one.
     #[error("{message}")]
     Invalid { field: Option<&'static str>, message: String },
@@ -54,6 +57,7 @@ impl Error {
         match self {
             Self::Unauthenticated | Self::WrongCredentials => 401,
             Self::Forbidden => 403,
+            Self::BadRequest(_) => 400,
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
             Self::Invalid { .. } => 422,
@@ -71,6 +75,7 @@ impl Error {
             Self::Forbidden => "You do not have access to this.".into(),
             Self::NotFound(what) => format!("{} not found.", capitalise(what)),
             Self::Invalid { message, .. }
+            | Self::BadRequest(message)
             | Self::Conflict(message)
             | Self::RateLimited { message, .. }
             | Self::Upstream(message) => message.clone(),

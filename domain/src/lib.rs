@@ -12,6 +12,8 @@ pub mod error;
 pub mod jobs;
 pub mod mail;
 pub mod seed;
+pub mod stripe;
+pub mod stripe_webhooks;
 
 use std::sync::Arc;
 
@@ -26,19 +28,22 @@ pub struct Services {
     pub pool: PgPool,
     pub settings: Arc<config::Settings>,
     pub mailer: mail::Mailer,
+    pub stripe: stripe::Stripe,
 }
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Services").field("mailer", &self.mailer).finish_non_exhaustive()
+        f.debug_struct("Services").field("mailer", &self.mailer).field("stripe", &self.stripe).finish_non_exhaustive()
     }
 }
 
 impl Services {
-    /// Connects to (and if needed creates and migrates) the database and sets up the mailer.
-    pub async fn start(settings: config::Settings) -> anyhow::Result<Self> {
+    /// Connects to (and if needed creates and migrates) the database and sets up the mailer
+    /// and the Stripe client.
+    pub async fn start(settings: config::Settings, stripe: stripe::StripeConfig) -> anyhow::Result<Self> {
         let pool = db::connect_and_migrate(settings.database_url()).await?;
         let mailer = mail::Mailer::from_settings(&settings).context("could not set up email")?;
-        Ok(Self { pool, settings: Arc::new(settings), mailer })
+        let stripe = stripe::Stripe::new(stripe)?;
+        Ok(Self { pool, settings: Arc::new(settings), mailer, stripe })
     }
 }

@@ -5,9 +5,15 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use app::{App, shell};
 use axum::{Router, extract::FromRef, middleware, routing::get};
-use domain::{Services, config::Settings, jobs, seed};
+use domain::{
+    Services,
+    config::{Settings, StripeSettings},
+    crypto, jobs, seed,
+    stripe::StripeConfig,
+};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes as _, generate_route_list};
+use secrecy::SecretString;
 use tokio::net::TcpListener;
 
 use crate::{
@@ -39,6 +45,42 @@ pub struct Application {
     router: Router,
     services: Services,
     worker: graphile_worker::Worker,
+    sandbox: Option<stripe_sandbox::Sandbox>,
+}
+
+/// Where Stripe's webhooks reach Remit.
+pub const STRIPE_WEBHOOK_PATH: &str = "/payments/webhooks/stripe";
+
+/// The Stripe configuration: real Stripe from settings, or an in-process sandbox started here,
+/// with Remit's webhook endpoint registered on it (platform and Connect events alike).
+async fn stripe(settings: &Settings) -> anyhow::Result<(StripeConfig, Option<stripe_sandbox::Sandbox>)> {
+    if let Some(config) = StripeConfig::from_settings(settings) {
+        return Ok((config, None));
+    }
+    let StripeSettings::Sandbox { addr } = settings.stripe else { unreachable!("from_settings covers live Stripe") };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("could not start the Stripe sandbox on {addr} (STRIPE_SANDBOX_ADDR)"))?;
+    let secret_key = format!("sk_test_sandbox_{}", crypto::random_token());
+    let options = stripe_sandbox::Options { secret_key: secret_key.clone(), ..stripe_sandbox::Options::default() };
+    let sandbox = stripe_sandbox::Sandbox::start(listener, options.clone())
+        .await
+        .context("could not start the Stripe sandbox")?;
+    let webhook_secret = format!("whsec_{}", crypto::random_token());
+    let webhook_url = settings.public_url(STRIPE_WEBHOOK_PATH);
+    sandbox.register_webhook_endpoint(&webhook_url, &webhook_secret, false);
+    sandbox.register_webhook_endpoint(&webhook_url, &webhook_secret, true);
+    tracing::info!(url = sandbox.url(), "Stripe sandbox started (no STRIPE_SECRET_KEY set)");
+    let config = StripeConfig {
+        api_base: format!("{}/", sandbox.url()),
+        connect_base: sandbox.url().to_owned(),
+        connect_js_url: format!("{}/connect.js", sandbox.url()),
+        secret_key: SecretString::from(secret_key),
+        publishable_key: options.publishable_key,
+        webhook_secrets: vec![SecretString::from(webhook_secret)],
+        connect_client_id: options.connect_client_id,
+    };
+    Ok((config, Some(sandbox)))
 }
 
 /// How many jobs one process runs at a time.
@@ -57,13 +99,14 @@ impl Application {
     /// Builds the application on a listener the caller has bound (tests bind port 0 first, so
     /// that `PUBLIC_BASE_URL` can name the port).
     pub async fn build_on(listener: TcpListener, settings: Settings) -> anyhow::Result<Self> {
-        let services = Services::start(settings).await?;
+        let (stripe, sandbox) = stripe(&settings).await?;
+        let services = Services::start(settings, stripe).await?;
         if services.settings.is_development() {
             seed::ensure_demo_data(&services).await.map_err(|e| anyhow::anyhow!("{e}")).context("seeding demo data")?;
         }
         let worker = jobs::worker(services.clone(), JOB_CONCURRENCY).await?;
         let router = router(services.clone(), listener.local_addr()?);
-        Ok(Self { listener, router, services, worker })
+        Ok(Self { listener, router, services, worker, sandbox })
     }
 
     pub fn port(&self) -> u16 {
@@ -72,6 +115,11 @@ impl Application {
 
     pub fn services(&self) -> &Services {
         &self.services
+    }
+
+    /// The in-process Stripe sandbox, when Remit runs without a Stripe key.
+    pub fn sandbox(&self) -> Option<&stripe_sandbox::Sandbox> {
+        self.sandbox.as_ref()
     }
 
     /// Prints the demo accounts and their passwords (development mode only).
@@ -85,6 +133,9 @@ impl Application {
                 user.email,
                 secrecy::ExposeSecret::expose_secret(&password)
             );
+        }
+        if let Some(sandbox) = &self.sandbox {
+            println!("Stripe sandbox: {} (test card 4242 4242 4242 4242, any future expiry)", sandbox.url());
         }
         println!("Open {}\n", self.services.settings.public_base_url);
     }
@@ -138,6 +189,7 @@ pub fn router(services: Services, addr: SocketAddr) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/admin/outbox/{email_id}/attachments/{attachment_id}", get(routes::outbox::attachment))
+        .route(STRIPE_WEBHOOK_PATH, axum::routing::post(routes::stripe_webhook::receive))
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = state.leptos_options.clone();
             move || shell(options.clone())

@@ -70,6 +70,7 @@ pub struct TestUser {
 pub struct TestApp {
     pub address: String,
     pub services: Services,
+    pub sandbox: stripe_sandbox::Sandbox,
     pub db_name: String,
     pub users: HashMap<Role, TestUser>,
 }
@@ -95,6 +96,8 @@ pub fn settings_for(db_name: &str, port: u16, options: &Options) -> Settings {
         ("PUBLIC_BASE_URL", format!("{}://127.0.0.1:{port}", options.public_base_url_scheme)),
         ("REMIT_ENCRYPTION_KEY", TEST_KEY.to_owned()),
         ("MAIL_FROM", "Remit Tests <remit@tests.example>".to_owned()),
+        // Each test gets its own Stripe sandbox.
+        ("STRIPE_SANDBOX_ADDR", "127.0.0.1:0".to_owned()),
     ]);
     if let Some(smtp) = &options.smtp_url {
         vars.insert("SMTP_URL", smtp.clone());
@@ -110,6 +113,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let settings = settings_for(&db_name, port, &options);
     let app = Application::build_on(listener, settings).await.expect("application builds");
     let services = app.services().clone();
+    let sandbox = app.sandbox().expect("tests run against the sandbox").clone();
     tokio::spawn(app.run_until(std::future::pending()));
 
     seed::ensure_demo_data(&services).await.expect("demo data");
@@ -122,7 +126,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         let password = seed::demo_password(&services, demo.email).expose_secret().to_owned();
         users.insert(demo.role, TestUser { id, email: demo.email.to_owned(), password });
     }
-    TestApp { address: format!("http://127.0.0.1:{port}"), services, db_name, users }
+    TestApp { address: format!("http://127.0.0.1:{port}"), services, sandbox, db_name, users }
 }
 
 impl Drop for TestApp {

@@ -11,3 +11,4 @@ mod password_reset;
 mod secrets;
 mod sign_in;
 mod startup;
+mod stripe_webhooks;

@@ -1,0 +1,26 @@
+//! `POST /payments/webhooks/stripe`: the raw body and its signature go to the domain's intake.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use domain::{Services, stripe_webhooks};
+use serde_json::json;
+
+use super::error::ApiError;
+
+pub async fn receive(State(services): State<Services>, headers: HeaderMap, body: Bytes) -> Response {
+    let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
+    match stripe_webhooks::receive(&services, &body, signature).await {
+        Ok(received) => (
+            StatusCode::OK,
+            Json(json!({ "received": true, "duplicate": received == stripe_webhooks::Received::Duplicate })),
+        )
+            .into_response(),
+        // 400 for a bad signature or payload (Stripe does not retry); 5xx makes Stripe retry.
+        Err(err) => ApiError(err).into_response(),
+    }
+}

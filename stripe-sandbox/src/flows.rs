@@ -1,0 +1,678 @@
+//! What happens behind the API: card payments with Stripe's test cards, Checkout completing or
+//! expiring, subscriptions invoicing and renewing, connected accounts finishing onboarding.
+//! Hosted pages, API calls, triggers and the clock all go through these.
+
+use serde_json::{Map, Value, json};
+
+use crate::{
+    objects::{self, TestCard},
+    state::{CardBehaviour, State},
+    wire::{ApiError, ApiResult, Decline, new_id},
+};
+
+pub const GENERIC_DECLINE: Decline =
+    Decline { code: "card_declined", decline_code: Some("generic_decline"), message: "Your card was declined." };
+pub const INSUFFICIENT_FUNDS: Decline = Decline {
+    code: "card_declined",
+    decline_code: Some("insufficient_funds"),
+    message: "Your card has insufficient funds.",
+};
+pub const AUTHENTICATION_FAILED: Decline = Decline {
+    code: "payment_intent_authentication_failure",
+    decline_code: None,
+    message: "We are unable to authenticate your payment method. Please choose a different payment method and try again.",
+};
+const INCORRECT_NUMBER: Decline =
+    Decline { code: "incorrect_number", decline_code: None, message: "Your card number is incorrect." };
+const EXPIRED_CARD: Decline = Decline { code: "expired_card", decline_code: None, message: "Your card has expired." };
+
+/// Stripe's test card numbers and what they do.
+pub fn card_behaviour(number: &str) -> Result<(&'static str, CardBehaviour), Decline> {
+    match number {
+        "4242424242424242" => Ok(("visa", CardBehaviour::Succeeds)),
+        "5555555555554444" => Ok(("mastercard", CardBehaviour::Succeeds)),
+        "4000000000000002" => Ok(("visa", CardBehaviour::Declines(GENERIC_DECLINE))),
+        "4000000000009995" => Ok(("visa", CardBehaviour::Declines(INSUFFICIENT_FUNDS))),
+        "4000002760003184" | "4000002500003155" | "4000000000003220" => {
+            Ok(("visa", CardBehaviour::RequiresAuthentication))
+        }
+        "4000000000000341" => Ok(("visa", CardBehaviour::FailsAfterAttach)),
+        "4000000000000259" => Ok(("visa", CardBehaviour::Disputed)),
+        _ => Err(INCORRECT_NUMBER),
+    }
+}
+
+/// Creates the payment method for a card typed into a hosted page.
+pub fn card_payment_method(
+    state: &mut State,
+    number: &str,
+    expiry: &str,
+    name: Option<String>,
+    email: Option<String>,
+) -> Result<Value, Decline> {
+    let number: String = number.chars().filter(|c| c.is_ascii_digit()).collect();
+    let (brand, behaviour) = card_behaviour(&number)?;
+    let (month, year) = parse_expiry(expiry).ok_or(EXPIRED_CARD)?;
+    let now = chrono_like_year_month(state.now());
+    if (year, month) < now {
+        return Err(EXPIRED_CARD);
+    }
+    let id = new_id("pm_");
+    let card = TestCard { number, brand, exp_month: month, exp_year: year };
+    let pm = objects::payment_method_card(&id, &card, name, email, state.now());
+    state.insert(None, pm.clone());
+    state.cards.insert(id, behaviour);
+    Ok(pm)
+}
+
+/// `MM/YY` or `MM / YYYY`.
+fn parse_expiry(expiry: &str) -> Option<(i64, i64)> {
+    let (m, y) = expiry.split_once('/')?;
+    let month: i64 = m.trim().parse().ok()?;
+    let year: i64 = y.trim().parse().ok()?;
+    let year = if year < 100 { 2000 + year } else { year };
+    (1..=12).contains(&month).then_some((month, year))
+}
+
+/// (year, month) of a Unix time, without a date library.
+fn chrono_like_year_month(unix: i64) -> (i64, i64) {
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let days = unix.div_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month)
+}
+
+/// What a payment attempt came to.
+pub enum Attempt {
+    Succeeded,
+    /// 3D Secure is needed; the page sends the buyer to the challenge.
+    RequiresAction,
+    Failed(Decline),
+}
+
+/// Attempts to pay `pi_id` with `pm`. `authenticated` is true after a passed 3DS challenge.
+pub fn attempt_payment(state: &mut State, pi_id: &str, pm_id: &str, authenticated: bool) -> ApiResult<Attempt> {
+    let behaviour = state.cards.get(pm_id).copied().unwrap_or(CardBehaviour::Succeeds);
+    let pi = state.any(pi_id).cloned().ok_or_else(|| ApiError::no_such("payment_intent", pi_id, "payment_intent"))?;
+    if pi["status"] == "succeeded" {
+        return Err(ApiError::state("payment_intent_unexpected_state", "This PaymentIntent has already succeeded."));
+    }
+    let wants_3ds = pi["payment_method_options"]["card"]["request_three_d_secure"] == "any";
+    let needs_challenge = !authenticated && (behaviour == CardBehaviour::RequiresAuthentication || wants_3ds);
+    let owner = state.owner(pi_id);
+    if needs_challenge {
+        let url = state.url(&format!("/3ds/{pi_id}"));
+        let (pi, previous) = state.update(pi_id, |p| {
+            p["payment_method"] = json!(pm_id);
+            p["status"] = json!("requires_action");
+            p["next_action"] =
+                json!({ "type": "redirect_to_url", "redirect_to_url": { "url": url, "return_url": null } });
+        });
+        state.emit("payment_intent.requires_action", &pi, Some(previous), owner.as_deref());
+        return Ok(Attempt::RequiresAction);
+    }
+    let decline = match behaviour {
+        CardBehaviour::Declines(d) => Some(d),
+        CardBehaviour::FailsAfterAttach => Some(GENERIC_DECLINE),
+        _ => None,
+    };
+    let pm = state.any(pm_id).cloned().unwrap_or(Value::Null);
+    let charge_id = new_id("ch_");
+    let mut charge = objects::charge(&charge_id, &pi, &pm, state.now());
+    match decline {
+        Some(d) => {
+            charge["status"] = json!("failed");
+            charge["failure_code"] = json!(d.decline_code.unwrap_or(d.code));
+            charge["failure_message"] = json!(d.message);
+            charge["outcome"] = json!({ "network_status": "declined_by_network", "reason": d.decline_code, "risk_level": "normal", "seller_message": "The bank did not return any further details with this decline.", "type": "issuer_declined" });
+            state.insert(owner.as_deref(), charge.clone());
+            state.emit("charge.failed", &charge, None, owner.as_deref());
+            fail_payment(state, pi_id, pm_id, d, Some(&charge_id));
+            Ok(Attempt::Failed(d))
+        }
+        None => {
+            let bt_id = new_id("txn_");
+            let amount = pi["amount"].as_i64().unwrap_or(0);
+            let currency = pi["currency"].as_str().unwrap_or("usd").to_owned();
+            state.insert(
+                owner.as_deref(),
+                objects::balance_transaction(&bt_id, amount, &currency, "charge", &charge_id, state.now()),
+            );
+            charge["status"] = json!("succeeded");
+            charge["paid"] = json!(true);
+            charge["captured"] = json!(true);
+            charge["amount_captured"] = json!(amount);
+            charge["balance_transaction"] = json!(bt_id);
+            charge["receipt_url"] = json!(state.url(&format!("/receipts/{charge_id}")));
+            charge["outcome"] = json!({ "network_status": "approved_by_network", "reason": null, "risk_level": "normal", "risk_score": 12, "seller_message": "Payment complete.", "type": "authorized" });
+            state.insert(owner.as_deref(), charge.clone());
+            state.emit("charge.succeeded", &charge, None, owner.as_deref());
+            let (pi, previous) = state.update(pi_id, |p| {
+                p["status"] = json!("succeeded");
+                p["amount_received"] = json!(amount);
+                p["payment_method"] = json!(pm_id);
+                p["latest_charge"] = json!(charge_id);
+                p["last_payment_error"] = Value::Null;
+                p["next_action"] = Value::Null;
+            });
+            state.emit("payment_intent.succeeded", &pi, Some(previous), owner.as_deref());
+            if behaviour == CardBehaviour::Disputed {
+                open_dispute(state, &charge_id);
+            }
+            Ok(Attempt::Succeeded)
+        }
+    }
+}
+
+pub fn fail_payment(state: &mut State, pi_id: &str, pm_id: &str, d: Decline, charge_id: Option<&str>) {
+    let owner = state.owner(pi_id);
+    let pm = state.any(pm_id).cloned();
+    let (pi, previous) = state.update(pi_id, |p| {
+        p["status"] = json!("requires_payment_method");
+        p["next_action"] = Value::Null;
+        p["payment_method"] = Value::Null;
+        if let Some(c) = charge_id {
+            p["latest_charge"] = json!(c);
+        }
+        p["last_payment_error"] = json!({
+            "type": "card_error",
+            "code": d.code,
+            "decline_code": d.decline_code,
+            "message": d.message,
+            "payment_method": pm,
+        });
+    });
+    state.emit("payment_intent.payment_failed", &pi, Some(previous), owner.as_deref());
+}
+
+pub fn open_dispute(state: &mut State, charge_id: &str) {
+    let owner = state.owner(charge_id);
+    let Some(charge) = state.any(charge_id).cloned() else { return };
+    let dispute = objects::dispute(&new_id("dp_"), &charge, state.now());
+    state.insert(owner.as_deref(), dispute.clone());
+    state.update(charge_id, |c| c["disputed"] = json!(true));
+    state.emit("charge.dispute.created", &dispute, None, owner.as_deref());
+}
+
+/// Creates and stores a payment intent for a Checkout session in payment mode (Stripe creates it
+/// when the buyer first submits a payment method).
+pub fn session_payment_intent(state: &mut State, session_id: &str) -> ApiResult<String> {
+    let session =
+        state.any(session_id).cloned().ok_or_else(|| ApiError::no_such("checkout.session", session_id, "id"))?;
+    if let Some(pi) = session["payment_intent"].as_str() {
+        return Ok(pi.to_owned());
+    }
+    let data = &session["_payment_intent_data"];
+    let id = new_id("pi_");
+    let pi = objects::payment_intent(objects::NewPaymentIntent {
+        id: id.clone(),
+        amount: session["amount_total"].as_i64().unwrap_or(0),
+        currency: session["currency"].as_str().unwrap_or("usd"),
+        customer: session["customer"].as_str().map(str::to_owned),
+        description: data["description"].as_str().map(str::to_owned),
+        metadata: data["metadata"].as_object().cloned().unwrap_or_default(),
+        transfer_destination: data["transfer_data"]["destination"].as_str().map(str::to_owned),
+        application_fee_amount: data["application_fee_amount"].as_i64(),
+        on_behalf_of: data["on_behalf_of"].as_str().map(str::to_owned),
+        request_three_d_secure: session["_request_three_d_secure"].as_str().map(str::to_owned),
+        created: state.now(),
+    });
+    let owner = state.owner(session_id);
+    state.insert(owner.as_deref(), pi.clone());
+    state.emit("payment_intent.created", &pi, None, owner.as_deref());
+    state.update(session_id, |s| s["payment_intent"] = json!(id));
+    Ok(id)
+}
+
+/// Marks a paid Checkout session complete and announces it.
+pub fn complete_session(state: &mut State, session_id: &str, customer_details: Value) {
+    let owner = state.owner(session_id);
+    let (session, _) = state.update(session_id, |s| {
+        s["status"] = json!("complete");
+        s["payment_status"] = json!(if s["mode"] == "setup" { "no_payment_required" } else { "paid" });
+        s["customer_details"] = customer_details;
+        s["url"] = Value::Null;
+    });
+    state.emit("checkout.session.completed", &public(&session), None, owner.as_deref());
+}
+
+/// Expires an open Checkout session (at `expires_at`, or through the API).
+pub fn expire_session(state: &mut State, session_id: &str) -> ApiResult<Value> {
+    let session =
+        state.any(session_id).cloned().ok_or_else(|| ApiError::no_such("checkout.session", session_id, "session"))?;
+    if session["status"] != "open" {
+        return Err(ApiError::state(
+            "checkout_session_unexpected_state",
+            format!(
+                "Only Checkout Sessions with a status in [\"open\"] can be expired. This Checkout Session has a status of \"{}\".",
+                session["status"].as_str().unwrap_or("")
+            ),
+        ));
+    }
+    let owner = state.owner(session_id);
+    if let Some(pi_id) = session["payment_intent"].as_str()
+        && state.any(pi_id).is_some_and(|p| p["status"] != "succeeded")
+    {
+        let now = state.now();
+        let (pi, previous) = state.update(pi_id, |p| {
+            p["status"] = json!("canceled");
+            p["canceled_at"] = json!(now);
+            p["cancellation_reason"] = json!("abandoned");
+        });
+        state.emit("payment_intent.canceled", &pi, Some(previous), owner.as_deref());
+    }
+    let (session, _) = state.update(session_id, |s| {
+        s["status"] = json!("expired");
+        s["url"] = Value::Null;
+    });
+    let visible = public(&session);
+    state.emit("checkout.session.expired", &visible, None, owner.as_deref());
+    Ok(visible)
+}
+
+/// Hides the sandbox's own bookkeeping fields (those starting with `_`).
+pub fn public(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Attaches a payment method to a customer (and makes it the default if asked).
+pub fn attach_payment_method(
+    state: &mut State,
+    pm_id: &str,
+    customer_id: &str,
+    make_default: bool,
+) -> ApiResult<Value> {
+    let pm = state.any(pm_id).cloned().ok_or_else(|| ApiError::no_such("payment_method", pm_id, "payment_method"))?;
+    if pm["customer"].as_str().is_some_and(|c| c != customer_id) {
+        return Err(ApiError::state(
+            "payment_method_unexpected_state",
+            "The payment method you provided has already been attached to a customer.",
+        ));
+    }
+    if state.cards.get(pm_id).is_some_and(|b| matches!(b, CardBehaviour::Declines(_))) {
+        let d = match state.cards[pm_id] {
+            CardBehaviour::Declines(d) => d,
+            _ => GENERIC_DECLINE,
+        };
+        return Err(ApiError::card(&d));
+    }
+    let owner = state.owner(customer_id);
+    let (pm, _) = state.update(pm_id, |p| p["customer"] = json!(customer_id));
+    state.emit("payment_method.attached", &pm, None, owner.as_deref());
+    if make_default {
+        let (customer, previous) =
+            state.update(customer_id, |c| c["invoice_settings"]["default_payment_method"] = json!(pm_id));
+        state.emit("customer.updated", &customer, Some(previous), owner.as_deref());
+    }
+    Ok(pm)
+}
+
+/// The payment method a subscription charges: its own default, else its customer's.
+fn billing_payment_method(state: &State, subscription: &Value) -> Option<String> {
+    subscription["default_payment_method"].as_str().map(str::to_owned).or_else(|| {
+        let customer = subscription["customer"].as_str()?;
+        state.any(customer)?["invoice_settings"]["default_payment_method"].as_str().map(str::to_owned)
+    })
+}
+
+/// Creates, finalises and tries to pay an invoice for a subscription's current period.
+pub fn invoice_subscription(state: &mut State, sub_id: &str, billing_reason: &str) -> ApiResult<String> {
+    let sub = state.any(sub_id).cloned().ok_or_else(|| ApiError::no_such("subscription", sub_id, "subscription"))?;
+    let owner = state.owner(sub_id);
+    let customer = state.any(sub["customer"].as_str().unwrap_or_default()).cloned().unwrap_or(Value::Null);
+    let item = &sub["items"]["data"][0];
+    let period = (item["current_period_start"].as_i64().unwrap_or(0), item["current_period_end"].as_i64().unwrap_or(0));
+    let trialing = sub["status"] == "trialing";
+    let mut price = item["price"].clone();
+    if trialing {
+        price["unit_amount"] = json!(0);
+    }
+    let quantity = item["quantity"].as_i64().unwrap_or(1);
+    let product_name = state
+        .any(price["product"].as_str().unwrap_or_default())
+        .map(|p| p["name"].clone())
+        .unwrap_or(json!("Subscription"));
+    let description = if trialing {
+        format!("Trial period for {}", product_name.as_str().unwrap_or("subscription"))
+    } else {
+        format!(
+            "{quantity} × {} (at {} / {})",
+            product_name.as_str().unwrap_or("subscription"),
+            price["unit_amount"],
+            price["recurring"]["interval"].as_str().unwrap_or("month")
+        )
+    };
+    let item_id = item["id"].as_str().unwrap_or_default().to_owned();
+    let line = objects::invoice_line(&new_id("il_"), &price, quantity, period, Some((sub_id, &item_id)), description);
+    let invoice_id = new_id("in_");
+    let now = state.now();
+    let public_url = state.config.public_url.clone();
+    let mut invoice = objects::invoice(objects::NewInvoice {
+        id: invoice_id.clone(),
+        customer: &customer,
+        subscription: Some(sub_id),
+        lines: vec![line],
+        currency: sub["currency"].as_str().unwrap_or("usd").to_owned(),
+        period,
+        billing_reason,
+        created: now,
+        public_url: &public_url,
+    });
+    state.insert(owner.as_deref(), invoice.clone());
+    state.emit("invoice.created", &invoice, None, owner.as_deref());
+    let (finalized, previous) = state.update(&invoice_id, |i| {
+        i["status"] = json!("open");
+        i["status_transitions"]["finalized_at"] = json!(now);
+    });
+    invoice = finalized;
+    state.emit("invoice.finalized", &invoice, Some(previous), owner.as_deref());
+    state.update(sub_id, |s| s["latest_invoice"] = json!(invoice_id));
+    pay_invoice(state, &invoice_id)?;
+    Ok(invoice_id)
+}
+
+/// Tries to collect an open invoice with the subscription's payment method; moves the
+/// subscription to active or past_due accordingly.
+pub fn pay_invoice(state: &mut State, invoice_id: &str) -> ApiResult<Value> {
+    let invoice = state.any(invoice_id).cloned().ok_or_else(|| ApiError::no_such("invoice", invoice_id, "invoice"))?;
+    if invoice["status"] == "paid" {
+        return Err(ApiError::state("invoice_already_paid", "Invoice is already paid"));
+    }
+    if invoice["status"] != "open" {
+        return Err(ApiError::state("invoice_unexpected_state", "You can only pay an open invoice."));
+    }
+    let owner = state.owner(invoice_id);
+    let sub_id = invoice["parent"]["subscription_details"]["subscription"].as_str().map(str::to_owned);
+    let sub = sub_id.as_deref().and_then(|s| state.any(s)).cloned().unwrap_or(Value::Null);
+    let amount = invoice["amount_due"].as_i64().unwrap_or(0);
+    let now = state.now();
+
+    let outcome = if amount == 0 {
+        Attempt::Succeeded
+    } else {
+        match billing_payment_method(state, &sub)
+            .or_else(|| invoice["default_payment_method"].as_str().map(str::to_owned))
+        {
+            None => Attempt::Failed(Decline {
+                code: "invoice_payment_intent_requires_action",
+                decline_code: None,
+                message: "The customer has no payment method to charge.",
+            }),
+            Some(pm_id) => {
+                let pi_id = new_id("pi_");
+                let pi = objects::payment_intent(objects::NewPaymentIntent {
+                    id: pi_id.clone(),
+                    amount,
+                    currency: invoice["currency"].as_str().unwrap_or("usd"),
+                    customer: invoice["customer"].as_str().map(str::to_owned),
+                    description: Some(format!("Invoice {}", invoice["number"].as_str().unwrap_or(""))),
+                    metadata: Map::new(),
+                    transfer_destination: None,
+                    application_fee_amount: None,
+                    on_behalf_of: None,
+                    request_three_d_secure: None,
+                    created: now,
+                });
+                state.insert(owner.as_deref(), pi);
+                let payments = json!({ "object": "list", "data": [{ "id": new_id("inpay_"), "object": "invoice_payment", "amount_paid": null, "amount_requested": amount, "created": now, "currency": invoice["currency"], "invoice": invoice_id, "is_default": true, "livemode": false, "payment": { "type": "payment_intent", "payment_intent": pi_id }, "status": "open", "status_transitions": { "canceled_at": null, "paid_at": null } }], "has_more": false, "url": "/v1/invoice_payments" });
+                state.update(invoice_id, |i| i["payments"] = payments);
+                // Off-session renewals cannot answer a 3DS challenge; such cards fail here.
+                if state.cards.get(&pm_id) == Some(&CardBehaviour::RequiresAuthentication) {
+                    fail_payment(state, &pi_id, &pm_id, AUTHENTICATION_FAILED, None);
+                    Attempt::Failed(AUTHENTICATION_FAILED)
+                } else {
+                    attempt_payment(state, &pi_id, &pm_id, true)?
+                }
+            }
+        }
+    };
+
+    let (invoice, previous) = state.update(invoice_id, |i| {
+        i["attempted"] = json!(true);
+        i["attempt_count"] = json!(i["attempt_count"].as_i64().unwrap_or(0) + 1);
+        if matches!(outcome, Attempt::Succeeded) {
+            i["status"] = json!("paid");
+            i["amount_paid"] = json!(amount);
+            i["amount_remaining"] = json!(0);
+            i["status_transitions"]["paid_at"] = json!(now);
+            i["next_payment_attempt"] = Value::Null;
+            if let Some(p) = i.pointer_mut("/payments/data/0").and_then(Value::as_object_mut) {
+                p.insert("status".into(), json!("paid"));
+                p.insert("amount_paid".into(), json!(amount));
+            }
+        } else {
+            // Smart Retries would try again in about three days.
+            i["next_payment_attempt"] = json!(now + 3 * 86_400);
+        }
+    });
+    match outcome {
+        Attempt::Succeeded => {
+            state.emit("invoice.paid", &invoice, Some(previous.clone()), owner.as_deref());
+            state.emit("invoice.payment_succeeded", &invoice, Some(previous), owner.as_deref());
+            if let Some(sub_id) = &sub_id
+                && sub["status"] != "trialing"
+                && sub["status"] != "active"
+            {
+                set_subscription_status(state, sub_id, "active");
+            }
+        }
+        Attempt::Failed(_) | Attempt::RequiresAction => {
+            state.emit("invoice.payment_failed", &invoice, Some(previous), owner.as_deref());
+            if let Some(sub_id) = &sub_id
+                && sub["status"] == "active"
+            {
+                set_subscription_status(state, sub_id, "past_due");
+            }
+        }
+    }
+    Ok(invoice)
+}
+
+pub fn set_subscription_status(state: &mut State, sub_id: &str, status: &str) {
+    let owner = state.owner(sub_id);
+    let (sub, previous) = state.update(sub_id, |s| s["status"] = json!(status));
+    state.emit("customer.subscription.updated", &sub, Some(previous), owner.as_deref());
+}
+
+/// Ends a subscription now.
+pub fn cancel_subscription(state: &mut State, sub_id: &str) -> Value {
+    let owner = state.owner(sub_id);
+    let now = state.now();
+    let (sub, _) = state.update(sub_id, |s| {
+        s["status"] = json!("canceled");
+        s["canceled_at"] = json!(now);
+        s["ended_at"] = json!(now);
+    });
+    state.emit("customer.subscription.deleted", &sub, None, owner.as_deref());
+    sub
+}
+
+/// Moves every subscription whose period (or trial) has ended to its next period, and
+/// announces trials ending in three days or less.
+pub fn run_billing_clock(state: &mut State) {
+    let now = state.now();
+    for sub in state.all("subscription", None) {
+        let id = sub["id"].as_str().unwrap_or_default().to_owned();
+        let status = sub["status"].as_str().unwrap_or_default();
+        if !matches!(status, "active" | "trialing" | "past_due") {
+            continue;
+        }
+        if status == "trialing"
+            && let Some(trial_end) = sub["trial_end"].as_i64()
+            && trial_end - now <= 3 * 86_400
+            && state.trial_notices_sent.insert(id.clone())
+        {
+            let owner = state.owner(&id);
+            state.emit("customer.subscription.trial_will_end", &sub, None, owner.as_deref());
+        }
+        let period_end = sub["items"]["data"][0]["current_period_end"].as_i64().unwrap_or(i64::MAX);
+        if period_end > now {
+            continue;
+        }
+        if sub["cancel_at_period_end"] == true {
+            cancel_subscription(state, &id);
+            continue;
+        }
+        let interval = sub["items"]["data"][0]["price"]["recurring"]["interval"].as_str().unwrap_or("month");
+        let count = sub["items"]["data"][0]["price"]["recurring"]["interval_count"].as_i64().unwrap_or(1);
+        let next_end = period_end + interval_seconds(interval) * count;
+        let owner = state.owner(&id);
+        let (updated, previous) = state.update(&id, |s| {
+            if s["status"] == "trialing" {
+                s["status"] = json!("active");
+            }
+            if let Some(items) = s["items"]["data"].as_array_mut() {
+                for item in items {
+                    item["current_period_start"] = json!(period_end);
+                    item["current_period_end"] = json!(next_end);
+                }
+            }
+        });
+        state.emit("customer.subscription.updated", &updated, Some(previous), owner.as_deref());
+        if let Err(err) = invoice_subscription(state, &id, "subscription_cycle") {
+            tracing::warn!(subscription = %id, error = %err.message, "renewal could not be invoiced");
+        }
+    }
+}
+
+pub fn interval_seconds(interval: &str) -> i64 {
+    match interval {
+        "day" => 86_400,
+        "week" => 7 * 86_400,
+        "year" => 365 * 86_400,
+        _ => 30 * 86_400,
+    }
+}
+
+/// Expires every open Checkout session whose `expires_at` has passed.
+pub fn run_checkout_clock(state: &mut State) {
+    let now = state.now();
+    let due: Vec<String> = state
+        .all("checkout.session", None)
+        .into_iter()
+        .filter(|s| s["status"] == "open" && s["expires_at"].as_i64().is_some_and(|t| t <= now))
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .collect();
+    for id in due {
+        let _ = expire_session(state, &id);
+    }
+}
+
+/// Everything the onboarding form collects, applied to the account.
+pub struct OnboardingDetails {
+    pub business_type: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub dob: (i64, i64, i64),
+    pub address_line1: String,
+    pub city: String,
+    pub postal_code: String,
+    /// `(routing number, account number)`; without it, payouts stay disabled.
+    pub bank_account: Option<(String, String)>,
+    pub accept_tos: bool,
+}
+
+/// Applies submitted onboarding details: the account's requirements, capabilities and flags
+/// move as Stripe moves them, and `account.updated` announces it.
+pub fn submit_onboarding(state: &mut State, account_id: &str, d: OnboardingDetails) -> ApiResult<Value> {
+    let now = state.now();
+    let mut still_due: Vec<String> = Vec::new();
+    if d.bank_account.is_none() {
+        still_due.push("external_account".into());
+    }
+    if !d.accept_tos {
+        still_due.push("tos_acceptance.date".into());
+    }
+    let can_charge = d.accept_tos;
+    let can_pay_out = can_charge && d.bank_account.is_some();
+    let disabled_reason = if still_due.is_empty() { None } else { Some("requirements.past_due") };
+    let deadline = (!still_due.is_empty()).then_some(now + 14 * 86_400);
+    let (account, previous) = state.update(account_id, |a| {
+        a["business_type"] = json!(d.business_type);
+        a["details_submitted"] = json!(true);
+        a["charges_enabled"] = json!(can_charge);
+        a["payouts_enabled"] = json!(can_pay_out);
+        a["capabilities"] = json!({
+            "card_payments": if can_charge { "active" } else { "inactive" },
+            "transfers": if can_pay_out { "active" } else { "inactive" },
+        });
+        a["requirements"] = objects::requirements(&still_due, &still_due, disabled_reason, deadline);
+        a["individual"] = json!({
+            "id": new_id("person_"), "object": "person", "account": account_id, "created": now,
+            "first_name": d.first_name, "last_name": d.last_name,
+            "dob": { "day": d.dob.0, "month": d.dob.1, "year": d.dob.2 },
+            "address": { "line1": d.address_line1, "city": d.city, "postal_code": d.postal_code, "country": a["country"], "line2": null, "state": null },
+        });
+        if d.accept_tos {
+            a["tos_acceptance"] = json!({ "date": now, "ip": "127.0.0.1", "user_agent": "Stripe sandbox" });
+        }
+        if let Some((routing, number)) = &d.bank_account {
+            a["external_accounts"]["data"] = json!([{
+                "id": new_id("ba_"), "object": "bank_account", "account": account_id, "account_holder_name": format!("{} {}", d.first_name, d.last_name),
+                "account_holder_type": "individual", "bank_name": "STRIPE TEST BANK", "country": a["country"], "currency": a["default_currency"],
+                "default_for_currency": true, "fingerprint": format!("fp{routing}"), "last4": &number[number.len().saturating_sub(4)..],
+                "metadata": {}, "routing_number": routing, "status": "new",
+            }]);
+        }
+    });
+    state.emit("account.updated", &account, Some(previous), Some(account_id));
+    Ok(account)
+}
+
+/// Sets an account's requirements directly (a control for tests and demos).
+pub fn set_requirements(
+    state: &mut State,
+    account_id: &str,
+    currently_due: Vec<String>,
+    past_due: Vec<String>,
+    disabled_reason: Option<String>,
+    deadline: Option<i64>,
+) -> ApiResult<Value> {
+    state.require("account", account_id, None, "account")?;
+    let blocking = !past_due.is_empty() || disabled_reason.is_some();
+    let (account, previous) = state.update(account_id, |a| {
+        a["requirements"] = objects::requirements(&currently_due, &past_due, disabled_reason.as_deref(), deadline);
+        if blocking {
+            a["charges_enabled"] = json!(false);
+            a["payouts_enabled"] = json!(false);
+        }
+    });
+    state.emit("account.updated", &account, Some(previous), Some(account_id));
+    Ok(account)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_cards_behave_as_documented() {
+        assert_eq!(card_behaviour("4242424242424242").unwrap().1, CardBehaviour::Succeeds);
+        assert_eq!(card_behaviour("4000000000000002").unwrap().1, CardBehaviour::Declines(GENERIC_DECLINE));
+        assert_eq!(card_behaviour("4000000000009995").unwrap().1, CardBehaviour::Declines(INSUFFICIENT_FUNDS));
+        assert_eq!(card_behaviour("4000002760003184").unwrap().1, CardBehaviour::RequiresAuthentication);
+        assert_eq!(card_behaviour("1234123412341234").unwrap_err().code, "incorrect_number");
+    }
+
+    #[test]
+    fn expiry_dates_parse_and_calendar_math_is_right() {
+        assert_eq!(parse_expiry("12/34"), Some((12, 2034)));
+        assert_eq!(parse_expiry("1 / 2031"), Some((1, 2031)));
+        assert_eq!(parse_expiry("13/30"), None);
+        assert_eq!(chrono_like_year_month(0), (1970, 1));
+        assert_eq!(chrono_like_year_month(1_795_000_000), (2026, 11));
+        assert_eq!(chrono_like_year_month(951_782_400), (2000, 2)); // 2000-02-29
+    }
+}

@@ -1,0 +1,146 @@
+//! A local, stateful, Stripe-compatible API server.
+//!
+//! It speaks Stripe's wire format for the endpoints Remit uses (form-encoded parameters,
+//! Stripe's JSON objects and errors, idempotency keys, `expand[]`, list pagination, the
+//! `Stripe-Account` header), keeps state in memory, signs and delivers webhook events as Stripe
+//! does, serves stand-ins for Stripe's hosted pages (Checkout with the test cards, 3D Secure,
+//! Connect onboarding, OAuth), and can be told to fail, to advance its clock, or to bring about
+//! an event. Any Stripe client library pointed at its URL works against it.
+
+#![recursion_limit = "256"]
+
+mod api;
+pub mod faults;
+mod flows;
+mod objects;
+mod pages;
+mod server;
+mod state;
+mod triggers;
+pub mod webhooks;
+mod wire;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use serde_json::Value;
+
+pub use faults::{FaultKind, FaultRule};
+pub use state::DEFAULT_API_VERSION;
+pub use webhooks::{DeliveryRecord, Mode as DeliveryMode, RetryPolicy, signature_header};
+
+/// How to run a sandbox.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The secret key clients must present (`sk_test_…`).
+    pub secret_key: String,
+    pub publishable_key: String,
+    /// The platform's Connect OAuth client id (`ca_…`).
+    pub connect_client_id: String,
+    /// Where browsers reach the sandbox, if not at the address it listens on.
+    pub public_url: Option<String>,
+    pub retry: RetryPolicy,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            secret_key: "sk_test_sandbox".into(),
+            publishable_key: "pk_test_sandbox".into(),
+            connect_client_id: "ca_sandbox".into(),
+            public_url: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// A running sandbox.
+#[derive(Clone)]
+pub struct Sandbox {
+    shared: Arc<server::Shared>,
+    addr: SocketAddr,
+    url: String,
+}
+
+impl Sandbox {
+    /// Serves a sandbox on `listener` (in a background task) and returns its handle.
+    pub async fn start(listener: tokio::net::TcpListener, options: Options) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let url = options.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let config = state::Config {
+            secret_keys: vec![options.secret_key],
+            publishable_key: options.publishable_key,
+            connect_client_id: options.connect_client_id,
+            public_url: url.clone(),
+        };
+        let shared = server::Shared::new(config, options.retry);
+        let serving = shared.clone();
+        tokio::spawn(async move {
+            if let Err(err) = server::serve(listener, serving).await {
+                tracing::error!(error = %err, "the Stripe sandbox stopped");
+            }
+        });
+        Ok(Self { shared, addr, url })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL: API calls go to `{url}/v1/…`, OAuth to `{url}/oauth/…`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Registers a webhook endpoint signed with `secret` (events of connected accounts go to
+    /// `connect` endpoints) and returns its id.
+    pub fn register_webhook_endpoint(&self, url: &str, secret: &str, connect: bool) -> String {
+        self.shared.with_state(|s| {
+            let endpoint = objects::NewWebhookEndpoint {
+                id: wire::new_id("we_"),
+                url: url.to_owned(),
+                enabled_events: vec!["*".into()],
+                connect,
+                api_version: None,
+                description: Some("Registered by the embedding application".into()),
+                metadata: Default::default(),
+                created: s.now(),
+            };
+            api::events::register_endpoint(s, endpoint, Some(secret.to_owned()))["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+    }
+
+    pub fn add_fault(&self, rule: FaultRule) {
+        self.shared.faults.add(rule);
+    }
+
+    pub fn set_delivery_mode(&self, mode: DeliveryMode) {
+        self.shared.delivery.set_mode(mode);
+    }
+
+    /// Delivers events held in `Reverse` mode, newest first; returns how many.
+    pub async fn flush_deliveries(&self) -> usize {
+        self.shared.delivery.flush().await
+    }
+
+    pub fn deliveries(&self) -> Vec<DeliveryRecord> {
+        self.shared.delivery.log()
+    }
+
+    /// Moves the sandbox's clock forward and runs what became due.
+    pub fn advance_clock(&self, seconds: i64) {
+        self.shared.with_state(|s| s.advance_clock(seconds));
+        self.shared.tick();
+    }
+
+    pub fn now(&self) -> i64 {
+        self.shared.lock().now()
+    }
+
+    /// Brings about `event` as `stripe trigger` does; returns the objects involved.
+    pub fn trigger(&self, event: &str, account: Option<&str>) -> Result<Value, String> {
+        self.shared.with_state(|s| triggers::trigger(s, event, account)).map_err(|e| e.message)
+    }
+}

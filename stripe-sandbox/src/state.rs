@@ -1,0 +1,363 @@
+//! The sandbox's memory: every object, keyed by id, plus the bookkeeping Stripe keeps behind
+//! its API (link tokens, client secrets, OAuth codes, idempotency keys, the clock).
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use serde_json::{Map, Value, json};
+
+use crate::wire::{ApiError, ApiResult, Params, new_id};
+
+/// The API version the sandbox speaks unless a request names another.
+pub const DEFAULT_API_VERSION: &str = "2026-09-30.endive";
+
+/// How the sandbox is reached and who may call it.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Secret keys accepted as `Authorization: Bearer …`.
+    pub secret_keys: Vec<String>,
+    pub publishable_key: String,
+    /// The Connect platform's OAuth client id (`ca_…`).
+    pub connect_client_id: String,
+    /// Where browsers reach the sandbox; hosted page URLs are built from it.
+    pub public_url: String,
+}
+
+struct Stored {
+    seq: u64,
+    /// The connected account the object belongs to (`Stripe-Account`), or the platform.
+    account: Option<String>,
+    value: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountLinkToken {
+    pub account: String,
+    pub kind: String,
+    pub refresh_url: String,
+    pub return_url: String,
+    pub expires_at: i64,
+    pub used: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountSessionSecret {
+    pub account: String,
+    pub expires_at: i64,
+    pub onboarding_enabled: bool,
+    pub external_account_collection: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct OAuthCode {
+    pub account: String,
+    pub used: bool,
+}
+
+/// How a test card behaves when charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardBehaviour {
+    Succeeds,
+    Declines(crate::wire::Decline),
+    /// Needs 3D Secure on every payment.
+    RequiresAuthentication,
+    /// Attaches fine; every charge fails (Stripe's 4000000000000341).
+    FailsAfterAttach,
+    /// Succeeds, then the charge is disputed (Stripe's 4000000000000259).
+    Disputed,
+}
+
+pub struct IdempotentResponse {
+    pub fingerprint: String,
+    pub status: u16,
+    pub body: Value,
+    pub created: i64,
+}
+
+/// The sandbox state. All of it sits behind one mutex; every API call is a short critical section.
+pub struct State {
+    pub config: Config,
+    objects: HashMap<String, Stored>,
+    seq: u64,
+    clock_offset: i64,
+    pub account_links: HashMap<String, AccountLinkToken>,
+    pub account_sessions: HashMap<String, AccountSessionSecret>,
+    pub oauth_codes: HashMap<String, OAuthCode>,
+    /// Accounts connected through OAuth (and not yet deauthorised).
+    pub oauth_connected: HashSet<String>,
+    pub login_links: HashMap<String, String>,
+    /// Onboarding forms opened through an account link: form token → (account, return URL).
+    pub onboarding_forms: HashMap<String, (String, String)>,
+    pub cards: HashMap<String, CardBehaviour>,
+    pub idempotency: HashMap<(Option<String>, String), IdempotentResponse>,
+    /// Secrets of webhook endpoints, by endpoint id.
+    pub webhook_secrets: HashMap<String, String>,
+    /// Events created by the current call, to deliver once the state is unlocked.
+    pub pending_events: Vec<String>,
+    pub trial_notices_sent: HashSet<String>,
+}
+
+impl State {
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            objects: HashMap::new(),
+            seq: 0,
+            clock_offset: 0,
+            account_links: HashMap::new(),
+            account_sessions: HashMap::new(),
+            oauth_codes: HashMap::new(),
+            oauth_connected: HashSet::new(),
+            login_links: HashMap::new(),
+            onboarding_forms: HashMap::new(),
+            cards: HashMap::new(),
+            idempotency: HashMap::new(),
+            webhook_secrets: HashMap::new(),
+            pending_events: Vec::new(),
+            trial_notices_sent: HashSet::new(),
+        }
+    }
+
+    /// The sandbox's clock: real time plus whatever tests advanced it by.
+    pub fn now(&self) -> i64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default() + self.clock_offset
+    }
+
+    pub fn advance_clock(&mut self, seconds: i64) {
+        self.clock_offset += seconds;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.public_url.trim_end_matches('/'))
+    }
+
+    /// Stores a new object (its `id` already set) under `account`.
+    pub fn insert(&mut self, account: Option<&str>, value: Value) -> String {
+        let id = value["id"].as_str().expect("objects have ids").to_owned();
+        self.seq += 1;
+        self.objects.insert(id.clone(), Stored { seq: self.seq, account: account.map(str::to_owned), value });
+        id
+    }
+
+    /// The object with `id` of type `object`, as seen from `account`.
+    pub fn get(&self, object: &str, id: &str, account: Option<&str>) -> Option<&Value> {
+        self.objects.get(id).filter(|s| s.value["object"] == object && visible(s, account)).map(|s| &s.value)
+    }
+
+    pub fn require(&self, object: &str, id: &str, account: Option<&str>, param: &str) -> ApiResult<Value> {
+        self.get(object, id, account).cloned().ok_or_else(|| ApiError::no_such(object, id, param))
+    }
+
+    /// The object with `id`, whatever its type and owner (for expansion and internal flows).
+    pub fn any(&self, id: &str) -> Option<&Value> {
+        self.objects.get(id).map(|s| &s.value)
+    }
+
+    pub fn owner(&self, id: &str) -> Option<String> {
+        self.objects.get(id).and_then(|s| s.account.clone())
+    }
+
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut Value> {
+        self.objects.get_mut(id).map(|s| &mut s.value)
+    }
+
+    /// Changes an object and returns the new version with the old values of the changed
+    /// top-level fields (Stripe's `previous_attributes`).
+    pub fn update(&mut self, id: &str, change: impl FnOnce(&mut Value)) -> (Value, Map<String, Value>) {
+        let stored = self.objects.get_mut(id).expect("updated objects exist");
+        let before = stored.value.clone();
+        change(&mut stored.value);
+        let mut previous = Map::new();
+        if let (Some(old), Some(new)) = (before.as_object(), stored.value.as_object()) {
+            for (k, v) in old {
+                if new.get(k) != Some(v) {
+                    previous.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        (stored.value.clone(), previous)
+    }
+
+    pub fn remove(&mut self, id: &str) -> Option<Value> {
+        self.objects.remove(id).map(|s| s.value)
+    }
+
+    /// Every object of type `object` visible from `account`, newest first.
+    pub fn all(&self, object: &str, account: Option<&str>) -> Vec<Value> {
+        let mut found: Vec<&Stored> =
+            self.objects.values().filter(|s| s.value["object"] == object && visible(s, account)).collect();
+        found.sort_by_key(|s| std::cmp::Reverse(s.seq));
+        found.into_iter().map(|s| s.value.clone()).collect()
+    }
+
+    /// Records an event about `object` and queues it for delivery.
+    pub fn emit(&mut self, kind: &str, object: &Value, previous: Option<Map<String, Value>>, account: Option<&str>) {
+        let mut data = json!({ "object": object });
+        if let Some(previous) = previous.filter(|p| !p.is_empty()) {
+            data["previous_attributes"] = Value::Object(previous);
+        }
+        let event = json!({
+            "id": new_id("evt_"),
+            "object": "event",
+            "account": account,
+            "api_version": DEFAULT_API_VERSION,
+            "created": self.now(),
+            "data": data,
+            "livemode": false,
+            "pending_webhooks": 0,
+            "request": { "id": new_id("req_"), "idempotency_key": null },
+            "type": kind,
+        });
+        let id = self.insert(account, event);
+        self.pending_events.push(id);
+    }
+}
+
+fn visible(stored: &Stored, account: Option<&str>) -> bool {
+    match account {
+        // The platform sees its own objects; a connected account only its own.
+        None => stored.account.is_none(),
+        Some(a) => stored.account.as_deref() == Some(a),
+    }
+}
+
+/// Stripe's list object, paginated by `limit`, `starting_after` and `ending_before`.
+pub fn paginate(items: Vec<Value>, params: &mut Params, url: &str) -> ApiResult<Value> {
+    let limit = params.i64("limit")?.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid(
+            "parameter_invalid_integer",
+            "Invalid limit: must be between 1 and 100",
+            "limit",
+        ));
+    }
+    let limit = limit as usize;
+    let after = params.str("starting_after")?;
+    let before = params.str("ending_before")?;
+    let position = |id: &str, param: &str| {
+        items.iter().position(|v| v["id"] == id).ok_or_else(|| ApiError::no_such("object", id, param))
+    };
+    let (data, has_more) = match (after, before) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::state(
+                "parameter_invalid_string",
+                "You may only specify one of these parameters: starting_after, ending_before.",
+            ));
+        }
+        (Some(after), None) => {
+            let start = position(&after, "starting_after")? + 1;
+            let rest = &items[start.min(items.len())..];
+            (rest.iter().take(limit).cloned().collect::<Vec<_>>(), rest.len() > limit)
+        }
+        (None, Some(before)) => {
+            let end = position(&before, "ending_before")?;
+            let start = end.saturating_sub(limit);
+            (items[start..end].to_vec(), start > 0)
+        }
+        (None, None) => (items.iter().take(limit).cloned().collect(), items.len() > limit),
+    };
+    Ok(json!({ "object": "list", "data": data, "has_more": has_more, "url": url }))
+}
+
+/// Replaces ids with the objects they name along each `expand[]` path (`a.b`, `data.c`).
+pub fn expand(state: &State, value: &mut Value, paths: &[String]) {
+    for path in paths {
+        let segments: Vec<&str> = path.split('.').collect();
+        expand_path(state, value, &segments);
+    }
+}
+
+fn expand_path(state: &State, value: &mut Value, segments: &[&str]) {
+    let Some((first, rest)) = segments.split_first() else { return };
+    if value["object"] == "list" && *first == "data" {
+        if let Some(items) = value["data"].as_array_mut() {
+            for item in items {
+                expand_path(state, item, rest);
+            }
+        }
+        return;
+    }
+    let Some(field) = value.get_mut(*first) else { return };
+    if let Some(id) = field.as_str().map(str::to_owned)
+        && let Some(object) = state.any(&id)
+    {
+        *field = object.clone();
+    }
+    if field.is_object() {
+        expand_path(state, field, rest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::parse_form;
+
+    fn state() -> State {
+        State::new(Config {
+            secret_keys: vec!["sk_test_x".into()],
+            publishable_key: "pk_test_x".into(),
+            connect_client_id: "ca_x".into(),
+            public_url: "http://sandbox".into(),
+        })
+    }
+
+    #[test]
+    fn lists_are_newest_first_and_paginate_both_ways() {
+        let mut s = state();
+        for i in 0..5 {
+            s.insert(None, json!({"id": format!("cus_{i}"), "object": "customer"}));
+        }
+        let all = s.all("customer", None);
+        let ids = |v: &Value| {
+            v["data"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+        };
+        let page = paginate(all.clone(), &mut Params::new(parse_form(b"limit=2").unwrap()), "/v1/customers").unwrap();
+        assert_eq!(ids(&page), ["cus_4", "cus_3"]);
+        assert_eq!(page["has_more"], true);
+        let next =
+            paginate(all.clone(), &mut Params::new(parse_form(b"limit=2&starting_after=cus_3").unwrap()), "").unwrap();
+        assert_eq!(ids(&next), ["cus_2", "cus_1"]);
+        let last =
+            paginate(all.clone(), &mut Params::new(parse_form(b"limit=2&starting_after=cus_1").unwrap()), "").unwrap();
+        assert_eq!((ids(&last), last["has_more"].clone()), (vec!["cus_0".to_owned()], json!(false)));
+        let back = paginate(all, &mut Params::new(parse_form(b"limit=2&ending_before=cus_1").unwrap()), "").unwrap();
+        assert_eq!(ids(&back), ["cus_3", "cus_2"]);
+        assert_eq!(back["has_more"], true);
+    }
+
+    #[test]
+    fn connected_accounts_see_only_their_objects() {
+        let mut s = state();
+        s.insert(Some("acct_1"), json!({"id": "cus_a", "object": "customer"}));
+        s.insert(None, json!({"id": "cus_p", "object": "customer"}));
+        assert!(s.get("customer", "cus_a", None).is_none());
+        assert!(s.get("customer", "cus_a", Some("acct_1")).is_some());
+        assert!(s.get("customer", "cus_p", Some("acct_1")).is_none());
+        assert_eq!(s.all("customer", Some("acct_1")).len(), 1);
+    }
+
+    #[test]
+    fn updates_report_previous_attributes() {
+        let mut s = state();
+        s.insert(None, json!({"id": "acct_1", "object": "account", "charges_enabled": false, "email": "a@b.c"}));
+        let (new, previous) = s.update("acct_1", |a| a["charges_enabled"] = json!(true));
+        assert_eq!(new["charges_enabled"], true);
+        assert_eq!(Value::Object(previous), json!({"charges_enabled": false}));
+    }
+
+    #[test]
+    fn expansion_follows_paths_through_lists() {
+        let mut s = state();
+        s.insert(None, json!({"id": "cus_1", "object": "customer", "email": "x@y.z"}));
+        s.insert(None, json!({"id": "pi_1", "object": "payment_intent", "customer": "cus_1"}));
+        let mut session = json!({"id": "cs_1", "payment_intent": "pi_1"});
+        expand(&s, &mut session, &["payment_intent.customer".into()]);
+        assert_eq!(session["payment_intent"]["customer"]["email"], "x@y.z");
+        let mut list = json!({"object": "list", "data": [{"customer": "cus_1"}]});
+        expand(&s, &mut list, &["data.customer".into()]);
+        assert_eq!(list["data"][0]["customer"]["id"], "cus_1");
+    }
+}

@@ -1,0 +1,8 @@
+//! The sandbox driven from outside: through async-stripe (as Remit uses it), through raw HTTP
+//! for the wire format, and through its hosted pages as a browser would post them.
+
+mod async_stripe;
+mod flows;
+mod support;
+mod webhooks;
+mod wire;
