@@ -62,8 +62,19 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/reset-password") view=ChoosePasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/dashboard") view=DashboardPage ssr=SsrMode::Async/>
+                    <Route path=path!("/billing") view=BillingPage ssr=SsrMode::Async/>
+                    <Route path=path!("/billing/payment-methods") view=PaymentMethodsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/tenant") view=TenantOverviewPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings") view=TenantSettingsPage ssr=SsrMode::Async/>
-                    <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/stripe") view=StripeSettingsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/api-keys") view=ApiKeysPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
+                    <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin") view=AdminDashboardPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/people") view=AdminPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/audit") view=AuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/plans") view=PlansPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/billing") view=BillingMetricsPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/outbox") view=OutboxPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/outbox/:id") view=OutboxEmailPage ssr=SsrMode::Async/>
                 </Routes>

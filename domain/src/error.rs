@@ -12,6 +12,9 @@ pub enum Error {
     /// No valid session or API key.
     #[error("sign in to continue")]
     Unauthenticated,
+    /// A REST call without a usable API key; the message says what to do.
+    #[error("{0}")]
+    ApiKey(&'static str),
     /// A sign-in with an unknown email or a wrong password (never told apart).
     #[error("wrong email or password")]
     WrongCredentials,
@@ -55,7 +58,7 @@ impl Error {
     /// The HTTP status this error is answered with, everywhere.
     pub fn status(&self) -> u16 {
         match self {
-            Self::Unauthenticated | Self::WrongCredentials => 401,
+            Self::Unauthenticated | Self::WrongCredentials | Self::ApiKey(_) => 401,
             Self::Forbidden => 403,
             Self::BadRequest(_) => 400,
             Self::NotFound(_) => 404,
@@ -72,6 +75,7 @@ impl Error {
         match self {
             Self::Unauthenticated => "Please sign in to continue.".into(),
             Self::WrongCredentials => "The email or password is incorrect.".into(),
+            Self::ApiKey(message) => (*message).into(),
             Self::Forbidden => "You do not have access to this.".into(),
             Self::NotFound(what) => format!("{} not found.", capitalise(what)),
             Self::Invalid { message, .. }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::{Services, auth, error::Result, mail};
+use crate::{Services, alerts, auth, error::Result, mail, tenant_webhooks};
 
 /// Attempts before a job is given up; with exponential backoff the last retry is about a day
 /// after the first failure.
@@ -50,8 +50,11 @@ pub async fn worker(services: Services, concurrency: usize) -> anyhow::Result<gr
         .worker_recovery(WorkerRecoveryConfig::default().sweep_threshold(Duration::from_secs(60)))
         .add_extension(services)
         .define_job::<DeliverEmail>()
+        .define_job::<DeliverWebhook>()
         .define_job::<PurgeExpired>()
+        .define_job::<CheckPaymentHealth>()
         .with_cron(Cron::hourly_at::<PurgeExpired>(17).context("the clean-up schedule is malformed")?)
+        .with_cron(Cron::every_n_minutes::<CheckPaymentHealth>(15).context("the health check schedule is malformed")?)
         .init()
         .await
         .context("could not start the job worker")
@@ -89,6 +92,38 @@ impl TaskHandler for DeliverEmail {
     }
 }
 
+/// Delivers one event to its tenant's webhook endpoint (see [`tenant_webhooks::deliver`]).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeliverWebhook {
+    pub event_id: Uuid,
+}
+
+impl TaskHandler for DeliverWebhook {
+    const IDENTIFIER: &'static str = "deliver_webhook";
+
+    async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
+        let services = services(&ctx)?;
+        let attempt = i32::from(*ctx.job().attempts());
+        tenant_webhooks::deliver(services, self.event_id, attempt).await.map_err(|err| {
+            err.log();
+            err.to_string()
+        })
+    }
+}
+
+/// Every 15 minutes: alert on tenants whose payments fail too often.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CheckPaymentHealth {}
+
+impl TaskHandler for CheckPaymentHealth {
+    const IDENTIFIER: &'static str = "check_payment_health";
+
+    async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
+        let services = services(&ctx)?;
+        alerts::check_payment_health(services).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
 /// Hourly clean-up of expired sessions and of sign-in failures outside the throttle window.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PurgeExpired {}
@@ -99,6 +134,14 @@ impl TaskHandler for PurgeExpired {
     async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
         let services = services(&ctx)?;
         let sessions = auth::session::purge_expired(&services.pool).await.map_err(|e| e.to_string())?;
+        sqlx::query!("DELETE FROM session_flash WHERE expires_at <= now()")
+            .execute(&services.pool)
+            .await
+            .map_err(|e| e.to_string())?;
+        sqlx::query!("DELETE FROM oauth_states WHERE expires_at <= now() - interval '1 day'")
+            .execute(&services.pool)
+            .await
+            .map_err(|e| e.to_string())?;
         let failures = auth::sign_in::purge_old_failures(&services.pool).await.map_err(|e| e.to_string())?;
         tracing::info!(sessions, failures, "purged expired records");
         Ok::<(), String>(())

@@ -4,16 +4,25 @@
 //! live here; the Leptos app and the axum server only translate between HTTP and these calls.
 
 pub mod accounts;
+pub mod alerts;
+pub mod api_keys;
+pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod config;
 pub mod crypto;
+pub mod dashboard;
 pub mod db;
 pub mod error;
+pub mod flash;
 pub mod jobs;
 pub mod mail;
+pub mod money;
 pub mod seed;
 pub mod stripe;
 pub mod stripe_webhooks;
+pub mod tenant_stripe;
+pub mod tenant_webhooks;
 
 use std::sync::Arc;
 

@@ -94,3 +94,30 @@ impl Stripe {
         &self.config
     }
 }
+
+/// Sends a POST with `key` as its `Idempotency-Key`, so a retried request cannot act twice.
+pub fn idempotent(key: impl AsRef<str>) -> crate::Result<stripe_client_core::RequestStrategy> {
+    let key = stripe_client_core::IdempotencyKey::new(key).context("an idempotency key was empty or too long")?;
+    Ok(stripe_client_core::RequestStrategy::Idempotent(key))
+}
+
+/// A card declined by Stripe, phrased for the cardholder; `None` for any other failure.
+pub fn card_decline(err: &stripe::StripeError) -> Option<String> {
+    match err {
+        stripe::StripeError::Stripe(api, 402) => {
+            Some(api.message.clone().unwrap_or_else(|| "Your card was declined.".to_owned()))
+        }
+        _ => None,
+    }
+}
+
+/// Logs a failed Stripe call and returns an error safe to show: `what` says what could not be done.
+pub fn upstream(err: stripe::StripeError, what: &str) -> crate::Error {
+    match &err {
+        stripe::StripeError::Stripe(api, status) => {
+            tracing::warn!(status, code = ?api.code, message = ?api.message, "Stripe refused a request: {what}");
+        }
+        other => tracing::warn!(error = %other, "Stripe could not be reached: {what}"),
+    }
+    crate::Error::Upstream(format!("Stripe could not {what} just now. Please try again in a moment."))
+}

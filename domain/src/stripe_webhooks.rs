@@ -119,6 +119,18 @@ pub async fn receive(services: &Services, payload: &[u8], signature: Option<&str
     let raw: serde_json::Value =
         serde_json::from_slice(payload).map_err(|_| Error::BadRequest("The payload is not JSON.".into()))?;
 
+    // What the event is about is read from Stripe before the transaction, so no database
+    // transaction waits on the network. A delivery already stored skips the read.
+    let seen = sqlx::query_scalar!("SELECT EXISTS (SELECT 1 FROM stripe_events WHERE id = $1)", envelope.id)
+        .fetch_one(&services.pool)
+        .await?
+        .unwrap_or(false);
+    if seen {
+        tracing::info!(event = %envelope.id, kind = %envelope.kind, "duplicate webhook ignored");
+        return Ok(Received::Duplicate);
+    }
+    let billing = crate::billing::events::read_current(services, &envelope).await?;
+
     let mut tx = services.pool.begin().await?;
     let inserted = sqlx::query!(
         "INSERT INTO stripe_events (id, type, account, livemode, api_version, created, payload)
@@ -139,6 +151,9 @@ pub async fn receive(services: &Services, payload: &[u8], signature: Option<&str
         return Ok(Received::Duplicate);
     }
     apply(&mut tx, services, &envelope).await?;
+    if let Some(read) = &billing {
+        crate::billing::events::apply(&mut tx, services, &envelope, read).await?;
+    }
     tx.commit().await?;
     tracing::info!(event = %envelope.id, kind = %envelope.kind, "webhook applied");
     Ok(Received::Applied)
@@ -146,9 +161,22 @@ pub async fn receive(services: &Services, payload: &[u8], signature: Option<&str
 
 /// Applies an event's changes on the intake's transaction. Types Remit does not act on are
 /// kept (in `stripe_events`) and acknowledged.
-async fn apply(_conn: &mut PgConnection, _services: &Services, envelope: &Envelope) -> Result<()> {
-    tracing::debug!(kind = %envelope.kind, "no handler for this event type");
-    Ok(())
+async fn apply(conn: &mut PgConnection, _services: &Services, envelope: &Envelope) -> Result<()> {
+    match envelope.kind.as_str() {
+        "account.updated" => {
+            crate::tenant_stripe::apply_account_updated(
+                conn,
+                &envelope.data.object,
+                envelope.created,
+                envelope.livemode,
+            )
+            .await
+        }
+        _ => {
+            tracing::debug!(kind = %envelope.kind, "no handler for this event type");
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

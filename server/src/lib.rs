@@ -1,6 +1,7 @@
 //! The Remit web server: axum routes, middleware, the Leptos app, the job worker, and (when no
 //! Stripe key is configured) the in-process Stripe sandbox.
 
+pub mod api;
 pub mod middleware;
 pub mod routes;
 pub mod startup;

@@ -12,11 +12,12 @@ use domain::{
     stripe::StripeConfig,
 };
 use leptos::prelude::*;
-use leptos_axum::{LeptosRoutes as _, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes as _, generate_route_list};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 
 use crate::{
+    api,
     middleware::{csrf, request_id, rpc_status, security_headers, session},
     routes,
 };
@@ -175,10 +176,18 @@ fn leptos_options(settings: &Settings, addr: SocketAddr) -> LeptosOptions {
         .build()
 }
 
+/// The app's page routes, generated once per process: generating them sets a process-wide flag
+/// that makes any resource first polled meanwhile (by a page rendering in another server in the
+/// same process, as in the tests) wait forever (leptos-rs/leptos#4773).
+pub fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 pub fn router(services: Services, addr: SocketAddr) -> Router {
     let leptos_options = leptos_options(&services.settings, addr);
     let state = AppState { leptos_options, services: services.clone() };
-    let routes = generate_route_list(App);
+    let routes = page_routes();
     let context = {
         let services = services.clone();
         move || provide_context(services.clone())
@@ -190,6 +199,7 @@ pub fn router(services: Services, addr: SocketAddr) -> Router {
         .route("/readyz", get(routes::health::readyz))
         .route("/admin/outbox/{email_id}/attachments/{attachment_id}", get(routes::outbox::attachment))
         .route(STRIPE_WEBHOOK_PATH, axum::routing::post(routes::stripe_webhook::receive))
+        .merge(api::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = state.leptos_options.clone();
             move || shell(options.clone())

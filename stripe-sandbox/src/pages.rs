@@ -781,6 +781,9 @@ pub async fn oauth_token(
     if let Err(err) = authenticate(&shared.lock(), &headers) {
         return error_response(&err);
     }
+    if let Some(rule) = shared.faults.take("POST", "/oauth/token") {
+        return crate::server::fault(&rule).await;
+    }
     let params = Params::new(parse_form(&body).unwrap_or_default());
     oauth_response(shared.with_state(|s| connect::oauth_token(s, params)))
 }
@@ -792,6 +795,9 @@ pub async fn oauth_deauthorize(
 ) -> Response {
     if let Err(err) = authenticate(&shared.lock(), &headers) {
         return error_response(&err);
+    }
+    if let Some(rule) = shared.faults.take("POST", "/oauth/deauthorize") {
+        return crate::server::fault(&rule).await;
     }
     let params = Params::new(parse_form(&body).unwrap_or_default());
     oauth_response(shared.with_state(|s| connect::oauth_deauthorize(s, params)))

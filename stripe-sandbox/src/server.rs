@@ -127,6 +127,14 @@ pub fn authenticate(state: &State, headers: &HeaderMap) -> Result<(), ApiError> 
     ))
 }
 
+/// Answers a call that a fault rule caught (after the delay, for timeouts).
+pub async fn fault(rule: &FaultRule) -> Response {
+    if rule.kind == FaultKind::Timeout {
+        tokio::time::sleep(rule.delay()).await;
+    }
+    fault_response(rule)
+}
+
 fn fault_response(rule: &FaultRule) -> Response {
     match rule.kind {
         FaultKind::ServerError | FaultKind::Timeout => {
@@ -177,10 +185,7 @@ async fn api_call(
         return error_response(&err);
     }
     if let Some(rule) = shared.faults.take(method.as_str(), &path) {
-        if rule.kind == FaultKind::Timeout {
-            tokio::time::sleep(rule.delay()).await;
-        }
-        return fault_response(&rule);
+        return fault(&rule).await;
     }
     let raw = if method == Method::POST { body.to_vec() } else { uri.query().unwrap_or_default().as_bytes().to_vec() };
     let mut map = match parse_form(&raw) {

@@ -4,8 +4,11 @@
 
 pub mod account;
 pub mod admin;
+pub mod billing;
 pub mod household;
+pub mod overview;
 pub mod tenant;
+pub mod tenant_admin;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +37,7 @@ impl UserRole {
     pub fn home(self) -> &'static str {
         match self {
             UserRole::PlatformAdmin => "/admin",
-            UserRole::TenantOwner | UserRole::TenantAdmin => "/settings",
+            UserRole::TenantOwner | UserRole::TenantAdmin => "/tenant",
             UserRole::Consultant | UserRole::FamilyMember => "/dashboard",
         }
     }

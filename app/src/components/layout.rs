@@ -17,9 +17,23 @@ pub struct CurrentUser(pub Resource<Result<Option<Me>, crate::error::AppError>>)
 
 fn nav_links(role: UserRole) -> &'static [(&'static str, &'static str)] {
     match role {
-        UserRole::PlatformAdmin => &[("/admin", "Tenants & users"), ("/admin/outbox", "Outbox")],
-        UserRole::TenantOwner | UserRole::TenantAdmin => &[("/settings", "Tenant settings")],
-        UserRole::Consultant | UserRole::FamilyMember => &[("/dashboard", "Dashboard")],
+        UserRole::PlatformAdmin => &[
+            ("/admin", "Dashboard"),
+            ("/admin/people", "Tenants & users"),
+            ("/admin/billing", "Billing"),
+            ("/admin/plans", "Plans"),
+            ("/admin/audit", "Audit log"),
+            ("/admin/outbox", "Outbox"),
+        ],
+        UserRole::TenantOwner | UserRole::TenantAdmin => &[
+            ("/tenant", "Overview"),
+            ("/settings", "People"),
+            ("/settings/stripe", "Stripe"),
+            ("/settings/api-keys", "API keys"),
+            ("/settings/webhooks", "Webhooks"),
+            ("/audit", "Audit log"),
+        ],
+        UserRole::Consultant | UserRole::FamilyMember => &[("/dashboard", "Dashboard"), ("/billing", "Billing")],
     }
 }
 

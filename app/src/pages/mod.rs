@@ -1,16 +1,30 @@
 mod admin;
+mod api_keys;
+mod audit;
+mod billing;
 mod dashboard;
 mod home;
+mod overview;
 mod password;
 mod people;
+mod plans;
 mod sign_in;
+mod stripe_settings;
 mod tenant_settings;
+mod webhooks;
 
 pub use admin::{AdminPage, OutboxEmailPage, OutboxPage};
+pub use api_keys::ApiKeysPage;
+pub use audit::AuditPage;
+pub use billing::{BillingPage, PaymentMethodsPage};
 pub use dashboard::DashboardPage;
 pub use home::HomePage;
+pub use overview::{AdminDashboardPage, TenantOverviewPage};
 pub use password::{ChoosePasswordPage, ForgotPasswordPage};
+pub use plans::{BillingMetricsPage, PlansPage};
 pub use sign_in::SignInPage;
+pub use stripe_settings::StripeSettingsPage;
 pub use tenant_settings::TenantSettingsPage;
+pub use webhooks::WebhooksPage;
 
 pub use crate::components::status::NotFoundPage;

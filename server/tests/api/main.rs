@@ -1,7 +1,10 @@
 //! Integration tests: each spawns Remit on its own fresh database and talks to it over HTTP.
 
+mod api_keys;
 mod authorization_matrix;
+mod billing;
 mod csrf;
+mod dashboard;
 mod health;
 mod helpers;
 mod jobs;
@@ -12,3 +15,5 @@ mod secrets;
 mod sign_in;
 mod startup;
 mod stripe_webhooks;
+mod tenant_stripe;
+mod tenant_webhooks;

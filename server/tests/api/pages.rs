@@ -53,7 +53,7 @@ async fn the_admin_page_lists_every_tenant_and_user() {
         )
         .await;
     assert_eq!(created.status(), 200);
-    let (status, html) = page(&app, Some(Role::PlatformAdmin), "/admin").await;
+    let (status, html) = page(&app, Some(Role::PlatformAdmin), "/admin/people").await;
     assert_eq!(status, 200);
     for text in ["Northwind Auctions", "Fjord Advisory", "Freya Fjord", "Pat Platform", "Invited"] {
         assert!(html.contains(text), "{text} missing");
@@ -79,7 +79,7 @@ async fn the_home_page_sends_each_role_home() {
     for (role, home) in [
         (None, "/sign-in"),
         (Some(Role::PlatformAdmin), "/admin"),
-        (Some(Role::TenantAdmin), "/settings"),
+        (Some(Role::TenantAdmin), "/tenant"),
         (Some(Role::FamilyMember), "/dashboard"),
     ] {
         let mut request = reqwest::Client::builder()

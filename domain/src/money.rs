@@ -1,0 +1,135 @@
+//! Money as integer minor units plus an ISO currency: parsing what people type, and showing it.
+
+use crate::error::{Error, Result};
+
+/// The currencies Remit bills in, with their minor-unit exponent.
+const CURRENCIES: [(&str, u32, &str); 5] =
+    [("usd", 2, "$"), ("eur", 2, "€"), ("gbp", 2, "£"), ("cad", 2, "CA$"), ("aud", 2, "A$")];
+
+/// An amount in a currency's minor units (cents for USD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Money {
+    pub amount: i64,
+    pub currency: Currency,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Currency(&'static str);
+
+impl Currency {
+    /// A supported currency from its ISO code, in any case.
+    pub fn parse(code: &str) -> Option<Self> {
+        let code = code.trim().to_ascii_lowercase();
+        CURRENCIES.iter().find(|(c, _, _)| *c == code).map(|(c, _, _)| Currency(c))
+    }
+
+    pub fn supported() -> impl Iterator<Item = &'static str> {
+        CURRENCIES.iter().map(|(c, _, _)| *c)
+    }
+
+    /// Lower-case ISO code, as Stripe and the database use it.
+    pub fn code(self) -> &'static str {
+        self.0
+    }
+
+    fn exponent(self) -> u32 {
+        CURRENCIES.iter().find(|(c, _, _)| *c == self.0).map_or(2, |(_, e, _)| *e)
+    }
+
+    fn symbol(self) -> &'static str {
+        CURRENCIES.iter().find(|(c, _, _)| *c == self.0).map_or("", |(_, _, s)| *s)
+    }
+}
+
+impl Money {
+    /// Parses a major-unit amount as typed ("49", "49.5", "1,249.00") without floating point.
+    pub fn parse(input: &str, currency: Currency, field: &'static str) -> Result<Self> {
+        let cleaned: String = input.trim().chars().filter(|c| *c != ',' && *c != ' ').collect();
+        let invalid = || Error::invalid(field, "Enter an amount such as 49.00.");
+        let (whole, fraction) = cleaned.split_once('.').unwrap_or((&cleaned, ""));
+        let digits = currency.exponent() as usize;
+        if whole.is_empty()
+            || !whole.chars().all(|c| c.is_ascii_digit())
+            || !fraction.chars().all(|c| c.is_ascii_digit())
+        {
+            return Err(invalid());
+        }
+        if fraction.len() > digits {
+            return Err(Error::invalid(field, format!("Use at most {digits} decimal places.")));
+        }
+        let scale = 10_i64.pow(currency.exponent());
+        let whole: i64 = whole.parse().map_err(|_| invalid())?;
+        let fraction: i64 =
+            if fraction.is_empty() { 0 } else { format!("{fraction:0<digits$}").parse().map_err(|_| invalid())? };
+        let amount = whole.checked_mul(scale).and_then(|w| w.checked_add(fraction)).ok_or_else(invalid)?;
+        Ok(Money { amount, currency })
+    }
+
+    /// "$49.00", "€1,249.50".
+    pub fn display(self) -> String {
+        format_minor(self.amount, self.currency.code())
+    }
+}
+
+/// Shows minor units of any ISO currency; unsupported codes are shown with the code.
+pub fn format_minor(amount: i64, currency: &str) -> String {
+    let known = Currency::parse(currency);
+    let exponent = known.map_or(2, Currency::exponent);
+    let scale = 10_i64.pow(exponent);
+    let sign = if amount < 0 { "-" } else { "" };
+    let (whole, fraction) = (amount.unsigned_abs() / scale as u64, amount.unsigned_abs() % scale as u64);
+    let whole = group_thousands(whole);
+    let number = if exponent == 0 { whole } else { format!("{whole}.{fraction:0width$}", width = exponent as usize) };
+    match known {
+        Some(c) => format!("{sign}{}{number}", c.symbol()),
+        None => format!("{sign}{number} {}", currency.to_ascii_uppercase()),
+    }
+}
+
+fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usd() -> Currency {
+        Currency::parse("USD").unwrap()
+    }
+
+    #[test]
+    fn amounts_parse_to_minor_units_without_rounding() {
+        assert_eq!(Money::parse("49", usd(), "price").unwrap().amount, 4900);
+        assert_eq!(Money::parse("49.5", usd(), "price").unwrap().amount, 4950);
+        assert_eq!(Money::parse(" 1,249.05 ", usd(), "price").unwrap().amount, 124_905);
+        assert_eq!(Money::parse("0.07", usd(), "price").unwrap().amount, 7);
+        for bad in ["", "abc", "-5", "4.999", "1.2.3", ".5", "99999999999999999999"] {
+            assert!(Money::parse(bad, usd(), "price").is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn amounts_display_with_symbol_and_grouping() {
+        assert_eq!(format_minor(4900, "usd"), "$49.00");
+        assert_eq!(format_minor(123_456_789, "eur"), "€1,234,567.89");
+        assert_eq!(format_minor(-250, "gbp"), "-£2.50");
+        assert_eq!(format_minor(1000, "chf"), "10.00 CHF");
+        assert_eq!(Money::parse("12.3", usd(), "price").unwrap().display(), "$12.30");
+    }
+
+    #[test]
+    fn only_supported_currencies_parse() {
+        assert_eq!(Currency::parse("eur").map(Currency::code), Some("eur"));
+        assert!(Currency::parse("xyz").is_none());
+        assert_eq!(Currency::supported().count(), 5);
+    }
+}

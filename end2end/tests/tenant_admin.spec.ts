@@ -1,0 +1,79 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { expect, test } from "@playwright/test";
+import { ready, signIn } from "./support";
+
+/** A tenant's webhook endpoint: records each delivery and whether its signature verified. */
+async function receiver(secret: () => string) {
+  const received: { type: string; verified: boolean }[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk) => (body += chunk));
+    req.on("end", () => {
+      const header = String(req.headers["remit-signature"] ?? "");
+      const parts = Object.fromEntries(header.split(",").map((p) => p.split("=", 2)));
+      const expected = createHmac("sha256", secret()).update(`${parts.t}.${body}`).digest("hex");
+      const verified =
+        typeof parts.v1 === "string" && parts.v1.length === expected.length && timingSafeEqual(Buffer.from(parts.v1), Buffer.from(expected));
+      received.push({ type: JSON.parse(body).type, verified });
+      res.writeHead(200).end("ok");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/hooks`, received, close: () => server.close() };
+}
+
+test("an owner creates a key, sees it once, revokes it with a reason, and tests a webhook", async ({ page }, testInfo) => {
+  await signIn(page, testInfo, "Tenant owner");
+  await expect(page).toHaveURL(/\/tenant$/);
+
+  await page.getByRole("link", { name: "API keys" }).click();
+  await expect(page.getByRole("heading", { name: "API keys" })).toBeVisible();
+  await ready(page, testInfo);
+  await page.getByLabel("Mode").selectOption("test");
+  await page.getByRole("button", { name: "Create key" }).click();
+  const secret = (await page.getByTestId("new-secret").first().textContent())!.trim();
+  expect(secret).toMatch(/^rmt_test_\w{12}_\w{32}$/);
+
+  // The key works against the API, and is never shown again.
+  const whoami = await page.request.get("/api/v1/tenant", { headers: { Authorization: `Bearer ${secret}` } });
+  expect(whoami.status()).toBe(200);
+  await page.reload();
+  await expect(page.getByTestId("new-secret")).toHaveCount(0);
+  await expect(page.locator("body")).not.toContainText(secret);
+  const masked = page.getByTestId("masked-key").first();
+  await expect(masked).toContainText(secret.slice(-4));
+
+  await ready(page, testInfo);
+  const row = page.getByRole("row").filter({ has: page.getByTestId("masked-key") }).first();
+  await row.getByLabel("Reason").fill("Rotating after the demo");
+  await row.getByRole("button", { name: "Revoke" }).click();
+  await expect(page.getByTestId("api-keys")).toContainText("Rotating after the demo");
+  const refused = await page.request.get("/api/v1/tenant", { headers: { Authorization: `Bearer ${secret}` } });
+  expect(refused.status()).toBe(401);
+
+  let signingSecret = "";
+  const endpoint = await receiver(() => signingSecret);
+  try {
+    await page.getByRole("link", { name: "Webhooks" }).click();
+    await ready(page, testInfo);
+    await page.getByLabel("HTTPS URL").fill(endpoint.url);
+    // A fresh secret each run, so this test can verify signatures with a secret it has seen.
+    await page.getByLabel("Make a new signing secret").check();
+    await page.getByRole("button", { name: "Save endpoint" }).click();
+    signingSecret = (await page.getByTestId("webhook-secret").textContent())!.trim();
+    expect(signingSecret).toMatch(/^whsec_/);
+    await ready(page, testInfo);
+    await page.getByRole("button", { name: "Send test event" }).click();
+    await expect(page.getByTestId("test-result")).toContainText(/Delivered: HTTP 200, \d+ ms/);
+    expect(endpoint.received).toEqual([{ type: "remit.test", verified: true }]);
+    await expect(page.getByTestId("deliveries")).toContainText("remit.test");
+  } finally {
+    endpoint.close();
+  }
+
+  await page.getByRole("link", { name: "Audit log" }).click();
+  await expect(page.getByTestId("audit-log")).toContainText("Rotating after the demo");
+});

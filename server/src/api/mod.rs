@@ -1,0 +1,53 @@
+//! Remit's REST API under `/api/v1`, JSON in and out, described at `/api/v1/openapi.json`.
+//!
+//! Two kinds of caller: a signed-in person (the session cookie, as the web app uses these
+//! routes) under `/api/v1/auth/…`, and a tenant's own system with an API key
+//! (`Authorization: Bearer rmt_…`) everywhere else.
+
+mod extract;
+mod tenant;
+mod tenant_settings;
+
+use axum::{
+    Router,
+    http::header,
+    response::IntoResponse,
+    routing::{get, post},
+};
+
+pub use extract::{ApiJson, KeyClient, SessionUser};
+
+use crate::startup::AppState;
+
+/// Routes are registered with and without the trailing slash the seed's paths carry.
+fn both(router: Router<AppState>, path: &str, route: axum::routing::MethodRouter<AppState>) -> Router<AppState> {
+    let trimmed = path.trim_end_matches('/');
+    router.route(trimmed, route.clone()).route(&format!("{trimmed}/"), route)
+}
+
+pub fn routes() -> Router<AppState> {
+    let mut r = Router::new().route("/api/v1/openapi.json", get(openapi));
+    r = both(r, "/api/v1/tenant", get(tenant::whoami));
+    r = both(r, "/api/v1/auth/tenants/stripe/connect", post(tenant_settings::stripe_connect));
+    r = both(r, "/api/v1/auth/tenants/stripe/callback", get(tenant_settings::stripe_callback));
+    r = both(r, "/api/v1/auth/tenants/stripe/status", get(tenant_settings::stripe_status));
+    r = both(r, "/api/v1/auth/tenants/stripe/disconnect", post(tenant_settings::stripe_disconnect));
+    r = both(r, "/api/v1/auth/tenants/api-keys", get(tenant_settings::list_keys).post(tenant_settings::create_key));
+    r = both(r, "/api/v1/auth/tenants/api-keys/regenerate", post(tenant_settings::regenerate_keys));
+    r = both(r, "/api/v1/auth/tenants/api-keys/revoke", post(tenant_settings::revoke_keys));
+    r = both(
+        r,
+        "/api/v1/auth/tenants/webhooks/config",
+        get(tenant_settings::webhook_config)
+            .post(tenant_settings::configure_webhook)
+            .delete(tenant_settings::remove_webhook),
+    );
+    r = both(r, "/api/v1/auth/tenants/webhooks/test", post(tenant_settings::test_webhook));
+    r = both(r, "/api/v1/auth/tenants/webhooks/deliveries", get(tenant_settings::webhook_deliveries));
+    r = both(r, "/api/v1/auth/tenants/webhooks/deliveries/{id}/redeliver", post(tenant_settings::redeliver));
+    r
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], include_str!("openapi.json"))
+}
