@@ -51,6 +51,8 @@ pub struct Billing {
     /// Family members see the page without its controls.
     pub can_manage: bool,
     pub notice: Option<String>,
+    /// Stripe could not confirm a just-finished Checkout.
+    pub problem: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -121,8 +123,20 @@ pub async fn load_billing(checkout: Option<String>) -> Result<Billing, AppError>
     let viewer = crate::server::authorize(policy::CONSULTANT_HOUSEHOLD)?;
     let services = crate::server::services()?;
     let can_manage = viewer.role == Role::Consultant;
+    let mut problem = None;
     if let (Some(session), true) = (checkout.filter(|s| !s.is_empty()), can_manage) {
-        subscriptions::complete_checkout(&services, &viewer, &session).await?;
+        // The page still shows what is stored if Stripe cannot confirm the session now; the
+        // webhook brings the subscription in any case.
+        match subscriptions::complete_checkout(&services, &viewer, &session).await {
+            Ok(()) | Err(domain::Error::NotFound(_)) => {}
+            Err(err @ domain::Error::Upstream(_)) => {
+                problem = Some(format!(
+                    "{} Your subscription appears here as soon as Stripe confirms it.",
+                    err.public_message()
+                ))
+            }
+            Err(err) => return Err(err.into()),
+        }
     }
     let overview = subscriptions::overview(&services, viewer.consultant_scope()?).await?;
     let subscription = overview.subscription.map(|s| SubscriptionView {
@@ -153,7 +167,7 @@ pub async fn load_billing(checkout: Option<String>) -> Result<Billing, AppError>
         })
         .collect();
     let plans = plans::list(&services, true).await?.into_iter().map(plan_view).collect();
-    Ok(Billing { subscription, invoices, plans, can_manage, notice: take_notice().await? })
+    Ok(Billing { subscription, invoices, plans, can_manage, notice: take_notice().await?, problem })
 }
 
 #[server(prefix = "/rpc", endpoint = "subscribe")]
@@ -232,16 +246,23 @@ fn recovery_message(recovery: &domain::billing::payment_methods::Recovery) -> (O
 pub async fn load_payment_methods(setup: Option<String>) -> Result<PaymentMethods, AppError> {
     use domain::{
         auth::{Role, policy},
-        billing::payment_methods,
+        billing::payment_methods::{self, CardAdded},
     };
     let viewer = crate::server::authorize(policy::CONSULTANT_HOUSEHOLD)?;
     let services = crate::server::services()?;
     let can_manage = viewer.role == Role::Consultant;
     let (mut notice, mut problem) = (None, None);
     if let (Some(session), true) = (setup.filter(|s| !s.is_empty()), can_manage) {
-        match payment_methods::complete_adding(&services, &viewer, &session).await? {
-            Some(recovery) => (notice, problem) = recovery_message(&recovery),
-            None => notice = Some("Your card was saved.".into()),
+        match payment_methods::complete_adding(&services, &viewer, &session).await {
+            Ok(CardAdded::SavedAsDefault(recovery)) => (notice, problem) = recovery_message(&recovery),
+            Ok(CardAdded::Saved) => notice = Some("Your card was saved.".into()),
+            Ok(CardAdded::NotSaved) => problem = Some("No card was saved. Add it again when you are ready.".into()),
+            Err(domain::Error::NotFound(_)) => {}
+            Err(err @ domain::Error::Upstream(_)) => {
+                problem =
+                    Some(format!("{} Your card appears here as soon as Stripe confirms it.", err.public_message()))
+            }
+            Err(err) => return Err(err.into()),
         }
     }
     let notice = notice.or(take_notice().await?);

@@ -57,6 +57,9 @@ fn BillingView(
     let can_manage = b.can_manage;
     view! {
         {b.notice.map(|n| view! { <Notice>{n}</Notice> })}
+        {b.problem.map(|p| view! {
+            <p class="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800" role="alert">{p}</p>
+        })}
         {b.subscription.clone().map(|s| view! { <CurrentSubscription s can_manage plans=b.plans.clone() cancel resume change/> })}
         {(!live).then(|| view! {
             <section class=ui::CARD>

@@ -91,13 +91,19 @@ pub(super) async fn store(conn: &mut sqlx::PgConnection, pm: &stripe_shared::Pay
     Ok(())
 }
 
+/// What came of a setup session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardAdded {
+    /// The session was left before a card was saved.
+    NotSaved,
+    Saved,
+    /// Saved and made the default; an unpaid invoice was retried with it.
+    SavedAsDefault(Recovery),
+}
+
 /// After the setup session: stores the new card, and makes it the default when there is none
 /// (or when an invoice is waiting for a working card).
-pub async fn complete_adding(
-    services: &Services,
-    consultant: &Principal,
-    session_id: &str,
-) -> Result<Option<Recovery>> {
+pub async fn complete_adding(services: &Services, consultant: &Principal, session_id: &str) -> Result<CardAdded> {
     if !session_id.starts_with("cs_") || session_id.len() > 255 {
         return Err(Error::NotFound("checkout session"));
     }
@@ -118,8 +124,7 @@ pub async fn complete_adding(
         .and_then(|si| si.payment_method.as_ref())
         .map(|pm| pm.id().to_string())
     else {
-        // The card was not saved (the session was left unfinished).
-        return Ok(None);
+        return Ok(CardAdded::NotSaved);
     };
     let pm = RetrievePaymentMethod::new(pm_id.as_str())
         .send(services.stripe.client())
@@ -135,9 +140,9 @@ pub async fn complete_adding(
     .unwrap_or(false);
     drop(conn);
     if customer.default_payment_method.is_none() || waiting {
-        return make_default_card(services, consultant, &customer, &pm_id).await.map(Some);
+        return make_default_card(services, consultant, &customer, &pm_id).await.map(CardAdded::SavedAsDefault);
     }
-    Ok(None)
+    Ok(CardAdded::Saved)
 }
 
 /// What happened to an unpaid invoice after the default card changed.

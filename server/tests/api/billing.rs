@@ -153,6 +153,31 @@ async fn a_consultant_subscribes_with_a_good_card_and_the_webhooks_make_them_act
 }
 
 #[tokio::test]
+async fn the_return_page_shows_what_is_stored_when_stripe_cannot_confirm_the_checkout() {
+    let app = spawn_app().await;
+    app.sandbox.set_delivery_mode(DeliveryMode::Reverse);
+    let pro = plan(&app, "Pro", "49.00", "0").await;
+    let consultant = signed_in(&app, Role::Consultant).await;
+    let response = app.rpc(&consultant, "subscribe", &[("plan_id", &pro.to_string())]).await;
+    let (status, back) = pay(&redirect_target(&response), "4242424242424242").await;
+    assert_eq!(status, 303);
+    app.sandbox.add_fault(stripe_sandbox::FaultRule {
+        method: Some("GET".into()),
+        path: "/v1/checkout/sessions/*".into(),
+        kind: stripe_sandbox::FaultKind::ServerError,
+        count: 5,
+        delay_ms: None,
+    });
+    let page = consultant.get(back.unwrap()).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the page is not lost to Stripe's failure");
+    let page = page.text().await.unwrap();
+    assert!(page.contains("appears here as soon as Stripe confirms it"), "{page}");
+    assert_eq!(subscription(&app).await, None);
+    flush(&app).await;
+    assert_eq!(subscription(&app).await.unwrap().status, "active", "the webhooks bring it in");
+}
+
+#[tokio::test]
 async fn a_declined_card_subscribes_nobody_and_a_failed_renewal_is_recovered_with_a_new_card() {
     let app = spawn_app().await;
     app.sandbox.set_delivery_mode(DeliveryMode::Reverse);
