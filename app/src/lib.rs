@@ -30,6 +30,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
+                // Mounts Stripe's embedded onboarding on the payment setup page (plain JS: it
+                // drives Stripe's Connect.js, which is not part of the wasm app).
+                <script src="/payment-setup.js" defer></script>
                 <MetaTags/>
             </head>
             <body class="min-h-screen bg-gray-100 text-gray-900 antialiased">
@@ -63,12 +66,15 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/reset-password") view=ChoosePasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/dashboard") view=DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("/billing") view=BillingPage ssr=SsrMode::Async/>
+                    <Route path=path!("/payment-setup") view=PaymentSetupPage ssr=SsrMode::Async/>
+                    <Route path=path!("/payment-setup/complete") view=PaymentSetupCompletePage ssr=SsrMode::Async/>
                     <Route path=path!("/billing/payment-methods") view=PaymentMethodsPage ssr=SsrMode::Async/>
                     <Route path=path!("/tenant") view=TenantOverviewPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings") view=TenantSettingsPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/stripe") view=StripeSettingsPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/api-keys") view=ApiKeysPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/payouts") view=TenantPayoutsPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin") view=AdminDashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/people") view=AdminPage ssr=SsrMode::Async/>

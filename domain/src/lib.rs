@@ -18,6 +18,7 @@ pub mod flash;
 pub mod jobs;
 pub mod mail;
 pub mod money;
+pub mod payouts;
 pub mod seed;
 pub mod stripe;
 pub mod stripe_webhooks;

@@ -34,6 +34,12 @@ impl std::fmt::Debug for StripeConfig {
 }
 
 impl StripeConfig {
+    /// Whether Remit runs against Stripe's live mode (a live secret key).
+    pub fn livemode(&self) -> bool {
+        let key = self.secret_key.expose_secret();
+        key.starts_with("sk_live_") || key.starts_with("rk_live_")
+    }
+
     /// The configuration for real Stripe, from settings; `None` when the sandbox is to be used.
     pub fn from_settings(settings: &Settings) -> Option<Self> {
         match &settings.stripe {

@@ -161,16 +161,12 @@ pub async fn receive(services: &Services, payload: &[u8], signature: Option<&str
 
 /// Applies an event's changes on the intake's transaction. Types Remit does not act on are
 /// kept (in `stripe_events`) and acknowledged.
-async fn apply(conn: &mut PgConnection, _services: &Services, envelope: &Envelope) -> Result<()> {
+async fn apply(conn: &mut PgConnection, services: &Services, envelope: &Envelope) -> Result<()> {
     match envelope.kind.as_str() {
         "account.updated" => {
-            crate::tenant_stripe::apply_account_updated(
-                conn,
-                &envelope.data.object,
-                envelope.created,
-                envelope.livemode,
-            )
-            .await
+            let (account, created, livemode) = (&envelope.data.object, envelope.created, envelope.livemode);
+            crate::tenant_stripe::apply_account_updated(conn, account, created, livemode).await?;
+            crate::payouts::apply_account_updated(conn, services, account, created, livemode).await
         }
         _ => {
             tracing::debug!(kind = %envelope.kind, "no handler for this event type");

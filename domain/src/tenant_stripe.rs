@@ -55,7 +55,7 @@ impl Requirements {
         }
     }
 
-    fn from_account(account: &stripe_shared::Account) -> Self {
+    pub fn from_account(account: &stripe_shared::Account) -> Self {
         let r = account.requirements.as_ref();
         Self {
             currently_due: r.and_then(|r| r.currently_due.clone()).unwrap_or_default(),
@@ -69,6 +69,39 @@ impl Requirements {
     pub fn open_count(&self) -> usize {
         self.currently_due.len() + self.past_due.iter().filter(|p| !self.currently_due.contains(p)).count()
     }
+
+    /// What is due, in words, overdue items first: (task, overdue).
+    pub fn tasks(&self) -> Vec<(String, bool)> {
+        let mut seen = std::collections::HashSet::new();
+        let overdue = self.past_due.iter().map(|r| (describe_requirement(r), true));
+        let due =
+            self.currently_due.iter().filter(|r| !self.past_due.contains(r)).map(|r| (describe_requirement(r), false));
+        // Several fields can share one task (day, month and year of birth).
+        overdue.chain(due).filter(|(task, _)| seen.insert(task.clone())).collect()
+    }
+}
+
+/// What a Stripe requirement code asks of the account holder, in words.
+pub fn describe_requirement(code: &str) -> String {
+    let known = match code {
+        "external_account" => "Add a bank account for payouts",
+        "tos_acceptance.date" | "tos_acceptance.ip" => "Accept Stripe's services agreement",
+        "business_type" => "Say what kind of business this is",
+        "business_profile.url" => "Add the business website",
+        "business_profile.mcc" => "Choose the business category",
+        "individual.first_name" | "individual.last_name" => "Give the account holder's name",
+        "individual.dob.day" | "individual.dob.month" | "individual.dob.year" => {
+            "Give the account holder's date of birth"
+        }
+        "individual.address.line1" | "individual.address.city" | "individual.address.postal_code" => {
+            "Give the account holder's address"
+        }
+        "individual.id_number" | "individual.ssn_last_4" => "Give the account holder's tax ID",
+        "individual.verification.document" => "Upload an identity document",
+        "company.tax_id" => "Give the company's tax ID",
+        _ => "",
+    };
+    if known.is_empty() { format!("Provide {}", code.replace(['.', '_'], " ")) } else { known.to_owned() }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod billing;
 pub mod household;
 pub mod overview;
+pub mod payouts;
 pub mod tenant;
 pub mod tenant_admin;
 

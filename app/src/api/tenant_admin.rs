@@ -7,10 +7,21 @@ use crate::error::AppError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequirementsView {
-    pub currently_due: Vec<String>,
-    pub past_due: Vec<String>,
+    /// What Stripe needs, in words, overdue first: (task, overdue).
+    pub tasks: Vec<(String, bool)>,
     pub disabled_reason: Option<String>,
     pub current_deadline: Option<String>,
+}
+
+#[cfg(feature = "ssr")]
+impl From<domain::tenant_stripe::Requirements> for RequirementsView {
+    fn from(r: domain::tenant_stripe::Requirements) -> Self {
+        Self {
+            tasks: r.tasks(),
+            disabled_reason: r.disabled_reason.map(|d| d.replace(['.', '_'], " ")),
+            current_deadline: r.current_deadline.map(date),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,7 +42,7 @@ pub struct StripeSettings {
 }
 
 #[cfg(feature = "ssr")]
-fn date(ts: i64) -> String {
+pub(crate) fn date(ts: i64) -> String {
     chrono::DateTime::from_timestamp(ts, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
 }
 
@@ -48,12 +59,7 @@ pub async fn load_stripe_settings() -> Result<StripeSettings, AppError> {
             charges_enabled: c.charges_enabled,
             payouts_enabled: c.payouts_enabled,
             details_submitted: c.details_submitted,
-            requirements: RequirementsView {
-                currently_due: c.requirements.currently_due,
-                past_due: c.requirements.past_due,
-                disabled_reason: c.requirements.disabled_reason,
-                current_deadline: c.requirements.current_deadline.map(date),
-            },
+            requirements: c.requirements.into(),
             stale: c.stale,
         }),
         can_manage: staff.role == Role::TenantOwner,

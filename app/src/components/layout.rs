@@ -31,9 +31,12 @@ fn nav_links(role: UserRole) -> &'static [(&'static str, &'static str)] {
             ("/settings/stripe", "Stripe"),
             ("/settings/api-keys", "API keys"),
             ("/settings/webhooks", "Webhooks"),
+            ("/settings/payouts", "Payouts"),
             ("/audit", "Audit log"),
         ],
-        UserRole::Consultant | UserRole::FamilyMember => &[("/dashboard", "Dashboard"), ("/billing", "Billing")],
+        UserRole::Consultant | UserRole::FamilyMember => {
+            &[("/dashboard", "Dashboard"), ("/billing", "Billing"), ("/payment-setup", "Payment setup")]
+        }
     }
 }
 

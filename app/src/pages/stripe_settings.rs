@@ -11,29 +11,6 @@ use crate::{
     },
 };
 
-/// What Stripe's requirement codes mean, in words.
-pub fn describe_requirement(code: &str) -> String {
-    let known = match code {
-        "external_account" => "Add a bank account for payouts",
-        "tos_acceptance.date" | "tos_acceptance.ip" => "Accept Stripe's services agreement",
-        "business_type" => "Say what kind of business this is",
-        "business_profile.url" => "Add the business website",
-        "business_profile.mcc" => "Choose the business category",
-        "individual.first_name" | "individual.last_name" => "Give the account holder's name",
-        "individual.dob.day" | "individual.dob.month" | "individual.dob.year" => {
-            "Give the account holder's date of birth"
-        }
-        "individual.address.line1" | "individual.address.city" | "individual.address.postal_code" => {
-            "Give the account holder's address"
-        }
-        "individual.id_number" | "individual.ssn_last_4" => "Give the account holder's tax ID",
-        "individual.verification.document" => "Upload an identity document",
-        "company.tax_id" => "Give the company's tax ID",
-        _ => "",
-    };
-    if known.is_empty() { format!("Provide {}", code.replace(['.', '_'], " ")) } else { known.to_owned() }
-}
-
 #[component]
 pub fn StripeSettingsPage() -> impl IntoView {
     let connect = ServerAction::<StartStripeConnect>::new();
@@ -100,19 +77,7 @@ fn Connected(
             view! { <span class=ui::BADGE_WAIT>{no}</span> }
         }
     };
-    let tasks: Vec<(String, bool)> = c
-        .requirements
-        .past_due
-        .iter()
-        .map(|r| (describe_requirement(r), true))
-        .chain(
-            c.requirements
-                .currently_due
-                .iter()
-                .filter(|r| !c.requirements.past_due.contains(r))
-                .map(|r| (describe_requirement(r), false)),
-        )
-        .collect();
+    let tasks = c.requirements.tasks.clone();
     view! {
         <section class=ui::CARD data-testid="stripe-connection">
             <h2 class=ui::SUBHEADING>"Connected"</h2>
@@ -126,7 +91,7 @@ fn Connected(
                 {flag(c.details_submitted, "Details submitted", "Details missing")}
             </p>
             {c.requirements.disabled_reason.clone().map(|r| view! {
-                <p class="mt-4 text-sm text-red-700">{format!("Stripe has restricted the account ({}).", r.replace(['.', '_'], " "))}</p>
+                <p class="mt-4 text-sm text-red-700">{format!("Stripe has restricted the account ({r}).")}</p>
             })}
             {(!tasks.is_empty()).then(|| view! {
                 <h3 class="mt-4 text-sm font-semibold">"Stripe needs"</h3>

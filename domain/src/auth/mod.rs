@@ -75,6 +75,8 @@ pub mod policy {
     pub const CONSULTANT: &[Role] = &[Role::Consultant];
     /// Pages a consultant's household may read.
     pub const CONSULTANT_HOUSEHOLD: &[Role] = &[Role::Consultant, Role::FamilyMember];
+    /// Who may send a consultant a payout onboarding link: the consultant, or their tenant's staff.
+    pub const ONBOARDING_LINK_ISSUERS: &[Role] = &[Role::Consultant, Role::TenantOwner, Role::TenantAdmin];
 }
 
 /// The authorisation helper: no principal is 401, a principal outside `allowed` is 403.

@@ -1,10 +1,12 @@
 //! Remit's REST API under `/api/v1`, JSON in and out, described at `/api/v1/openapi.json`.
 //!
 //! Two kinds of caller: a signed-in person (the session cookie, as the web app uses these
-//! routes) under `/api/v1/auth/…`, and a tenant's own system with an API key
+//! routes) under `/api/v1/auth/…` and `/api/v1/consultants/me/…`, and a tenant's own system with an API key
 //! (`Authorization: Bearer rmt_…`) everywhere else.
 
+mod consultants;
 mod extract;
+mod onboarding;
 mod tenant;
 mod tenant_settings;
 
@@ -28,6 +30,11 @@ fn both(router: Router<AppState>, path: &str, route: axum::routing::MethodRouter
 pub fn routes() -> Router<AppState> {
     let mut r = Router::new().route("/api/v1/openapi.json", get(openapi));
     r = both(r, "/api/v1/tenant", get(tenant::whoami));
+    r = both(r, "/api/v1/onboard-client", get(onboarding::open));
+    r = both(r, "/api/v1/onboard-client/return", get(onboarding::finish));
+    r = both(r, "/api/v1/onboard-client/refresh", get(onboarding::refresh));
+    r = both(r, "/api/v1/consultants/me/payment-account", post(consultants::create_payment_account));
+    r = both(r, "/api/v1/consultants/me/account-session", post(consultants::create_account_session));
     r = both(r, "/api/v1/auth/tenants/stripe/connect", post(tenant_settings::stripe_connect));
     r = both(r, "/api/v1/auth/tenants/stripe/callback", get(tenant_settings::stripe_callback));
     r = both(r, "/api/v1/auth/tenants/stripe/status", get(tenant_settings::stripe_status));
@@ -50,4 +57,22 @@ pub fn routes() -> Router<AppState> {
 
 async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], include_str!("openapi.json"))
+}
+
+/// A small page for people who arrive at an API route in a browser (Stripe's redirects).
+pub(crate) fn notice_page(title: &str, message: &str, link: (&str, &str)) -> String {
+    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · Remit</title>\
+         <link rel=\"stylesheet\" href=\"/pkg/remit.css\"></head><body class=\"min-h-screen bg-gray-100 text-gray-900\">\
+         <main class=\"mx-auto max-w-6xl px-4 py-8\"><section class=\"rounded-lg border border-gray-200 bg-white p-6 shadow-sm\">\
+         <h1 class=\"text-2xl font-semibold text-gray-900\">{title}</h1>\
+         <p class=\"mt-2 text-gray-600\" role=\"status\">{message}</p>\
+         <p class=\"mt-4\"><a class=\"font-medium text-blue-600 hover:underline\" href=\"{href}\">{label}</a></p>\
+         </section></main></body></html>",
+        title = escape(title),
+        message = escape(message),
+        href = escape(link.0),
+        label = escape(link.1),
+    )
 }

@@ -85,16 +85,7 @@ pub async fn stripe_callback(
 }
 
 fn callback_page(message: &str) -> String {
-    let escaped = message.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-    format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Stripe connection · Remit</title>\
-         <link rel=\"stylesheet\" href=\"/pkg/remit.css\"></head><body class=\"min-h-screen bg-gray-100 text-gray-900\">\
-         <main class=\"mx-auto max-w-6xl px-4 py-8\"><section class=\"rounded-lg border border-gray-200 bg-white p-6 shadow-sm\">\
-         <h1 class=\"text-2xl font-semibold text-gray-900\">The Stripe account was not connected</h1>\
-         <p class=\"mt-2 text-gray-600\" role=\"alert\">{escaped}</p>\
-         <p class=\"mt-4\"><a class=\"font-medium text-blue-600 hover:underline\" href=\"/settings/stripe\">Back to Stripe settings</a></p>\
-         </section></main></body></html>"
-    )
+    super::notice_page("The Stripe account was not connected", message, ("/settings/stripe", "Back to Stripe settings"))
 }
 
 pub async fn stripe_status(State(services): State<Services>, SessionUser(user): SessionUser) -> ApiResult {

@@ -7,7 +7,9 @@ use domain::{
     auth::{
         Role,
         account_tokens::{self, Purpose},
-        policy::{CONSULTANT, CONSULTANT_HOUSEHOLD, PLATFORM_ADMIN, TENANT_OWNER, TENANT_STAFF},
+        policy::{
+            CONSULTANT, CONSULTANT_HOUSEHOLD, ONBOARDING_LINK_ISSUERS, PLATFORM_ADMIN, TENANT_OWNER, TENANT_STAFF,
+        },
     },
     mail,
 };
@@ -76,6 +78,9 @@ const CASES: &[Case] = &[
     page("/billing", Access::Roles(CONSULTANT_HOUSEHOLD)),
     page("/billing/payment-methods", Access::Roles(CONSULTANT_HOUSEHOLD)),
     page("/admin/plans", Access::Roles(PLATFORM_ADMIN)),
+    page("/payment-setup", Access::Roles(CONSULTANT_HOUSEHOLD)),
+    page("/payment-setup/complete", Access::Roles(CONSULTANT_HOUSEHOLD)),
+    page("/settings/payouts", Access::Roles(TENANT_STAFF)),
     page("/admin/billing", Access::Roles(PLATFORM_ADMIN)),
     rpc("/rpc/current_user", Access::Everyone),
     rpc("/rpc/sign_in", Access::Everyone),
@@ -119,12 +124,25 @@ const CASES: &[Case] = &[
     rpc_with("/rpc/set_default_card", Access::Roles(CONSULTANT), 404),
     rpc_with("/rpc/remove_card", Access::Roles(CONSULTANT), 404),
     rpc("/rpc/archive_plan", Access::Roles(PLATFORM_ADMIN)),
+    rpc("/rpc/payment_setup", Access::Roles(CONSULTANT_HOUSEHOLD)),
+    rpc("/rpc/tenant_payouts", Access::Roles(TENANT_STAFF)),
+    // Without a subscription payout setup is refused (409) once the role is allowed.
+    rpc_with("/rpc/start_payout_setup", Access::Roles(CONSULTANT), 409),
+    rpc_with("/rpc/account_session", Access::Roles(CONSULTANT), 409),
+    rpc_with("/rpc/send_onboarding_link", Access::Roles(ONBOARDING_LINK_ISSUERS), 409),
     route("GET", "/healthz", Access::Everyone, 200),
     route("GET", "/readyz", Access::Everyone, 200),
     route("GET", "/admin/outbox/{email_id}/attachments/{attachment_id}", Access::Roles(PLATFORM_ADMIN), 200),
     route("GET", "/api/v1/openapi.json", Access::Everyone, 200),
     // Key-authenticated: a session is not a key, whoever holds it.
     route("GET", "/api/v1/tenant", Access::Everyone, 401),
+    route("POST", "/api/v1/consultants/me/payment-account/", Access::Roles(CONSULTANT), 201),
+    // The consultant has no subscription in the fixtures: authorised, then refused (409).
+    route("POST", "/api/v1/consultants/me/account-session/", Access::Roles(CONSULTANT), 409),
+    // Token- and state-authorised: nobody gets further without them.
+    route("GET", "/api/v1/onboard-client/", Access::Everyone, 400),
+    route("GET", "/api/v1/onboard-client/return/", Access::Everyone, 403),
+    route("GET", "/api/v1/onboard-client/refresh/", Access::Everyone, 403),
     route("GET", "/api/v1/auth/tenants/stripe/status/", Access::Roles(TENANT_STAFF), 200),
     route("GET", "/api/v1/auth/tenants/api-keys/", Access::Roles(TENANT_STAFF), 200),
     route("POST", "/api/v1/auth/tenants/api-keys/", Access::Roles(TENANT_OWNER), 201),
@@ -326,6 +344,10 @@ async fn form_for(app: &TestApp, f: &Fixtures, path: &str, who: Option<Role>, n:
         ]),
         "/rpc/subscribe" | "/rpc/change_plan" | "/rpc/archive_plan" => pairs(&[("plan_id", f.plan_id.clone())]),
         "/rpc/set_default_card" | "/rpc/remove_card" => pairs(&[("card_id", uuid::Uuid::new_v4().to_string())]),
+        "/rpc/send_onboarding_link" => pairs(&[
+            ("consultant_id", app.user(Role::Consultant).id.to_string()),
+            ("email", "books@example.com".into()),
+        ]),
         _ => vec![],
     }
 }

@@ -12,14 +12,14 @@ use crate::helpers::{TestApp, spawn_app};
 
 const DAY: i64 = 86_400;
 
-async fn signed_in(app: &TestApp, role: Role) -> reqwest::Client {
+pub(crate) async fn signed_in(app: &TestApp, role: Role) -> reqwest::Client {
     let client = app.client();
     assert_eq!(app.sign_in(&client, role).await.status(), 200);
     client
 }
 
 /// A plan made through the admin UI's server function; returns its id.
-async fn plan(app: &TestApp, name: &str, price: &str, trial_days: &str) -> Uuid {
+pub(crate) async fn plan(app: &TestApp, name: &str, price: &str, trial_days: &str) -> Uuid {
     let admin = signed_in(app, Role::PlatformAdmin).await;
     let form = [
         ("name", name),
@@ -62,7 +62,7 @@ async fn pay(url: &str, card: &str) -> (u16, Option<String>) {
 }
 
 /// Subscribes the consultant to `plan_id`, paying with `card`; returns the Checkout URL.
-async fn subscribe(app: &TestApp, consultant: &reqwest::Client, plan_id: Uuid, card: &str) -> (u16, String) {
+pub(crate) async fn subscribe(app: &TestApp, consultant: &reqwest::Client, plan_id: Uuid, card: &str) -> (u16, String) {
     let response = app.rpc(consultant, "subscribe", &[("plan_id", &plan_id.to_string())]).await;
     let checkout = redirect_target(&response);
     assert!(checkout.starts_with(app.sandbox.url()), "{checkout}");
@@ -96,7 +96,7 @@ async fn email_subjects(app: &TestApp) -> Vec<String> {
     sqlx::query_scalar("SELECT subject FROM emails ORDER BY created_at").fetch_all(&app.services.pool).await.unwrap()
 }
 
-async fn flush(app: &TestApp) -> usize {
+pub(crate) async fn flush(app: &TestApp) -> usize {
     let delivered = app.sandbox.flush_deliveries().await;
     let failed: Vec<_> = app.sandbox.deliveries().into_iter().filter(|d| d.status != Some(200)).collect();
     assert!(failed.is_empty(), "every delivery is accepted: {failed:?}");

@@ -274,3 +274,42 @@ pub struct ErrorBody {
     pub message: String,
     pub field: Option<String>,
 }
+
+/// A second Remit server process (the real binary) on the same database, talking to the same
+/// Stripe (the first app's sandbox), as a second replica behind a load balancer would.
+pub struct SecondProcess {
+    pub address: String,
+    _child: tokio::process::Child,
+}
+
+impl SecondProcess {
+    pub async fn start(app: &TestApp) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let stripe = app.services.stripe.config();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_remit"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", format!("postgres://postgres@127.0.0.1:5432/{}", app.db_name))
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
+            .env("REMIT_ENCRYPTION_KEY", TEST_KEY)
+            .env("STRIPE_SECRET_KEY", stripe.secret_key.expose_secret())
+            .env("STRIPE_PUBLISHABLE_KEY", &stripe.publishable_key)
+            .env("STRIPE_WEBHOOK_SECRET", stripe.webhook_secrets[0].expose_secret())
+            .env("STRIPE_CONNECT_CLIENT_ID", &stripe.connect_client_id)
+            .env("STRIPE_API_BASE", app.sandbox.url())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the remit binary starts");
+        let address = format!("http://127.0.0.1:{port}");
+        let health = format!("{address}/healthz");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while reqwest::get(&health).await.map(|r| r.status() != 200).unwrap_or(true) {
+            assert!(tokio::time::Instant::now() < deadline, "the second process did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { address, _child: child }
+    }
+}

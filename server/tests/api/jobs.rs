@@ -1,8 +1,8 @@
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 use domain::mail::{self, OutgoingEmail};
 
-use crate::helpers::{Options, TEST_KEY, spawn_app, spawn_app_with};
+use crate::helpers::{Options, SecondProcess, spawn_app, spawn_app_with};
 
 fn email(i: usize) -> OutgoingEmail {
     OutgoingEmail {
@@ -14,40 +14,10 @@ fn email(i: usize) -> OutgoingEmail {
     }
 }
 
-/// A second Remit server process (the real binary) on the same database.
-struct SecondProcess {
-    _child: tokio::process::Child,
-}
-
-impl SecondProcess {
-    async fn start(db_name: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_remit"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", format!("postgres://postgres@127.0.0.1:5432/{db_name}"))
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
-            .env("REMIT_ENCRYPTION_KEY", TEST_KEY)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the remit binary starts");
-        let health = format!("http://127.0.0.1:{port}/healthz");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while reqwest::get(&health).await.map(|r| r.status() != 200).unwrap_or(true) {
-            assert!(tokio::time::Instant::now() < deadline, "the second process did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self { _child: child }
-    }
-}
-
 #[tokio::test]
 async fn with_two_server_processes_each_job_runs_exactly_once() {
     let app = spawn_app().await;
-    let _second = SecondProcess::start(&app.db_name).await;
+    let _second = SecondProcess::start(&app).await;
 
     let mut tx = app.services.pool.begin().await.unwrap();
     for i in 0..60 {

@@ -11,6 +11,7 @@ mod jobs;
 mod mail;
 mod pages;
 mod password_reset;
+mod payouts;
 mod secrets;
 mod sign_in;
 mod startup;

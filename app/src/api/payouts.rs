@@ -1,0 +1,160 @@
+//! Consultants' payout setup (Stripe Connect): status, embedded onboarding, onboarding links.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{api::tenant_admin::RequirementsView, error::AppError};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PayoutAccountView {
+    pub account_id: String,
+    pub charges_enabled: bool,
+    pub payouts_enabled: bool,
+    pub details_submitted: bool,
+    pub requirements: RequirementsView,
+    pub stale: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentSetup {
+    pub subscribed: bool,
+    pub account: Option<PayoutAccountView>,
+    /// The consultant (not a family member) may act.
+    pub can_manage: bool,
+    pub email: String,
+    /// For Stripe's Connect.js in the browser (public values).
+    pub publishable_key: String,
+    pub connect_js_url: String,
+    pub notice: Option<String>,
+}
+
+#[cfg(feature = "ssr")]
+const NOTICE_FLASH: &str = "payout_notice";
+
+#[cfg(feature = "ssr")]
+fn account_view(s: domain::payouts::PayoutStatus) -> PayoutAccountView {
+    PayoutAccountView {
+        account_id: s.account.stripe_account_id,
+        charges_enabled: s.account.charges_enabled,
+        payouts_enabled: s.account.payouts_enabled,
+        details_submitted: s.account.details_submitted,
+        requirements: s.requirements.into(),
+        stale: s.stale,
+    }
+}
+
+#[server(prefix = "/rpc", endpoint = "payment_setup")]
+pub async fn load_payment_setup() -> Result<PaymentSetup, AppError> {
+    use domain::auth::{Role, policy};
+    let viewer = crate::server::authorize(policy::CONSULTANT_HOUSEHOLD)?;
+    let services = crate::server::services()?;
+    let consultant = viewer.consultant_scope()?;
+    let notice = match crate::server::session_token()? {
+        Some(token) => domain::flash::take(&services.pool, &services, &token, NOTICE_FLASH).await?.pop(),
+        None => None,
+    };
+    let config = services.stripe.config();
+    Ok(PaymentSetup {
+        subscribed: domain::billing::is_subscribed(&services.pool, consultant).await?,
+        account: domain::payouts::status(&services, consultant).await?.map(account_view),
+        can_manage: viewer.role == Role::Consultant,
+        email: viewer.email.clone(),
+        publishable_key: config.publishable_key.clone(),
+        connect_js_url: config.connect_js_url.clone(),
+        notice,
+    })
+}
+
+#[server(prefix = "/rpc", endpoint = "start_payout_setup")]
+pub async fn start_payout_setup() -> Result<(), AppError> {
+    use domain::auth::policy;
+    let consultant = crate::server::authorize(policy::CONSULTANT)?;
+    let services = crate::server::services()?;
+    if !domain::billing::is_subscribed(&services.pool, consultant.user_id).await? {
+        return Err(domain::Error::conflict(
+            "Payout setup needs an active subscription. Subscribe to a plan under Billing first.",
+        )
+        .into());
+    }
+    domain::payouts::create_account(&services, &consultant).await?;
+    Ok(())
+}
+
+/// The client secret of a fresh Account Session, for Connect.js in the consultant's browser.
+#[server(prefix = "/rpc", endpoint = "account_session")]
+pub async fn account_session() -> Result<String, AppError> {
+    use domain::auth::policy;
+    use secrecy::ExposeSecret as _;
+    let consultant = crate::server::authorize(policy::CONSULTANT)?;
+    let services = crate::server::services()?;
+    let session = domain::payouts::account_session(&services, &consultant).await?;
+    Ok(session.client_secret.expose_secret().to_owned())
+}
+
+/// Sends a one-time onboarding link. `consultant_id` is empty for the signed-in consultant.
+#[server(prefix = "/rpc", endpoint = "send_onboarding_link")]
+pub async fn send_onboarding_link(consultant_id: String, email: String) -> Result<(), AppError> {
+    use domain::auth::{Role, policy};
+    let issuer = crate::server::authorize(policy::ONBOARDING_LINK_ISSUERS)?;
+    let services = crate::server::services()?;
+    let consultant = if issuer.role == Role::Consultant {
+        issuer.user_id
+    } else {
+        consultant_id.parse().map_err(|_| domain::Error::NotFound("consultant"))?
+    };
+    domain::payouts::onboarding_links::issue(&services, &issuer, consultant, &email).await?;
+    if let Some(token) = crate::server::session_token()? {
+        let mut conn = services.pool.acquire().await.map_err(domain::Error::from)?;
+        let message = format!("An onboarding link was sent to {}. It works once, for 7 days.", email.trim());
+        domain::flash::put(&mut conn, &services, &token, NOTICE_FLASH, &message).await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsultantPayoutRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub subscribed: bool,
+    /// "Payouts enabled", "Details missing", "Not started"
+    pub state: String,
+    pub open_tasks: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantPayouts {
+    pub consultants: Vec<ConsultantPayoutRow>,
+    pub notice: Option<String>,
+}
+
+#[server(prefix = "/rpc", endpoint = "tenant_payouts")]
+pub async fn load_tenant_payouts() -> Result<TenantPayouts, AppError> {
+    use domain::auth::policy;
+    let staff = crate::server::authorize(policy::TENANT_STAFF)?;
+    let services = crate::server::services()?;
+    let rows = domain::payouts::tenant_overview(&services.pool, staff.tenant()?).await?;
+    let notice = match crate::server::session_token()? {
+        Some(token) => domain::flash::take(&services.pool, &services, &token, NOTICE_FLASH).await?.pop(),
+        None => None,
+    };
+    Ok(TenantPayouts {
+        consultants: rows
+            .into_iter()
+            .map(|r| ConsultantPayoutRow {
+                id: r.user_id.to_string(),
+                name: r.display_name,
+                email: r.email,
+                subscribed: r.subscribed,
+                state: match (r.has_account, r.payouts_enabled, r.details_submitted) {
+                    (false, ..) => "Not started".into(),
+                    (true, true, _) => "Payouts enabled".into(),
+                    (true, false, true) => "Waiting for Stripe".into(),
+                    (true, false, false) => "Details missing".into(),
+                },
+                open_tasks: r.open_tasks,
+            })
+            .collect(),
+        notice,
+    })
+}
