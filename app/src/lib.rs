@@ -65,6 +65,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/reset-password") view=ChoosePasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/dashboard") view=DashboardPage ssr=SsrMode::Async/>
+                    <Route path=path!("/pay/complete") view=PaymentResultPage ssr=SsrMode::Async/>
+                    <Route path=path!("/pay/cancelled") view=PaymentResultPage ssr=SsrMode::Async/>
+                    <Route path=path!("/pay/:token") view=PayPage ssr=SsrMode::Async/>
+                    <Route path=path!("/winnings") view=WinningsPage ssr=SsrMode::Async/>
                     <Route path=path!("/billing") view=BillingPage ssr=SsrMode::Async/>
                     <Route path=path!("/payment-setup") view=PaymentSetupPage ssr=SsrMode::Async/>
                     <Route path=path!("/payment-setup/complete") view=PaymentSetupCompletePage ssr=SsrMode::Async/>

@@ -14,6 +14,7 @@ const DEFAULT_PUBLIC_BASE_URL: &str = "http://127.0.0.1:3000";
 const DEFAULT_BIND_ADDR: &str = "127.0.0.1:3000";
 const DEFAULT_SANDBOX_ADDR: &str = "127.0.0.1:12111";
 const DEFAULT_MAIL_FROM: &str = "Remit <no-reply@remit.localhost>";
+const DEFAULT_PLATFORM_FEE_BPS: u32 = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -45,6 +46,8 @@ pub struct Settings {
     /// Encrypts secrets Remit stores (tenant webhook secrets, Stripe tokens).
     pub encryption_key: EncryptionKey,
     pub log_format: LogFormat,
+    /// Remit's fee on buyers' payments, in basis points of the amount (500 = 5 %).
+    pub platform_fee_bps: u32,
 }
 
 #[derive(Debug)]
@@ -167,6 +170,13 @@ impl Settings {
             Some(value) => decode_key(&value)?,
         };
 
+        let platform_fee_bps = match get("PLATFORM_FEE_BPS") {
+            None => DEFAULT_PLATFORM_FEE_BPS,
+            Some(v) => v.trim().parse::<u32>().ok().filter(|bps| *bps <= 5_000).ok_or_else(|| {
+                invalid("PLATFORM_FEE_BPS", "must be a whole number of basis points from 0 to 5000".into())
+            })?,
+        };
+
         let log_format = match get("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -184,6 +194,7 @@ impl Settings {
             mail_from,
             encryption_key,
             log_format,
+            platform_fee_bps,
         })
     }
 

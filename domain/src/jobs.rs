@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::{Services, alerts, auth, error::Result, mail, tenant_webhooks};
+use crate::{Services, alerts, auth, checkout, error::Result, mail, tenant_webhooks};
 
 /// Attempts before a job is given up; with exponential backoff the last retry is about a day
 /// after the first failure.
@@ -53,6 +53,7 @@ pub async fn worker(services: Services, concurrency: usize) -> anyhow::Result<gr
         .define_job::<DeliverWebhook>()
         .define_job::<PurgeExpired>()
         .define_job::<CheckPaymentHealth>()
+        .define_job::<ExpireWinning>()
         .with_cron(Cron::hourly_at::<PurgeExpired>(17).context("the clean-up schedule is malformed")?)
         .with_cron(Cron::every_n_minutes::<CheckPaymentHealth>(15).context("the health check schedule is malformed")?)
         .init()
@@ -108,6 +109,23 @@ impl TaskHandler for DeliverWebhook {
             err.log();
             err.to_string()
         })
+    }
+}
+
+/// When a bid's payment window closes: marks it expired unless it was paid.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExpireWinning {
+    pub bid_id: Uuid,
+}
+
+impl TaskHandler for ExpireWinning {
+    const IDENTIFIER: &'static str = "expire_winning";
+
+    async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
+        let services = services(&ctx)?;
+        let expired = checkout::expire(&services.pool, self.bid_id).await.map_err(|e| e.to_string())?;
+        tracing::info!(bid = %self.bid_id, expired, "payment window closed");
+        Ok::<(), String>(())
     }
 }
 

@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod billing;
+pub mod checkout;
 pub mod config;
 pub mod crypto;
 pub mod dashboard;

@@ -130,6 +130,7 @@ pub async fn receive(services: &Services, payload: &[u8], signature: Option<&str
         return Ok(Received::Duplicate);
     }
     let billing = crate::billing::events::read_current(services, &envelope).await?;
+    let payment = crate::checkout::events::read_current(services, &envelope).await?;
 
     let mut tx = services.pool.begin().await?;
     let inserted = sqlx::query!(
@@ -153,6 +154,9 @@ pub async fn receive(services: &Services, payload: &[u8], signature: Option<&str
     apply(&mut tx, services, &envelope).await?;
     if let Some(read) = &billing {
         crate::billing::events::apply(&mut tx, services, &envelope, read).await?;
+    }
+    if let Some(current) = &payment {
+        crate::checkout::events::apply(&mut tx, &envelope, current).await?;
     }
     tx.commit().await?;
     tracing::info!(event = %envelope.id, kind = %envelope.kind, "webhook applied");

@@ -10,6 +10,7 @@ pub mod overview;
 pub mod payouts;
 pub mod tenant;
 pub mod tenant_admin;
+pub mod winnings;
 
 use serde::{Deserialize, Serialize};
 

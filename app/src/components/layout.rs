@@ -27,6 +27,7 @@ fn nav_links(role: UserRole) -> &'static [(&'static str, &'static str)] {
         ],
         UserRole::TenantOwner | UserRole::TenantAdmin => &[
             ("/tenant", "Overview"),
+            ("/winnings", "Winnings"),
             ("/settings", "People"),
             ("/settings/stripe", "Stripe"),
             ("/settings/api-keys", "API keys"),

@@ -7,6 +7,7 @@
 mod consultants;
 mod extract;
 mod onboarding;
+mod payments;
 mod tenant;
 mod tenant_settings;
 
@@ -30,6 +31,11 @@ fn both(router: Router<AppState>, path: &str, route: axum::routing::MethodRouter
 pub fn routes() -> Router<AppState> {
     let mut r = Router::new().route("/api/v1/openapi.json", get(openapi));
     r = both(r, "/api/v1/tenant", get(tenant::whoami));
+    r = both(r, "/api/v1/winnings", post(payments::register));
+    r = both(r, "/api/v1/winnings/{id}", get(payments::get));
+    r = both(r, "/payments/checkout/create", post(payments::create));
+    r = both(r, "/payments/checkout/{session}/status", get(payments::status));
+    r = both(r, "/payments/retry/{session}", post(payments::retry));
     r = both(r, "/api/v1/onboard-client", get(onboarding::open));
     r = both(r, "/api/v1/onboard-client/return", get(onboarding::finish));
     r = both(r, "/api/v1/onboard-client/refresh", get(onboarding::refresh));

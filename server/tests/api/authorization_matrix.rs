@@ -81,6 +81,12 @@ const CASES: &[Case] = &[
     page("/payment-setup", Access::Roles(CONSULTANT_HOUSEHOLD)),
     page("/payment-setup/complete", Access::Roles(CONSULTANT_HOUSEHOLD)),
     page("/settings/payouts", Access::Roles(TENANT_STAFF)),
+    page("/winnings", Access::Roles(TENANT_STAFF)),
+    // The buyer's pages: the payment link's token is the key, whoever holds it.
+    page("/pay/{token}", Access::Everyone),
+    // Without a Checkout Session id there is nothing to show.
+    Case { kind: Kind::Page, pattern: "/pay/complete", access: Access::Everyone, success: 404 },
+    Case { kind: Kind::Page, pattern: "/pay/cancelled", access: Access::Everyone, success: 404 },
     page("/admin/billing", Access::Roles(PLATFORM_ADMIN)),
     rpc("/rpc/current_user", Access::Everyone),
     rpc("/rpc/sign_in", Access::Everyone),
@@ -124,6 +130,12 @@ const CASES: &[Case] = &[
     rpc_with("/rpc/set_default_card", Access::Roles(CONSULTANT), 404),
     rpc_with("/rpc/remove_card", Access::Roles(CONSULTANT), 404),
     rpc("/rpc/archive_plan", Access::Roles(PLATFORM_ADMIN)),
+    rpc("/rpc/winnings", Access::Roles(TENANT_STAFF)),
+    rpc("/rpc/register_winning", Access::Roles(TENANT_STAFF)),
+    rpc("/rpc/pay_page", Access::Everyone),
+    rpc("/rpc/pay_winning", Access::Everyone),
+    rpc_with("/rpc/payment_result", Access::Everyone, 404),
+    rpc_with("/rpc/retry_payment", Access::Everyone, 404),
     rpc("/rpc/payment_setup", Access::Roles(CONSULTANT_HOUSEHOLD)),
     rpc("/rpc/tenant_payouts", Access::Roles(TENANT_STAFF)),
     // Without a subscription payout setup is refused (409) once the role is allowed.
@@ -139,6 +151,13 @@ const CASES: &[Case] = &[
     route("POST", "/api/v1/consultants/me/payment-account/", Access::Roles(CONSULTANT), 201),
     // The consultant has no subscription in the fixtures: authorised, then refused (409).
     route("POST", "/api/v1/consultants/me/account-session/", Access::Roles(CONSULTANT), 409),
+    // Key-authenticated: a session is not a key.
+    route("POST", "/api/v1/winnings/", Access::Everyone, 401),
+    route("GET", "/api/v1/winnings/{winning}/", Access::Everyone, 401),
+    // The buyer's payment routes: unknown links and sessions are not found, for everyone.
+    route("POST", "/payments/checkout/create/", Access::Everyone, 404),
+    route("GET", "/payments/checkout/{session}/status/", Access::Everyone, 404),
+    route("POST", "/payments/retry/{session}/", Access::Everyone, 404),
     // Token- and state-authorised: nobody gets further without them.
     route("GET", "/api/v1/onboard-client/", Access::Everyone, 400),
     route("GET", "/api/v1/onboard-client/return/", Access::Everyone, 403),
@@ -177,6 +196,7 @@ struct Fixtures {
     receiver_url: String,
     delivery_id: String,
     plan_id: String,
+    pay_token: String,
 }
 
 /// A webhook receiver that accepts everything.
@@ -272,7 +292,25 @@ async fn fixtures(app: &TestApp) -> Fixtures {
         .await
         .unwrap();
 
+    // A won lot and its buyer's payment link.
+    let win = domain::checkout::NewWinning {
+        reference: "MATRIX-1".into(),
+        auction: "Matrix sale".into(),
+        lot: "1".into(),
+        description: String::new(),
+        buyer_email: "matrix-buyer@example.com".into(),
+        amount: 5_000,
+        currency: "usd".into(),
+    };
+    domain::checkout::register(&app.services, tenant, false, None, &win).await.unwrap();
+    let body: String = sqlx::query_scalar("SELECT text_body FROM emails WHERE to_address = 'matrix-buyer@example.com'")
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap();
+    let pay_token = body.split("/pay/").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+
     Fixtures {
+        pay_token,
         email_id: email_id.to_string(),
         attachment_id: attachment_id.to_string(),
         link_token,
@@ -344,6 +382,16 @@ async fn form_for(app: &TestApp, f: &Fixtures, path: &str, who: Option<Role>, n:
         ]),
         "/rpc/subscribe" | "/rpc/change_plan" | "/rpc/archive_plan" => pairs(&[("plan_id", f.plan_id.clone())]),
         "/rpc/set_default_card" | "/rpc/remove_card" => pairs(&[("card_id", uuid::Uuid::new_v4().to_string())]),
+        "/rpc/pay_page" | "/rpc/pay_winning" => pairs(&[("token", f.pay_token.clone())]),
+        "/rpc/payment_result" | "/rpc/retry_payment" => pairs(&[("session", "cs_unknown".into())]),
+        "/rpc/register_winning" => pairs(&[
+            ("reference", format!("MATRIX-UI-{n}")),
+            ("auction", "Matrix sale".into()),
+            ("lot", format!("{n}")),
+            ("buyer_email", "matrix-buyer@example.com".into()),
+            ("amount", "25.00".into()),
+            ("currency", "usd".into()),
+        ]),
         "/rpc/send_onboarding_link" => pairs(&[
             ("consultant_id", app.user(Role::Consultant).id.to_string()),
             ("email", "books@example.com".into()),
@@ -370,6 +418,7 @@ async fn body_for(app: &TestApp, f: &Fixtures, method: &str, path: &str) -> Opti
             Some(json!({ "key_id": key["key"]["id"], "reason": "matrix test" }))
         }
         ("POST", "/api/v1/auth/tenants/webhooks/config/") => Some(json!({ "url": f.receiver_url })),
+        ("POST", "/payments/checkout/create/") => Some(json!({ "token": "not-a-token" })),
         _ => None,
     }
 }
@@ -379,7 +428,10 @@ fn concrete(pattern: &str, f: &Fixtures) -> String {
         .replace("{email_id}", &f.email_id)
         .replace("{attachment_id}", &f.attachment_id)
         .replace("{id}", &f.email_id)
-        .replace("{delivery}", &f.delivery_id);
+        .replace("{delivery}", &f.delivery_id)
+        .replace("{token}", &f.pay_token)
+        .replace("{winning}", &uuid::Uuid::new_v4().to_string())
+        .replace("{session}", "cs_unknown");
     if path == "/reset-password" { format!("{path}?token={}", f.link_token) } else { path }
 }
 

@@ -40,7 +40,7 @@ fn redirect_target(response: &reqwest::Response) -> String {
 }
 
 /// Pays on a hosted Checkout page as a browser would; returns the status and where it leads.
-async fn pay(url: &str, card: &str) -> (u16, Option<String>) {
+pub(crate) async fn pay(url: &str, card: &str) -> (u16, Option<String>) {
     let form = [
         ("email", "casey@example.com"),
         ("card_number", card),

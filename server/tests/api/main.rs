@@ -3,6 +3,7 @@
 mod api_keys;
 mod authorization_matrix;
 mod billing;
+mod checkout;
 mod csrf;
 mod dashboard;
 mod health;

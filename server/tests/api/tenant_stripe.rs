@@ -158,7 +158,7 @@ async fn declining_on_stripes_page_connects_nothing() {
     assert_eq!(app.count("tenant_stripe_accounts").await, 0);
 }
 
-async fn connected(app: &TestApp) -> (String, String) {
+pub(crate) async fn connected(app: &TestApp) -> (String, String) {
     let owner = app.session_cookie(Role::TenantOwner).await;
     let url = connect_url(app, &owner).await;
     let back = consent(app, &url, "allow").await;

@@ -1,0 +1,146 @@
+//! Auction winnings: the buyer's payment pages (no account: the link's token is the key) and
+//! the tenant staff's list of winnings.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PayView {
+    pub tenant: String,
+    pub auction: String,
+    pub lot: String,
+    pub description: String,
+    pub amount: String,
+    pub status: String,
+    pub pay_by: String,
+    /// Seconds left in the payment window when the page was made (the page counts down).
+    pub seconds_left: i64,
+    pub can_pay: bool,
+    pub last_failure: Option<String>,
+}
+
+#[server(prefix = "/rpc", endpoint = "pay_page")]
+pub async fn load_pay_page(token: String) -> Result<PayView, AppError> {
+    let services = crate::server::services()?;
+    let page = domain::checkout::pay_page(&services, &token).await?;
+    let w = page.winning;
+    Ok(PayView {
+        tenant: page.tenant,
+        auction: w.auction,
+        lot: w.lot,
+        description: w.description,
+        amount: domain::money::format_minor(w.amount, &w.currency),
+        status: w.status,
+        pay_by: w.pay_by.format("%-d %B %Y, %H:%M UTC").to_string(),
+        seconds_left: (w.pay_by - chrono::Utc::now()).num_seconds().max(0),
+        can_pay: page.can_pay,
+        last_failure: page.last_failure,
+    })
+}
+
+/// The buyer's "Pay" button: on to Stripe's hosted Checkout.
+#[server(prefix = "/rpc", endpoint = "pay_winning")]
+pub async fn pay_winning(token: String) -> Result<(), AppError> {
+    let services = crate::server::services()?;
+    let url = domain::checkout::start(&services, &token).await?;
+    leptos_axum::redirect(&url);
+    Ok(())
+}
+
+/// After Checkout (paid or cancelled): where the payment stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AfterCheckout {
+    pub lot: String,
+    pub amount: String,
+    pub paid: bool,
+    pub bid_status: String,
+    pub attempts_left: i32,
+    pub failure: Option<String>,
+}
+
+#[server(prefix = "/rpc", endpoint = "payment_result")]
+pub async fn load_payment_result(session: String) -> Result<AfterCheckout, AppError> {
+    let services = crate::server::services()?;
+    let s = domain::checkout::status(&services, &session).await?;
+    Ok(AfterCheckout {
+        amount: domain::money::format_minor(s.amount, &s.currency),
+        lot: s.lot,
+        paid: s.bid_status == "paid",
+        bid_status: s.bid_status,
+        attempts_left: s.attempts_left,
+        failure: s.failure_message,
+    })
+}
+
+/// "Try again" after a cancelled or failed attempt.
+#[server(prefix = "/rpc", endpoint = "retry_payment")]
+pub async fn retry_payment(session: String) -> Result<(), AppError> {
+    let services = crate::server::services()?;
+    let url = domain::checkout::retry(&services, &session).await?;
+    leptos_axum::redirect(&url);
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WinningRow {
+    pub reference: String,
+    pub lot: String,
+    pub buyer: String,
+    pub amount: String,
+    pub status: String,
+    pub pay_by: String,
+}
+
+#[server(prefix = "/rpc", endpoint = "winnings")]
+pub async fn load_winnings() -> Result<Vec<WinningRow>, AppError> {
+    use domain::auth::policy;
+    let staff = crate::server::authorize(policy::TENANT_STAFF)?;
+    let services = crate::server::services()?;
+    Ok(domain::checkout::list(&services.pool, staff.tenant()?)
+        .await?
+        .into_iter()
+        .map(|w| WinningRow {
+            reference: w.reference,
+            lot: format!("{} · {}", w.auction, w.lot),
+            buyer: w.buyer_email,
+            amount: domain::money::format_minor(w.amount, &w.currency),
+            status: w.status,
+            pay_by: w.pay_by.format("%Y-%m-%d %H:%M UTC").to_string(),
+        })
+        .collect())
+}
+
+/// A tenant admin registers a win by hand (live data; the amount is typed in major units).
+#[server(prefix = "/rpc", endpoint = "register_winning")]
+pub async fn register_winning(
+    reference: String,
+    auction: String,
+    lot: String,
+    buyer_email: String,
+    amount: String,
+    currency: String,
+) -> Result<(), AppError> {
+    use domain::{
+        auth::policy,
+        money::{Currency, Money},
+    };
+    let staff = crate::server::authorize(policy::TENANT_STAFF)?;
+    let services = crate::server::services()?;
+    let currency_code =
+        Currency::parse(&currency).ok_or_else(|| domain::Error::invalid("currency", "Choose a currency."))?;
+    let amount = Money::parse(&amount, currency_code, "amount")?;
+    let input = domain::checkout::NewWinning {
+        reference,
+        auction,
+        lot,
+        description: String::new(),
+        buyer_email,
+        amount: amount.amount,
+        currency: currency_code.code().to_owned(),
+    };
+    let livemode = services.stripe.config().livemode();
+    domain::checkout::register(&services, staff.tenant()?, livemode, Some(staff.user_id), &input).await?;
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! The buyer's pages: pay for a won lot, and where the payment stands afterwards. No account is
+//! needed; the payment link's token (and then the Checkout Session id) identify the bid.
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use crate::{
+    api::winnings::{
+        AfterCheckout, PayView, PayWinning, RegisterWinning, RetryPayment, load_pay_page, load_payment_result,
+        load_winnings,
+    },
+    components::{
+        forms::{FormError, TextField, action_error},
+        status::Loaded,
+        ui,
+    },
+};
+
+fn countdown(seconds: i64) -> String {
+    if seconds <= 0 {
+        return "The payment window has closed.".into();
+    }
+    format!("{:02}:{:02}:{:02} left to pay", seconds / 3600, seconds % 3600 / 60, seconds % 60)
+}
+
+#[component]
+pub fn PayPage() -> impl IntoView {
+    let params = use_params_map();
+    let token = move || params.read().get("token").unwrap_or_default();
+    let pay = ServerAction::<PayWinning>::new();
+    let data = Resource::new(token, load_pay_page);
+    view! {
+        <Title text="Pay for your lot"/>
+        <Loaded data view=move |p| view! { <Pay p token=token() pay/> }/>
+    }
+}
+
+#[component]
+fn Pay(p: PayView, token: String, pay: ServerAction<PayWinning>) -> impl IntoView {
+    let error = action_error(pay);
+    let left = RwSignal::new(p.seconds_left);
+    // Counts down in the browser; the server enforces the window whatever the page shows.
+    Effect::new(move |_| {
+        set_interval(move || left.update(|s| *s = (*s - 1).max(0)), Duration::from_secs(1));
+    });
+    view! {
+        <section class=ui::CARD data-testid="pay">
+            <p class=ui::MUTED>{format!("{} · {}", p.tenant, p.auction)}</p>
+            <h1 class=ui::HEADING>{format!("Lot {}", p.lot)}</h1>
+            {(!p.description.is_empty()).then(|| view! { <p class="mt-1 text-sm text-gray-700">{p.description.clone()}</p> })}
+            <p class="mt-4 text-3xl font-semibold text-gray-900" data-testid="amount">{p.amount.clone()}</p>
+            {match p.status.as_str() {
+                "paid" => view! { <p class="mt-4"><span class=ui::BADGE_OK>"Paid — thank you"</span></p> }.into_any(),
+                "failed" => view! {
+                    <p class="mt-4 text-sm text-red-700" role="alert">"Payment failed three times, so this link is closed. Please contact the auction house."</p>
+                }.into_any(),
+                _ if !p.can_pay => view! {
+                    <h2 class="mt-4 text-lg font-semibold text-gray-900" data-testid="window-closed">"Payment window closed"</h2>
+                    <p class="text-sm text-gray-600">{format!("Payment was due by {}. Please contact the auction house.", p.pay_by)}</p>
+                }.into_any(),
+                _ => view! {
+                    <p class="mt-2 text-sm text-gray-700" data-testid="countdown">{move || countdown(left.get())}</p>
+                    <p class=ui::MUTED>{format!("Pay by {}", p.pay_by)}</p>
+                    {p.last_failure.clone().map(|f| view! { <p class="mt-2 text-sm text-red-700" role="alert">{f}</p> })}
+                    <FormError error/>
+                    <ActionForm action=pay attr:class="mt-4">
+                        <input type="hidden" name="token" value=token.clone()/>
+                        <button type="submit" class=ui::BUTTON>{format!("Pay {}", p.amount)}</button>
+                    </ActionForm>
+                    <p class="mt-2 text-xs text-gray-500">"You pay on Stripe's secure page; Remit never sees your card."</p>
+                }.into_any(),
+            }}
+        </section>
+    }
+}
+
+#[component]
+pub fn PaymentResultPage() -> impl IntoView {
+    let query = use_query_map();
+    let retry = ServerAction::<RetryPayment>::new();
+    let session = move || query.read().get("session").unwrap_or_default();
+    let data = Resource::new(session, load_payment_result);
+    view! {
+        <Title text="Payment"/>
+        <Loaded data view=move |r| view! { <Result r session=session() retry/> }/>
+    }
+}
+
+#[component]
+fn Result(r: AfterCheckout, session: String, retry: ServerAction<RetryPayment>) -> impl IntoView {
+    let error = action_error(retry);
+    view! {
+        <section class=ui::CARD data-testid="payment-result">
+            <h1 class=ui::HEADING>{if r.paid { "Payment received" } else { "Not paid yet" }}</h1>
+            <p class="mt-2 text-sm text-gray-700">{format!("Lot {} · {}", r.lot, r.amount)}</p>
+            {if r.paid {
+                view! { <p class="mt-2 text-sm text-gray-700">"Thank you. The auction house has been told of your payment."</p> }.into_any()
+            } else if r.bid_status == "awaiting_payment" {
+                view! {
+                    {r.failure.clone().map(|f| view! { <p class="mt-2 text-sm text-red-700" role="alert">{f}</p> })}
+                    <p class="mt-2 text-sm text-gray-600">"If you just paid, Stripe is confirming it: reload this page in a moment."</p>
+                    <FormError error/>
+                    <ActionForm action=retry attr:class="mt-4">
+                        <input type="hidden" name="session" value=session/>
+                        <button type="submit" class=ui::BUTTON>"Try again"</button>
+                    </ActionForm>
+                }.into_any()
+            } else {
+                view! { <p class="mt-2 text-sm text-gray-600">"This payment link is closed. Please contact the auction house."</p> }.into_any()
+            }}
+        </section>
+    }
+}
+
+#[component]
+pub fn WinningsPage() -> impl IntoView {
+    let register = ServerAction::<RegisterWinning>::new();
+    let data = Resource::new(move || register.version().get(), |_| load_winnings());
+    let error = action_error(register);
+    view! {
+        <Title text="Winnings"/>
+        <div class="flex flex-col gap-6">
+            <div>
+                <h1 class=ui::HEADING>"Winnings"</h1>
+                <p class=ui::MUTED>"Won lots and their payments. Your systems can register wins with POST /api/v1/winnings."</p>
+            </div>
+            <Loaded data view=move |rows| view! {
+                <section class=ui::CARD>
+                    {if rows.is_empty() {
+                        view! { <p class=ui::MUTED>"No winnings yet."</p> }.into_any()
+                    } else {
+                        view! {
+                            <table class=ui::TABLE data-testid="winnings">
+                                <thead><tr>
+                                    <th class=ui::TH>"Reference"</th><th class=ui::TH>"Lot"</th><th class=ui::TH>"Buyer"</th>
+                                    <th class=ui::TH>"Amount"</th><th class=ui::TH>"Status"</th><th class=ui::TH>"Pay by"</th>
+                                </tr></thead>
+                                <tbody>
+                                    {rows.into_iter().map(|w| view! {
+                                        <tr>
+                                            <td class=ui::TD>{w.reference}</td><td class=ui::TD>{w.lot}</td><td class=ui::TD>{w.buyer}</td>
+                                            <td class=ui::TD>{w.amount}</td><td class=ui::TD>{w.status}</td><td class=ui::TD>{w.pay_by}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any()
+                    }}
+                </section>
+            }/>
+            <section class=ui::CARD>
+                <h2 class=ui::SUBHEADING>"Register a win"</h2>
+                <p class="mt-1 text-sm text-gray-600">"The buyer gets an email with a payment link, valid for 24 hours."</p>
+                <FormError error/>
+                <ActionForm action=register attr:class="mt-4 grid grid-cols-1 gap-4 md:grid-cols-3">
+                    <TextField id="win-reference" name="reference" label="Your reference" error/>
+                    <TextField id="win-auction" name="auction" label="Auction" error/>
+                    <TextField id="win-lot" name="lot" label="Lot" error/>
+                    <TextField id="win-buyer" name="buyer_email" label="Buyer's email" error input_type="email"/>
+                    <TextField id="win-amount" name="amount" label="Amount (e.g. 125.00)" error/>
+                    <div>
+                        <label for="win-currency" class=ui::LABEL>"Currency"</label>
+                        <select id="win-currency" name="currency" class=ui::INPUT>
+                            <option value="usd">"USD"</option>
+                            <option value="eur">"EUR"</option>
+                            <option value="gbp">"GBP"</option>
+                            <option value="cad">"CAD"</option>
+                            <option value="aud">"AUD"</option>
+                        </select>
+                    </div>
+                    <div><button type="submit" class=ui::BUTTON>"Register and email the buyer"</button></div>
+                </ActionForm>
+            </section>
+        </div>
+    }
+}

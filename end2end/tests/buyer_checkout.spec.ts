@@ -1,0 +1,69 @@
+import { expect, test } from "@playwright/test";
+import { hydrated, ready, signIn } from "./support";
+
+test("staff register a win, the buyer opens the emailed link, pays on Checkout and lands on the success page", async ({ page }, testInfo) => {
+  const reference = `E2E-${testInfo.project.name}`;
+
+  // The auction house connects Stripe (once per run) and registers a win.
+  await signIn(page, testInfo, "Tenant owner");
+  await expect(page).toHaveURL(/\/tenant$/);
+  await page.goto("/settings/stripe");
+  await ready(page, testInfo);
+  const connect = page.getByRole("button", { name: "Connect with Stripe" });
+  if (await connect.isVisible()) {
+    await connect.click();
+    await page.getByRole("button", { name: "Connect my Stripe account" }).click();
+    await expect(page.getByTestId("stripe-connection")).toBeVisible();
+  }
+  await page.goto("/winnings");
+  await ready(page, testInfo);
+  await page.getByLabel("Your reference").fill(reference);
+  await page.getByLabel("Auction").fill("Spring sale");
+  await page.getByLabel("Lot", { exact: true }).fill("42");
+  await page.getByLabel("Buyer's email").fill(`buyer-${testInfo.project.name}@example.com`);
+  await page.getByLabel("Amount (e.g. 125.00)").fill("125.00");
+  await page.getByRole("button", { name: "Register and email the buyer" }).click();
+  await expect(page.getByTestId("winnings")).toContainText(reference);
+  await page.getByRole("button", { name: "Sign out" }).click();
+
+  // The buyer's email (read in the admin's outbox) holds the payment link.
+  await signIn(page, testInfo, "Platform admin");
+  await expect(page).toHaveURL(/\/admin$/);
+  await page.goto("/admin/outbox");
+  await page.getByRole("row").filter({ hasText: `buyer-${testInfo.project.name}@example.com` }).getByRole("link").first().click();
+  const body = (await page.getByTestId("email-body").textContent())!;
+  const link = body.match(/https?:\/\/\S+\/pay\/\S+/)![0];
+  await page.getByRole("button", { name: "Sign out" }).click();
+
+  await page.goto(link);
+  await expect(page.getByTestId("amount")).toHaveText("$125.00");
+  await expect(page.getByTestId("countdown")).toContainText("left to pay");
+  if (hydrated(testInfo)) {
+    // The countdown runs in the browser.
+    const before = await page.getByTestId("countdown").textContent();
+    await expect(page.getByTestId("countdown")).not.toHaveText(before!, { timeout: 3000 });
+  }
+  await ready(page, testInfo);
+  await page.getByRole("button", { name: "Pay $125.00" }).click();
+
+  // Stripe's hosted Checkout (the sandbox's stand-in): a decline, then a good card.
+  await page.getByLabel("Card number").fill("4000 0000 0000 0002");
+  await page.getByLabel("Expiry").fill("12 / 34");
+  await page.getByLabel("CVC").fill("123");
+  await page.getByLabel("Name on card").fill("Ada Buyer");
+  await page.getByRole("button", { name: "Pay $125.00" }).click();
+  await expect(page.getByRole("alert")).toHaveText("Your card was declined.");
+  await page.getByLabel("Card number").fill("4242 4242 4242 4242");
+  await page.getByLabel("Expiry").fill("12 / 34");
+  await page.getByLabel("CVC").fill("123");
+  await page.getByLabel("Name on card").fill("Ada Buyer");
+  await page.getByRole("button", { name: "Pay $125.00" }).click();
+
+  await expect(page).toHaveURL(/\/pay\/complete\?session=cs_/);
+  await expect(page.getByTestId("payment-result")).toContainText("$125.00");
+  // The payment's events may land a moment after the page: reload until Stripe has told Remit.
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByRole("heading", { name: "Payment received" })).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 15_000 });
+});
