@@ -63,3 +63,22 @@ pub fn set_page_status(status: u16) {
         res.set_status(status);
     }
 }
+
+/// Leaves `value` under `kind` for the next page load of this session, encrypted and read once,
+/// so a plain form post can show a result (or a one-time secret) without JavaScript.
+pub async fn put_flash(kind: &str, value: &str) -> Result<(), AppError> {
+    let services = services()?;
+    let token = session_token()?.ok_or_else(|| AppError::from(domain::Error::Unauthenticated))?;
+    let mut conn = services.pool.acquire().await.map_err(domain::Error::from)?;
+    domain::flash::put(&mut conn, &services, &token, kind, value).await?;
+    Ok(())
+}
+
+/// Takes what was left under `kind` for this session (nothing without a session).
+pub async fn take_flash(kind: &str) -> Result<Vec<String>, AppError> {
+    let services = services()?;
+    match session_token()? {
+        Some(token) => Ok(domain::flash::take(&services.pool, &services, &token, kind).await?),
+        None => Ok(vec![]),
+    }
+}

@@ -93,18 +93,12 @@ const NOTICE_FLASH: &str = "billing_notice";
 /// Leaves a message for the next page load (so it shows with or without JavaScript).
 #[cfg(feature = "ssr")]
 async fn notice(message: &str) -> Result<(), AppError> {
-    let services = crate::server::services()?;
-    let Some(token) = crate::server::session_token()? else { return Ok(()) };
-    let mut conn = services.pool.acquire().await.map_err(domain::Error::from)?;
-    domain::flash::put(&mut conn, &services, &token, NOTICE_FLASH, message).await?;
-    Ok(())
+    crate::server::put_flash(NOTICE_FLASH, message).await
 }
 
 #[cfg(feature = "ssr")]
 async fn take_notice() -> Result<Option<String>, AppError> {
-    let services = crate::server::services()?;
-    let Some(token) = crate::server::session_token()? else { return Ok(None) };
-    Ok(domain::flash::take(&services.pool, &services, &token, NOTICE_FLASH).await?.pop())
+    Ok(crate::server::take_flash(NOTICE_FLASH).await?.pop())
 }
 
 #[cfg(feature = "ssr")]

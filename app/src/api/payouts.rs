@@ -49,10 +49,7 @@ pub async fn load_payment_setup() -> Result<PaymentSetup, AppError> {
     let viewer = crate::server::authorize(policy::CONSULTANT_HOUSEHOLD)?;
     let services = crate::server::services()?;
     let consultant = viewer.consultant_scope()?;
-    let notice = match crate::server::session_token()? {
-        Some(token) => domain::flash::take(&services.pool, &services, &token, NOTICE_FLASH).await?.pop(),
-        None => None,
-    };
+    let notice = crate::server::take_flash(NOTICE_FLASH).await?.pop();
     let config = services.stripe.config();
     Ok(PaymentSetup {
         subscribed: domain::billing::is_subscribed(&services.pool, consultant).await?,
@@ -103,12 +100,8 @@ pub async fn send_onboarding_link(consultant_id: String, email: String) -> Resul
         consultant_id.parse().map_err(|_| domain::Error::NotFound("consultant"))?
     };
     domain::payouts::onboarding_links::issue(&services, &issuer, consultant, &email).await?;
-    if let Some(token) = crate::server::session_token()? {
-        let mut conn = services.pool.acquire().await.map_err(domain::Error::from)?;
-        let message = format!("An onboarding link was sent to {}. It works once, for 7 days.", email.trim());
-        domain::flash::put(&mut conn, &services, &token, NOTICE_FLASH, &message).await?;
-    }
-    Ok(())
+    let message = format!("An onboarding link was sent to {}. It works once, for 7 days.", email.trim());
+    crate::server::put_flash(NOTICE_FLASH, &message).await
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,10 +127,7 @@ pub async fn load_tenant_payouts() -> Result<TenantPayouts, AppError> {
     let staff = crate::server::authorize(policy::TENANT_STAFF)?;
     let services = crate::server::services()?;
     let rows = domain::payouts::tenant_overview(&services.pool, staff.tenant()?).await?;
-    let notice = match crate::server::session_token()? {
-        Some(token) => domain::flash::take(&services.pool, &services, &token, NOTICE_FLASH).await?.pop(),
-        None => None,
-    };
+    let notice = crate::server::take_flash(NOTICE_FLASH).await?.pop();
     Ok(TenantPayouts {
         consultants: rows
             .into_iter()

@@ -120,14 +120,11 @@ pub async fn load_api_keys() -> Result<ApiKeys, AppError> {
     let staff = crate::server::authorize(policy::TENANT_STAFF)?;
     let services = crate::server::services()?;
     let keys = domain::api_keys::list(&services.pool, staff.tenant()?).await?;
-    let new_secrets = match crate::server::session_token()? {
-        Some(token) => domain::flash::take(&services.pool, &services, &token, NEW_KEY_FLASH)
-            .await?
-            .into_iter()
-            .filter_map(|v| serde_json::from_str(&v).ok())
-            .collect(),
-        None => vec![],
-    };
+    let new_secrets = crate::server::take_flash(NEW_KEY_FLASH)
+        .await?
+        .into_iter()
+        .filter_map(|v| serde_json::from_str(&v).ok())
+        .collect();
     let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
     Ok(ApiKeys {
         keys: keys
@@ -152,16 +149,13 @@ pub async fn load_api_keys() -> Result<ApiKeys, AppError> {
 #[cfg(feature = "ssr")]
 async fn flash_new_keys(keys: &[domain::api_keys::NewKey]) -> Result<(), AppError> {
     use secrecy::ExposeSecret as _;
-    let services = crate::server::services()?;
-    let token = crate::server::session_token()?.ok_or_else(|| AppError::from(domain::Error::Unauthenticated))?;
-    let mut conn = services.pool.acquire().await.map_err(domain::Error::from)?;
     for key in keys {
         let value = serde_json::to_string(&NewSecret {
             mode: key.summary.mode.as_str().to_owned(),
             secret: key.secret.expose_secret().to_owned(),
         })
         .map_err(|e| domain::Error::Internal(e.into()))?;
-        domain::flash::put(&mut conn, &services, &token, NEW_KEY_FLASH, &value).await?;
+        crate::server::put_flash(NEW_KEY_FLASH, &value).await?;
     }
     Ok(())
 }
@@ -244,23 +238,16 @@ const WEBHOOK_TEST_FLASH: &str = "webhook_test";
 pub async fn load_webhooks() -> Result<Webhooks, AppError> {
     use domain::{
         auth::{Role, policy},
-        flash, tenant_webhooks,
+        tenant_webhooks,
     };
     let staff = crate::server::authorize(policy::TENANT_STAFF)?;
     let services = crate::server::services()?;
     let tenant = staff.tenant()?;
     let endpoint = tenant_webhooks::endpoint(&services.pool, tenant).await?;
     let deliveries = tenant_webhooks::deliveries(&services.pool, tenant, 50).await?;
-    let (new_secret, test_result) = match crate::server::session_token()? {
-        Some(token) => (
-            flash::take(&services.pool, &services, &token, NEW_WEBHOOK_SECRET_FLASH).await?.pop(),
-            flash::take(&services.pool, &services, &token, WEBHOOK_TEST_FLASH)
-                .await?
-                .pop()
-                .and_then(|v| serde_json::from_str(&v).ok()),
-        ),
-        None => (None, None),
-    };
+    let new_secret = crate::server::take_flash(NEW_WEBHOOK_SECRET_FLASH).await?.pop();
+    let test_result =
+        crate::server::take_flash(WEBHOOK_TEST_FLASH).await?.pop().and_then(|v| serde_json::from_str(&v).ok());
     Ok(Webhooks {
         endpoint: endpoint.map(|e| EndpointView {
             url: e.url,
@@ -290,14 +277,13 @@ pub async fn load_webhooks() -> Result<Webhooks, AppError> {
 
 #[server(prefix = "/rpc", endpoint = "save_webhook")]
 pub async fn save_webhook(url: String, regenerate_secret: Option<String>) -> Result<(), AppError> {
-    use domain::{auth::policy, flash, tenant_webhooks};
+    use domain::{auth::policy, tenant_webhooks};
     use secrecy::ExposeSecret as _;
     let staff = crate::server::authorize(policy::TENANT_STAFF)?;
     let services = crate::server::services()?;
     let configured = tenant_webhooks::configure(&services, &staff, &url, regenerate_secret.is_some()).await?;
-    if let (Some(secret), Some(token)) = (configured.new_secret, crate::server::session_token()?) {
-        let mut conn = services.pool.acquire().await.map_err(domain::Error::from)?;
-        flash::put(&mut conn, &services, &token, NEW_WEBHOOK_SECRET_FLASH, secret.expose_secret()).await?;
+    if let Some(secret) = configured.new_secret {
+        crate::server::put_flash(NEW_WEBHOOK_SECRET_FLASH, secret.expose_secret()).await?;
     }
     Ok(())
 }
@@ -313,7 +299,7 @@ pub async fn remove_webhook() -> Result<(), AppError> {
 
 #[server(prefix = "/rpc", endpoint = "send_test_webhook")]
 pub async fn send_test_webhook() -> Result<(), AppError> {
-    use domain::{auth::policy, flash, tenant_webhooks};
+    use domain::{auth::policy, tenant_webhooks};
     let staff = crate::server::authorize(policy::TENANT_STAFF)?;
     let services = crate::server::services()?;
     let result = tenant_webhooks::send_test(&services, &staff).await?;
@@ -323,12 +309,8 @@ pub async fn send_test_webhook() -> Result<(), AppError> {
         response_time_ms: result.response_time_ms,
         error: result.error,
     };
-    if let Some(token) = crate::server::session_token()? {
-        let value = serde_json::to_string(&view).map_err(|e| domain::Error::Internal(e.into()))?;
-        let mut conn = services.pool.acquire().await.map_err(domain::Error::from)?;
-        flash::put(&mut conn, &services, &token, WEBHOOK_TEST_FLASH, &value).await?;
-    }
-    Ok(())
+    let value = serde_json::to_string(&view).map_err(|e| domain::Error::Internal(e.into()))?;
+    crate::server::put_flash(WEBHOOK_TEST_FLASH, &value).await
 }
 
 #[server(prefix = "/rpc", endpoint = "redeliver_webhook")]

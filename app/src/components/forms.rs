@@ -47,6 +47,16 @@ pub fn Notice(children: Children) -> impl IntoView {
     }
 }
 
+/// Something that went wrong outside a form (e.g. after returning from Stripe).
+#[component]
+pub fn Problem(children: Children) -> impl IntoView {
+    view! {
+        <p role="alert" class="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">
+            {children()}
+        </p>
+    }
+}
+
 /// A labelled input with its error underneath.
 #[component]
 pub fn TextField(

@@ -10,7 +10,7 @@ use crate::{
         SetDefaultCard, Subscribe, SubscriptionView, load_billing, load_payment_methods,
     },
     components::{
-        forms::{FormError, Notice, action_error},
+        forms::{FormError, Notice, Problem, action_error},
         status::Loaded,
         ui,
     },
@@ -57,9 +57,7 @@ fn BillingView(
     let can_manage = b.can_manage;
     view! {
         {b.notice.map(|n| view! { <Notice>{n}</Notice> })}
-        {b.problem.map(|p| view! {
-            <p class="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800" role="alert">{p}</p>
-        })}
+        {b.problem.map(|p| view! { <Problem>{p}</Problem> })}
         {b.subscription.clone().map(|s| view! { <CurrentSubscription s can_manage plans=b.plans.clone() cancel resume change/> })}
         {(!live).then(|| view! {
             <section class=ui::CARD>
@@ -240,9 +238,7 @@ fn Cards(
     let can_manage = m.can_manage;
     view! {
         {m.notice.map(|n| view! { <Notice>{n}</Notice> })}
-        {m.problem.map(|p| view! {
-            <p class="rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800" role="alert">{p}</p>
-        })}
+        {m.problem.map(|p| view! { <Problem>{p}</Problem> })}
         <section class=ui::CARD>
             <FormError error=default_error/>
             <FormError error=remove_error/>

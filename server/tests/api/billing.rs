@@ -3,7 +3,7 @@
 //! test knows when every event has been applied.
 
 use domain::auth::Role;
-use reqwest::header;
+use reqwest::{Method, header};
 use serde_json::Value;
 use stripe_sandbox::DeliveryMode;
 use uuid::Uuid;
@@ -439,7 +439,6 @@ fn shuffled<T: Clone>(items: &[T], seed: u64) -> Vec<T> {
 
 #[tokio::test]
 async fn duplicated_and_reordered_events_leave_the_state_in_order_delivery_leaves() {
-    use secrecy::ExposeSecret as _;
     let app = spawn_app().await;
     // Hold every delivery: the test delivers the recorded events itself.
     app.sandbox.set_delivery_mode(DeliveryMode::Reverse);
@@ -449,39 +448,12 @@ async fn duplicated_and_reordered_events_leave_the_state_in_order_delivery_leave
     pay(&checkout, "4000000000000341").await;
     app.sandbox.advance_clock(5 * DAY);
     app.sandbox.advance_clock(3 * DAY);
-    let stripe = reqwest::Client::new();
-    let key = app.services.stripe.config().secret_key.expose_secret().to_owned();
-    let subscription_id: String = stripe
-        .get(format!("{}/v1/subscriptions", app.sandbox.url()))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["data"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    stripe
-        .post(format!("{}/v1/subscriptions/{subscription_id}", app.sandbox.url()))
-        .bearer_auth(&key)
-        .form(&[("cancel_at_period_end", "true")])
-        .send()
-        .await
-        .unwrap();
-    let mut events: Vec<Value> = stripe
-        .get(format!("{}/v1/events?limit=100", app.sandbox.url()))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["data"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let (_, subscriptions) = app.stripe(Method::GET, "/v1/subscriptions", &[]).await;
+    let subscription_id = subscriptions["data"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/subscriptions/{subscription_id}");
+    app.stripe(Method::POST, &path, &[("cancel_at_period_end", "true")]).await;
+    let mut events: Vec<Value> =
+        app.stripe(Method::GET, "/v1/events?limit=100", &[]).await.1["data"].as_array().unwrap().clone();
     events.reverse();
     let handled =
         events.iter().filter(|e| domain::billing::events::HANDLED.contains(&e["type"].as_str().unwrap())).count();

@@ -167,16 +167,7 @@ async fn a_full_payment_with_4242_creates_one_order_and_tells_the_tenant() {
     // The tenant's account received the funds, less the platform fee.
     let intent: String =
         sqlx::query_scalar("SELECT stripe_payment_intent_id FROM orders").fetch_one(&app.services.pool).await.unwrap();
-    let key = secrecy::ExposeSecret::expose_secret(&app.services.stripe.config().secret_key).to_owned();
-    let pi: Value = reqwest::Client::new()
-        .get(format!("{}/v1/payment_intents/{intent}", app.sandbox.url()))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, pi) = app.stripe(Method::GET, &format!("/v1/payment_intents/{intent}"), &[]).await;
     assert_eq!(pi["application_fee_amount"], 625, "5 % of $125.00");
     assert!(pi["transfer_data"]["destination"].as_str().unwrap().starts_with("acct_"));
     assert_eq!(pi["metadata"]["lot"], "42");
@@ -281,13 +272,7 @@ async fn a_retry_opens_a_new_attempt_after_the_backoff_and_only_three_attempts()
     assert_eq!(pay(&first, "4000000000000002").await.0, 402);
     flush(&app).await;
     // The buyer abandons that page; it expires.
-    let key = secrecy::ExposeSecret::expose_secret(&app.services.stripe.config().secret_key).to_owned();
-    reqwest::Client::new()
-        .post(format!("{}/v1/checkout/sessions/{}/expire", app.sandbox.url(), session_of(&first)))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    app.stripe(Method::POST, &format!("/v1/checkout/sessions/{}/expire", session_of(&first)), &[]).await;
     flush(&app).await;
     let retry = |session: String| {
         let url = app.url(&format!("/payments/retry/{session}"));
@@ -324,7 +309,6 @@ async fn refunds_and_disputes_are_reflected_on_the_order() {
         .unwrap();
     assert_eq!(alerts, 1, "admins are alerted");
 
-    let key = secrecy::ExposeSecret::expose_secret(&app.services.stripe.config().secret_key).to_owned();
     let second = {
         // Another win, paid and then partly refunded by the tenant in Stripe.
         let key_api = api_key(&app).await;
@@ -338,14 +322,9 @@ async fn refunds_and_disputes_are_reflected_on_the_order() {
             .await
             .unwrap()
     };
-    let refund = reqwest::Client::new()
-        .post(format!("{}/v1/refunds", app.sandbox.url()))
-        .bearer_auth(&key)
-        .form(&[("payment_intent", second.as_str()), ("amount", "5000")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refund.status(), 200);
+    let (status, _) =
+        app.stripe(Method::POST, "/v1/refunds", &[("payment_intent", second.as_str()), ("amount", "5000")]).await;
+    assert_eq!(status, 200);
     flush(&app).await;
     let (status, refunded): (String, i64) =
         sqlx::query_as("SELECT status, refunded_amount FROM orders WHERE stripe_payment_intent_id = $1")

@@ -235,6 +235,32 @@ impl TestApp {
         (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
     }
 
+    /// Calls the sandbox's Stripe API directly with Remit's key: to see what Stripe holds, or to
+    /// act as a tenant does in Stripe's dashboard. `form` is the body of a POST.
+    pub async fn stripe(&self, method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let mut request = reqwest::Client::new()
+            .request(method.clone(), format!("{}{path}", self.sandbox.url()))
+            .bearer_auth(self.services.stripe.config().secret_key.expose_secret());
+        if method == reqwest::Method::POST {
+            request = request.form(form);
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap_or_default())
+    }
+
+    /// One of the sandbox's test controls (`/_sandbox/…`), with a JSON body.
+    pub async fn sandbox_control(&self, path: &str, body: serde_json::Value) -> u16 {
+        reqwest::Client::new()
+            .post(format!("{}{path}", self.sandbox.url()))
+            .bearer_auth(self.services.stripe.config().secret_key.expose_secret())
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     /// The demo tenant.
     pub async fn tenant_id(&self) -> Uuid {
         sqlx::query_scalar("SELECT id FROM tenants WHERE name = 'Northwind Auctions'")

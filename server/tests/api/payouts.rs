@@ -66,15 +66,7 @@ async fn fg002_one_account_per_consultant_whatever_the_double_clicks() {
     assert_eq!(stored_account(&app).await.len(), 1);
     let (status, again) = post(&app, ACCOUNT, &cookie).await;
     assert_eq!((status, &again["account_id"]), (201, &a.1["account_id"]));
-    let accounts: Value = reqwest::Client::new()
-        .get(format!("{}/v1/accounts?limit=100", app.sandbox.url()))
-        .bearer_auth(secrecy::ExposeSecret::expose_secret(&app.services.stripe.config().secret_key))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, accounts) = app.stripe(Method::GET, "/v1/accounts?limit=100", &[]).await;
     assert_eq!(accounts["data"].as_array().unwrap().len(), 1, "Stripe holds one account too");
 }
 
@@ -120,15 +112,8 @@ async fn fg003_ac2_the_session_opens_account_onboarding_with_bank_account_collec
         .await
         .unwrap();
     assert_eq!(submitted.status(), 200, "the onboarding component accepted the session");
-    let stripe_account: Value = reqwest::Client::new()
-        .get(format!("{}/v1/accounts/{}", app.sandbox.url(), account["account_id"].as_str().unwrap()))
-        .bearer_auth(secrecy::ExposeSecret::expose_secret(&app.services.stripe.config().secret_key))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let path = format!("/v1/accounts/{}", account["account_id"].as_str().unwrap());
+    let (_, stripe_account) = app.stripe(Method::GET, &path, &[]).await;
     assert_eq!(stripe_account["payouts_enabled"], true, "the bank account was collected in the component");
 }
 
@@ -475,15 +460,8 @@ async fn status_follows_account_updated_and_newly_due_requirements_are_emailed()
     let (_, account) = post(&app, ACCOUNT, &cookie).await;
     let account_id = account["account_id"].as_str().unwrap();
     app.sandbox.set_delivery_mode(DeliveryMode::Reverse);
-    let key = secrecy::ExposeSecret::expose_secret(&app.services.stripe.config().secret_key).to_owned();
-    let response = reqwest::Client::new()
-        .post(format!("{}/_sandbox/accounts/{account_id}/requirements", app.sandbox.url()))
-        .bearer_auth(&key)
-        .json(&serde_json::json!({ "currently_due": ["external_account", "individual.dob.day"], "past_due": ["individual.id_number"], "disabled_reason": null, "current_deadline": 1_900_000_000 }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let path = format!("/_sandbox/accounts/{account_id}/requirements");
+    assert_eq!(app.sandbox_control(&path, serde_json::json!({ "currently_due": ["external_account", "individual.dob.day"], "past_due": ["individual.id_number"], "disabled_reason": null, "current_deadline": 1_900_000_000 })).await, 200);
     flush(&app).await;
     let (due, deadline): (Value, Option<i64>) =
         sqlx::query_as("SELECT requirements -> 'currently_due', (requirements ->> 'current_deadline')::bigint FROM consultant_accounts")

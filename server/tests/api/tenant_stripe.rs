@@ -172,14 +172,8 @@ async fn account_updated_events_keep_the_stored_status_fresh() {
     let (_, account) = connected(&app).await;
     // Held events are delivered when flushed, so the test knows when Remit has answered.
     app.sandbox.set_delivery_mode(stripe_sandbox::DeliveryMode::Reverse);
-    let response = reqwest::Client::new()
-        .post(format!("{}/_sandbox/accounts/{account}/requirements", app.sandbox.url()))
-        .bearer_auth(secrecy::ExposeSecret::expose_secret(&app.services.stripe.config().secret_key))
-        .json(&json!({ "currently_due": ["external_account"], "past_due": ["external_account"], "disabled_reason": "requirements.past_due", "current_deadline": 1_900_000_000 }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let path = format!("/_sandbox/accounts/{account}/requirements");
+    assert_eq!(app.sandbox_control(&path, json!({ "currently_due": ["external_account"], "past_due": ["external_account"], "disabled_reason": "requirements.past_due", "current_deadline": 1_900_000_000 })).await, 200);
     assert_eq!(app.sandbox.flush_deliveries().await, 1);
     let stored = domain::tenant_stripe::connection(&app.services, app.tenant_id().await).await.unwrap().unwrap();
     assert_eq!(stored.requirements.past_due, ["external_account"]);
