@@ -49,16 +49,26 @@ async fn failed_deliveries_are_retried_with_backoff() {
     // The two refused deliveries were the first events; wait until they arrive after all.
     t.receiver.wait_for("customer.created", 1).await;
     t.receiver.wait_for("payment_method.attached", 1).await;
-    let log = t.sandbox.deliveries();
-    let failed: Vec<_> = log.iter().filter(|d| d.status == Some(500)).collect();
-    assert_eq!(failed.len(), 2, "{log:?}");
-    for failure in failed {
-        // Each refused event was delivered again, successfully, on a later attempt.
-        let retried = log
-            .iter()
-            .find(|d| d.event_id == failure.event_id && d.endpoint_id == failure.endpoint_id && d.status == Some(200));
-        assert!(retried.is_some_and(|r| r.attempt > failure.attempt), "{} was not retried: {log:?}", failure.event_id);
+    // The sandbox logs an attempt when the answer is back, a moment after the receiver has
+    // recorded the event: wait until every refused event has a later, accepted attempt.
+    let retried_all = |log: &[stripe_sandbox::DeliveryRecord]| {
+        log.iter().filter(|d| d.status == Some(500)).all(|failure| {
+            log.iter().any(|d| {
+                d.event_id == failure.event_id
+                    && d.endpoint_id == failure.endpoint_id
+                    && d.status == Some(200)
+                    && d.attempt > failure.attempt
+            })
+        })
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut log = t.sandbox.deliveries();
+    while !retried_all(&log) {
+        assert!(tokio::time::Instant::now() < deadline, "a refused event was not retried: {log:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        log = t.sandbox.deliveries();
     }
+    assert_eq!(log.iter().filter(|d| d.status == Some(500)).count(), 2, "{log:?}");
 }
 
 #[tokio::test]
