@@ -16,7 +16,7 @@ help:
 	@echo "make run    build, migrate, seed demo data and serve http://127.0.0.1:3000 (Stripe sandbox, local outbox)"
 	@echo "make test   fmt, clippy (server and wasm), offline query data, unit, integration and end-to-end tests"
 	@echo "make size   release build; prints wasm and CSS sizes (raw, gzip, brotli)"
-	@echo "make bench  benchmarks (release builds): the Stripe sandbox's throughput"
+	@echo "make bench  benchmarks (release builds): the Stripe sandbox, the webhook intake against pgbench, receipts against WeasyPrint"
 
 tools:
 	@scripts/ensure-tools.sh
@@ -81,5 +81,15 @@ size: build-release
 			"$$(wc -c < $$f)" "$$(gzip -9c $$f | wc -c)" "$$(brotli -c -q 11 $$f | wc -c)"; done
 
 # Benchmarks run on release builds and print their figures; each fails below its target.
-bench: tools
+BENCH_PYTHON := $(CURDIR)/target/tools/bench-venv/bin/python
+
+bench: tools $(BENCH_PYTHON)
 	scripts/bench-sandbox.sh
+	cargo bench -p server --bench webhook_intake
+	REMIT_BENCH_PYTHON=$(BENCH_PYTHON) cargo bench -p domain --bench receipt_pdf
+
+# WeasyPrint, which the receipt benchmark compares against (Debian's Pango renders its text).
+$(BENCH_PYTHON): scripts/bench-requirements.txt
+	python3 -m venv target/tools/bench-venv
+	$(BENCH_PYTHON) -m pip install --quiet --disable-pip-version-check -r scripts/bench-requirements.txt
+	@touch $@

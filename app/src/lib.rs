@@ -68,6 +68,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/pay/complete") view=PaymentResultPage ssr=SsrMode::Async/>
                     <Route path=path!("/pay/cancelled") view=PaymentResultPage ssr=SsrMode::Async/>
                     <Route path=path!("/pay/:token") view=PayPage ssr=SsrMode::Async/>
+                    <Route path=path!("/receipts/verify") view=VerifyReceiptPage ssr=SsrMode::Async/>
                     <Route path=path!("/winnings") view=WinningsPage ssr=SsrMode::Async/>
                     <Route path=path!("/billing") view=BillingPage ssr=SsrMode::Async/>
                     <Route path=path!("/payment-setup") view=PaymentSetupPage ssr=SsrMode::Async/>
@@ -80,9 +81,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/settings/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/payouts") view=TenantPayoutsPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("/security") view=SecurityPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin") view=AdminDashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/people") view=AdminPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/audit") view=AuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/security") view=SecurityPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/plans") view=PlansPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/billing") view=BillingMetricsPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/outbox") view=OutboxPage ssr=SsrMode::Async/>

@@ -14,6 +14,10 @@ use crate::error::AppError;
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub Option<Principal>);
 
+/// The client's address, as the server's middleware worked it out (see `CLIENT_IP_HEADER`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
 pub fn services() -> Result<Services, AppError> {
     use_context::<Services>().ok_or_else(|| internal("services missing from context"))
 }
@@ -28,6 +32,10 @@ fn internal(what: &str) -> AppError {
 
 pub fn principal() -> Result<Option<Principal>, AppError> {
     Ok(parts()?.extensions.get::<CurrentUser>().and_then(|c| c.0.clone()))
+}
+
+pub fn client_ip() -> Result<Option<std::net::IpAddr>, AppError> {
+    Ok(parts()?.extensions.get::<ClientIp>().and_then(|c| c.0))
 }
 
 /// Authenticates and authorises in one step: 401 without a session, 403 for other roles.

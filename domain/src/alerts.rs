@@ -23,13 +23,25 @@ pub async fn raise(conn: &mut PgConnection, tenant_id: Option<Uuid>, kind: &str,
         tenant_id.map(|t| t.to_string()).unwrap_or_else(|| "platform".into()),
         Utc::now().date_naive()
     );
+    raise_keyed(conn, tenant_id, kind, message, &dedupe).await
+}
+
+/// Raises an alert once per `dedupe_key` (e.g. once per high-risk payment) and emails platform
+/// admins about it.
+pub async fn raise_keyed(
+    conn: &mut PgConnection,
+    tenant_id: Option<Uuid>,
+    kind: &str,
+    message: &str,
+    dedupe_key: &str,
+) -> Result<bool> {
     let inserted = sqlx::query!(
         "INSERT INTO alerts (id, tenant_id, kind, message, dedupe_key) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING",
         Uuid::new_v4(),
         tenant_id,
         kind,
         message,
-        dedupe,
+        dedupe_key,
     )
     .execute(&mut *conn)
     .await?
@@ -44,7 +56,7 @@ pub async fn raise(conn: &mut PgConnection, tenant_id: Option<Uuid>, kind: &str,
                 OutgoingEmail {
                     tenant_id,
                     to,
-                    subject: format!("Remit alert: {}", kind.replace('_', " ")),
+                    subject: format!("Remit alert: {}", kind.replace(['_', '.'], " ")),
                     text_body: format!("{message}\n\nSee the admin dashboard for details."),
                     attachments: vec![],
                 },

@@ -15,6 +15,9 @@ const DEFAULT_BIND_ADDR: &str = "127.0.0.1:3000";
 const DEFAULT_SANDBOX_ADDR: &str = "127.0.0.1:12111";
 const DEFAULT_MAIL_FROM: &str = "Remit <no-reply@remit.localhost>";
 const DEFAULT_PLATFORM_FEE_BPS: u32 = 500;
+const DEFAULT_JOB_WORKERS: usize = 4;
+const DEFAULT_JOB_RECOVERY_SECONDS: u64 = 60;
+const DEFAULT_RECEIPT_FONT_DIR: &str = "/usr/share/fonts/truetype/dejavu";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -48,6 +51,15 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Remit's fee on buyers' payments, in basis points of the amount (500 = 5 %).
     pub platform_fee_bps: u32,
+    /// Jobs this process runs at once; 0 makes it a web-only process (others run the jobs).
+    pub job_workers: usize,
+    /// How long a process may go silent before another takes over the jobs it was running.
+    pub job_recovery: std::time::Duration,
+    /// The request header that carries the client's address when Remit runs behind a proxy
+    /// (its last value is used); `None` uses the connection's peer address.
+    pub client_ip_header: Option<String>,
+    /// Where the receipt fonts (DejaVuSans.ttf and DejaVuSans-Bold.ttf) are.
+    pub receipt_font_dir: PathBuf,
 }
 
 #[derive(Debug)]
@@ -177,6 +189,28 @@ impl Settings {
             })?,
         };
 
+        let job_workers = match get("JOB_WORKERS") {
+            None => DEFAULT_JOB_WORKERS,
+            Some(v) => v.parse::<usize>().ok().filter(|n| *n <= 64).ok_or_else(|| {
+                invalid("JOB_WORKERS", "must be a whole number from 0 (no jobs in this process) to 64".into())
+            })?,
+        };
+        let job_recovery = match get("JOB_RECOVERY_SECONDS") {
+            None => DEFAULT_JOB_RECOVERY_SECONDS,
+            Some(v) => v.parse::<u64>().ok().filter(|s| (4..=3600).contains(s)).ok_or_else(|| {
+                invalid("JOB_RECOVERY_SECONDS", "must be a whole number of seconds from 4 to 3600".into())
+            })?,
+        };
+        let client_ip_header =
+            match get("CLIENT_IP_HEADER") {
+                None => None,
+                Some(name) => Some(http_header_name(&name).ok_or_else(|| {
+                    invalid("CLIENT_IP_HEADER", "must be a header name such as X-Forwarded-For".into())
+                })?),
+            };
+        let receipt_font_dir =
+            PathBuf::from(get("RECEIPT_FONT_DIR").unwrap_or_else(|| DEFAULT_RECEIPT_FONT_DIR.into()));
+
         let log_format = match get("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -195,6 +229,10 @@ impl Settings {
             encryption_key,
             log_format,
             platform_fee_bps,
+            job_workers,
+            job_recovery: std::time::Duration::from_secs(job_recovery),
+            client_ip_header,
+            receipt_font_dir,
         })
     }
 
@@ -216,6 +254,12 @@ impl Settings {
     pub fn database_url(&self) -> &str {
         self.database_url.expose_secret()
     }
+}
+
+/// A header name in lower case, if `name` is one (letters, digits and dashes).
+fn http_header_name(name: &str) -> Option<String> {
+    (name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !name.is_empty())
+        .then(|| name.to_ascii_lowercase())
 }
 
 fn invalid(variable: &'static str, problem: String) -> ConfigError {
@@ -320,6 +364,9 @@ mod tests {
             ("APP_ENV", "staging"),
             ("LOG_FORMAT", "xml"),
             ("STRIPE_SECRET_KEY", "pk_test_123"),
+            ("JOB_WORKERS", "many"),
+            ("JOB_RECOVERY_SECONDS", "1"),
+            ("CLIENT_IP_HEADER", "X Forwarded"),
         ] {
             let mut vars = vec![("REMIT_ENCRYPTION_KEY", KEY)];
             vars.retain(|(k, _)| *k != var);

@@ -8,13 +8,16 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use graphile_worker::{
-    Cron, IntoTaskHandlerResult, JobSpec, TaskHandler, WorkerContext, WorkerOptions, WorkerRecoveryConfig, WorkerUtils,
+    Cron, IntoTaskHandlerResult, JobComplete, JobSpec, TaskHandler, WorkerContext, WorkerOptions, WorkerRecoveryConfig,
+    WorkerUtils,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::{Services, alerts, auth, checkout, error::Result, mail, tenant_webhooks};
+use crate::{
+    Services, alerts, auth, checkout, error::Result, mail, receipts, security, stripe_webhooks, tenant_webhooks,
+};
 
 /// Attempts before a job is given up; with exponential backoff the last retry is about a day
 /// after the first failure.
@@ -38,17 +41,44 @@ pub async fn enqueue_with<T: TaskHandler>(conn: &mut PgConnection, job: T, spec:
     Ok(())
 }
 
-/// The worker that runs in every server process. Several processes share the queue safely.
-pub async fn worker(services: Services, concurrency: usize) -> anyhow::Result<graphile_worker::Worker> {
+/// The worker that runs in every server process (unless `JOB_WORKERS` is 0). Several
+/// processes share the queue safely.
+pub async fn worker(services: Services) -> anyhow::Result<graphile_worker::Worker> {
+    let concurrency = services.settings.job_workers;
+    // Each worker checks in every quarter of the recovery time; a worker silent for the whole
+    // of it is taken for dead and its jobs run again elsewhere.
+    let recovery = services.settings.job_recovery;
     WorkerOptions::default()
         .pg_pool(services.pool.clone())
         .schema("graphile_worker")
         .concurrency(concurrency)
         .poll_interval(Duration::from_secs(2))
+        // A job slot takes one job per signal: a poll, or the notification that a job was
+        // added. Announcing each finished job the same way sends every process's slots back
+        // for more, so a backlog drains at full speed instead of a few jobs per poll.
+        .on(JobComplete, {
+            let pool = services.pool.clone();
+            move |_| {
+                let pool = pool.clone();
+                async move {
+                    if let Err(err) = sqlx::query("SELECT pg_notify('jobs:insert', '')").execute(&pool).await {
+                        tracing::debug!(error = %err, "could not announce a finished job");
+                    }
+                }
+            }
+        })
         // The server handles SIGTERM itself and then asks the worker to stop.
         .listen_os_shutdown_signals(false)
-        .worker_recovery(WorkerRecoveryConfig::default().sweep_threshold(Duration::from_secs(60)))
+        .worker_recovery(
+            WorkerRecoveryConfig::default()
+                .heartbeat_interval(recovery / 4)
+                .sweep_interval(recovery / 4)
+                .sweep_threshold(recovery)
+                .recovery_delay(Duration::ZERO),
+        )
         .add_extension(services)
+        .define_job::<ApplyStripeEvent>()
+        .define_job::<IssueReceipt>()
         .define_job::<DeliverEmail>()
         .define_job::<DeliverWebhook>()
         .define_job::<PurgeExpired>()
@@ -61,12 +91,133 @@ pub async fn worker(services: Services, concurrency: usize) -> anyhow::Result<gr
         .context("could not start the job worker")
 }
 
+/// Runs the job worker for the life of the process. A worker stops when a query of its own fails
+/// (PostgreSQL unreachable for a moment); it is then replaced after a pause that grows to 30 s,
+/// so jobs resume when the database is back rather than never.
+pub struct Supervisor {
+    stop: tokio::sync::watch::Sender<bool>,
+    current: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<graphile_worker::Worker>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Supervisor {
+    pub fn start(services: Services, first: graphile_worker::Worker) -> Self {
+        let (stop, mut stopping) = tokio::sync::watch::channel(false);
+        let current = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let task = tokio::spawn({
+            let current = current.clone();
+            async move {
+                let mut next = Some(first);
+                let mut pause = Duration::from_secs(1);
+                loop {
+                    let worker = match next.take() {
+                        Some(worker) => worker,
+                        None => match worker(services.clone()).await {
+                            Ok(worker) => worker,
+                            Err(err) => {
+                                tracing::error!(error = format!("{err:#}"), "could not restart the job worker");
+                                tokio::select! {
+                                    () = tokio::time::sleep(pause) => {}
+                                    _ = stopping.changed() => break,
+                                }
+                                pause = (pause * 2).min(Duration::from_secs(30));
+                                continue;
+                            }
+                        },
+                    };
+                    let worker = std::sync::Arc::new(worker);
+                    *current.lock().expect("worker slot") = Some(worker.clone());
+                    // A stop asked for while this worker was being made.
+                    if *stopping.borrow() {
+                        worker.request_shutdown();
+                    }
+                    let started = std::time::Instant::now();
+                    let result = worker.run().await;
+                    *current.lock().expect("worker slot") = None;
+                    if *stopping.borrow() {
+                        break;
+                    }
+                    match result {
+                        Ok(()) => tracing::error!("the job worker stopped by itself; starting another"),
+                        Err(err) => tracing::error!(error = %err, "the job worker failed; starting another"),
+                    }
+                    if started.elapsed() > Duration::from_secs(60) {
+                        pause = Duration::from_secs(1);
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        _ = stopping.changed() => break,
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(30));
+                }
+            }
+        });
+        Self { stop, current, task }
+    }
+
+    /// Asks the running worker to stop and waits up to `grace` for its jobs; `false` when some
+    /// were still running (another process will run them again).
+    pub async fn stop(self, grace: Duration) -> bool {
+        let _ = self.stop.send(true);
+        if let Some(worker) = self.current.lock().expect("worker slot").clone() {
+            worker.request_shutdown();
+        }
+        tokio::time::timeout(grace, self.task).await.is_ok()
+    }
+}
+
 fn services(ctx: &WorkerContext) -> Result<&Services, String> {
     ctx.get_ext::<Services>().ok_or_else(|| "job worker started without services".to_owned())
 }
 
 fn is_last_attempt(ctx: &WorkerContext) -> bool {
     ctx.job().attempts() >= ctx.job().max_attempts()
+}
+
+/// Applies one stored Stripe event (see [`stripe_webhooks::apply_stored`]). When it keeps
+/// failing (Stripe unreachable for a day), platform admins are alerted.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApplyStripeEvent {
+    pub event_id: String,
+}
+
+impl TaskHandler for ApplyStripeEvent {
+    const IDENTIFIER: &'static str = "apply_stripe_event";
+
+    async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
+        let services = services(&ctx)?;
+        match stripe_webhooks::apply_stored(services, &self.event_id).await {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                err.log();
+                if is_last_attempt(&ctx) {
+                    let mut conn = services.pool.acquire().await.map_err(|e| e.to_string())?;
+                    let message =
+                        format!("Stripe event {} could not be applied: {}", self.event_id, err.public_message());
+                    alerts::raise(&mut conn, None, "stripe_event_failed", &message).await.map_err(|e| e.to_string())?;
+                }
+                Err(err.to_string())
+            }
+        }
+    }
+}
+
+/// Makes an order's PDF receipt and queues the email that carries it (see [`receipts::issue`]).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IssueReceipt {
+    pub order_id: Uuid,
+}
+
+impl TaskHandler for IssueReceipt {
+    const IDENTIFIER: &'static str = "issue_receipt";
+
+    async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
+        let services = services(&ctx)?;
+        receipts::issue(services, self.order_id).await.map(|_| ()).map_err(|err| {
+            err.log();
+            err.to_string()
+        })
+    }
 }
 
 /// Sends one recorded email (see [`mail::enqueue`]).
@@ -161,7 +312,8 @@ impl TaskHandler for PurgeExpired {
             .await
             .map_err(|e| e.to_string())?;
         let failures = auth::sign_in::purge_old_failures(&services.pool).await.map_err(|e| e.to_string())?;
-        tracing::info!(sessions, failures, "purged expired records");
+        let requests = security::purge_old_checkout_requests(&services.pool).await.map_err(|e| e.to_string())?;
+        tracing::info!(sessions, failures, requests, "purged expired records");
         Ok::<(), String>(())
     }
 }

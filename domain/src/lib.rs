@@ -20,6 +20,8 @@ pub mod jobs;
 pub mod mail;
 pub mod money;
 pub mod payouts;
+pub mod receipts;
+pub mod security;
 pub mod seed;
 pub mod stripe;
 pub mod stripe_webhooks;
@@ -40,6 +42,7 @@ pub struct Services {
     pub settings: Arc<config::Settings>,
     pub mailer: mail::Mailer,
     pub stripe: stripe::Stripe,
+    pub receipt_fonts: receipts::pdf::Fonts,
 }
 
 impl std::fmt::Debug for Services {
@@ -52,9 +55,11 @@ impl Services {
     /// Connects to (and if needed creates and migrates) the database and sets up the mailer
     /// and the Stripe client.
     pub async fn start(settings: config::Settings, stripe: stripe::StripeConfig) -> anyhow::Result<Self> {
+        let receipt_fonts = receipts::pdf::Fonts::load(&settings.receipt_font_dir)
+            .context("could not load the receipt fonts (install fonts-dejavu-core, or set RECEIPT_FONT_DIR)")?;
         let pool = db::connect_and_migrate(settings.database_url()).await?;
         let mailer = mail::Mailer::from_settings(&settings).context("could not set up email")?;
         let stripe = stripe::Stripe::new(stripe)?;
-        Ok(Self { pool, settings: Arc::new(settings), mailer, stripe })
+        Ok(Self { pool, settings: Arc::new(settings), mailer, stripe, receipt_fonts })
     }
 }

@@ -1,4 +1,5 @@
-//! Demo data for development: the tenant "Northwind Auctions" and one user per role.
+//! Demo data for development: the tenant "Northwind Auctions", one user per role, and a won
+//! auction lot waiting for its buyer's payment.
 //!
 //! Passwords are derived from `REMIT_ENCRYPTION_KEY`, so every installation has its own, the
 //! seeding is repeatable, and the credentials can be printed again at each start.
@@ -9,7 +10,12 @@ use secrecy::SecretString;
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::{Services, auth::Role, auth::password, error::Result};
+use crate::{
+    Services,
+    auth::{Role, password},
+    checkout::{self, NewWinning},
+    error::Result,
+};
 
 pub const DEMO_TENANT: &str = "Northwind Auctions";
 
@@ -89,4 +95,53 @@ pub async fn ensure_demo_data(services: &Services) -> Result<()> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The demo lot's buyer.
+pub const DEMO_BUYER: &str = "buyer@example.com";
+
+/// The payment link token of the demo lot `reference`, derived from the installation's key.
+fn demo_lot_token(services: &Services, reference: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(services.settings.encryption_key.expose()).expect("HMAC accepts any key length");
+    mac.update(b"remit demo lot:");
+    mac.update(reference.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// Makes sure a demo lot is waiting for payment, with more than an hour of its window left (a
+/// new one replaces one that was paid or ran out), and returns its payment link.
+pub async fn ensure_demo_lot(services: &Services) -> Result<String> {
+    let current = sqlx::query!(
+        "SELECT b.reference, b.status, b.pay_by > now() + interval '1 hour' AS \"open!\"
+         FROM winning_bids b JOIN tenants t ON t.id = b.tenant_id
+         WHERE lower(t.name) = lower($1) AND b.reference LIKE 'DEMO-LOT-%'
+         ORDER BY b.created_at DESC LIMIT 1",
+        DEMO_TENANT
+    )
+    .fetch_optional(&services.pool)
+    .await?;
+    let reference = match &current {
+        Some(lot) if lot.status == "awaiting_payment" && lot.open => lot.reference.clone(),
+        _ => {
+            let tenant_id = sqlx::query_scalar!("SELECT id FROM tenants WHERE lower(name) = lower($1)", DEMO_TENANT)
+                .fetch_one(&services.pool)
+                .await?;
+            let reference = format!("DEMO-LOT-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
+            let lot = NewWinning {
+                reference: reference.clone(),
+                auction: "Autumn fine art and antiques".into(),
+                lot: "17".into(),
+                description: "Victorian walnut mantel clock, c. 1880".into(),
+                buyer_email: DEMO_BUYER.into(),
+                amount: 42_500,
+                currency: "usd".into(),
+            };
+            let livemode = services.stripe.config().livemode();
+            let token = demo_lot_token(services, &reference);
+            checkout::register_with_token(services, tenant_id, livemode, None, &lot, &token).await?;
+            reference
+        }
+    };
+    Ok(services.settings.public_url(&format!("/pay/{}", demo_lot_token(services, &reference))))
 }

@@ -1,5 +1,8 @@
-//! The one intake for Stripe's webhook events: the signature is checked over the raw body, the
-//! event is stored once by id, and what it changes is applied in the same transaction.
+//! The one intake for Stripe's webhook events: the signature is checked over the raw body and
+//! the event is stored once by id, with the job that applies it; the job applies what it
+//! changes in one transaction and marks it applied, so each event takes effect exactly once.
+
+use std::net::IpAddr;
 
 use chrono::{DateTime, TimeZone as _, Utc};
 use hmac::{Hmac, Mac as _};
@@ -11,6 +14,7 @@ use sqlx::PgConnection;
 use crate::{
     Services,
     error::{Error, Result},
+    jobs,
 };
 
 /// How old a signature may be, in seconds (Stripe's default tolerance).
@@ -98,58 +102,105 @@ impl Envelope {
     }
 }
 
+/// The fields of an event the intake stores beside its payload. `data` is left for the job
+/// that applies the event, so the intake does not build it.
+#[derive(Debug, Deserialize)]
+struct Head {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    created: i64,
+    livemode: bool,
+    account: Option<String>,
+    api_version: Option<String>,
+    /// Required (a payload without it is not an event), but not read here.
+    #[serde(rename = "data")]
+    _data: serde::de::IgnoredAny,
+}
+
 /// What the intake did with a delivery.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received {
-    Applied,
+    /// Stored; a job applies it.
+    Accepted,
     /// Seen before (a repeated or concurrent delivery): nothing changed.
     Duplicate,
 }
 
-/// Verifies, stores and applies one delivery. A signature problem is `Invalid` (400) and
-/// nothing is stored.
-pub async fn receive(services: &Services, payload: &[u8], signature: Option<&str>) -> Result<Received> {
+/// Verifies and stores one delivery, and queues the job that applies it, in one transaction;
+/// answers without waiting for Stripe or for the change itself. A signature problem is
+/// `BadRequest` (400) and nothing is stored; it is recorded as a security event (once an hour
+/// per address), since it is either a misconfiguration or someone forging Stripe's events.
+pub async fn receive(
+    services: &Services,
+    payload: &[u8],
+    signature: Option<&str>,
+    client_ip: Option<IpAddr>,
+) -> Result<Received> {
     let secrets = &services.stripe.config().webhook_secrets;
     if let Err(err) = verify(secrets, payload, signature, Utc::now().timestamp()) {
         tracing::warn!(reason = ?err, "webhook refused");
+        crate::security::bad_webhook_signature(&services.pool, client_ip, err.message()).await?;
         return Err(Error::BadRequest(err.message().into()));
     }
-    let envelope: Envelope =
-        serde_json::from_slice(payload).map_err(|_| Error::BadRequest("The payload is not a Stripe event.".into()))?;
-    let raw: serde_json::Value =
-        serde_json::from_slice(payload).map_err(|_| Error::BadRequest("The payload is not JSON.".into()))?;
-
-    // What the event is about is read from Stripe before the transaction, so no database
-    // transaction waits on the network. A delivery already stored skips the read.
-    let seen = sqlx::query_scalar!("SELECT EXISTS (SELECT 1 FROM stripe_events WHERE id = $1)", envelope.id)
-        .fetch_one(&services.pool)
-        .await?
-        .unwrap_or(false);
-    if seen {
-        tracing::info!(event = %envelope.id, kind = %envelope.kind, "duplicate webhook ignored");
-        return Ok(Received::Duplicate);
-    }
-    let billing = crate::billing::events::read_current(services, &envelope).await?;
-    let payment = crate::checkout::events::read_current(services, &envelope).await?;
+    let text = std::str::from_utf8(payload).map_err(|_| Error::BadRequest("The payload is not UTF-8 JSON.".into()))?;
+    let head: Head =
+        serde_json::from_str(text).map_err(|_| Error::BadRequest("The payload is not a Stripe event.".into()))?;
+    let created = Utc.timestamp_opt(head.created, 0).single().unwrap_or_else(Utc::now);
 
     let mut tx = services.pool.begin().await?;
     let inserted = sqlx::query!(
         "INSERT INTO stripe_events (id, type, account, livemode, api_version, created, payload)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-        envelope.id,
-        envelope.kind,
-        envelope.account,
-        envelope.livemode,
-        envelope.api_version,
-        envelope.created_at(),
-        raw,
+         VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb) ON CONFLICT (id) DO NOTHING",
+        head.id,
+        head.kind,
+        head.account,
+        head.livemode,
+        head.api_version,
+        created,
+        text,
     )
     .execute(&mut *tx)
     .await?
     .rows_affected();
     if inserted == 0 {
-        tracing::info!(event = %envelope.id, kind = %envelope.kind, "duplicate webhook ignored");
+        tracing::info!(event = %head.id, kind = %head.kind, "duplicate webhook ignored");
         return Ok(Received::Duplicate);
+    }
+    jobs::enqueue(&mut tx, jobs::ApplyStripeEvent { event_id: head.id.clone() }).await?;
+    tx.commit().await?;
+    tracing::info!(event = %head.id, kind = %head.kind, "webhook accepted");
+    Ok(Received::Accepted)
+}
+
+/// Applies a stored event (the `apply_stripe_event` job): what it is about is read from Stripe
+/// first, outside any transaction, then the changes, the jobs they cause and the event's
+/// `applied_at` are written in one transaction. `false` when the event was applied before.
+pub async fn apply_stored(services: &Services, event_id: &str) -> Result<bool> {
+    let Some(stored) = sqlx::query!("SELECT payload, applied_at FROM stripe_events WHERE id = $1", event_id)
+        .fetch_optional(&services.pool)
+        .await?
+    else {
+        return Err(anyhow::anyhow!("Stripe event {event_id} is not stored").into());
+    };
+    if stored.applied_at.is_some() {
+        return Ok(false);
+    }
+    let envelope: Envelope = serde_json::from_value(stored.payload)
+        .map_err(|e| anyhow::anyhow!("stored Stripe event {event_id} is malformed: {e}"))?;
+    let billing = crate::billing::events::read_current(services, &envelope).await?;
+    let payment = crate::checkout::events::read_current(services, &envelope).await?;
+
+    let mut tx = services.pool.begin().await?;
+    // The row lock makes a second job for the same event (there should be none) wait, then skip.
+    let unapplied = sqlx::query_scalar!(
+        "SELECT applied_at IS NULL AS \"unapplied!\" FROM stripe_events WHERE id = $1 FOR UPDATE",
+        event_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if !unapplied {
+        return Ok(false);
     }
     apply(&mut tx, services, &envelope).await?;
     if let Some(read) = &billing {
@@ -158,9 +209,10 @@ pub async fn receive(services: &Services, payload: &[u8], signature: Option<&str
     if let Some(current) = &payment {
         crate::checkout::events::apply(&mut tx, &envelope, current).await?;
     }
+    sqlx::query!("UPDATE stripe_events SET applied_at = now() WHERE id = $1", event_id).execute(&mut *tx).await?;
     tx.commit().await?;
     tracing::info!(event = %envelope.id, kind = %envelope.kind, "webhook applied");
-    Ok(Received::Applied)
+    Ok(true)
 }
 
 /// Applies an event's changes on the intake's transaction. Types Remit does not act on are

@@ -1,8 +1,9 @@
 import { expect, test } from "@playwright/test";
 import { hydrated, ready, signIn } from "./support";
 
-test("staff register a win, the buyer opens the emailed link, pays on Checkout and lands on the success page", async ({ page }, testInfo) => {
+test("staff register a win, the buyer opens the emailed link, pays on Checkout, lands on the success page and gets the PDF receipt", async ({ page }, testInfo) => {
   const reference = `E2E-${testInfo.project.name}`;
+  const buyer = `buyer-${testInfo.project.name}@example.com`;
 
   // The auction house connects Stripe (once per run) and registers a win.
   await signIn(page, testInfo, "Tenant owner");
@@ -20,7 +21,7 @@ test("staff register a win, the buyer opens the emailed link, pays on Checkout a
   await page.getByLabel("Your reference").fill(reference);
   await page.getByLabel("Auction").fill("Spring sale");
   await page.getByLabel("Lot", { exact: true }).fill("42");
-  await page.getByLabel("Buyer's email").fill(`buyer-${testInfo.project.name}@example.com`);
+  await page.getByLabel("Buyer's email").fill(buyer);
   await page.getByLabel("Amount (e.g. 125.00)").fill("125.00");
   await page.getByRole("button", { name: "Register and email the buyer" }).click();
   await expect(page.getByTestId("winnings")).toContainText(reference);
@@ -30,7 +31,7 @@ test("staff register a win, the buyer opens the emailed link, pays on Checkout a
   await signIn(page, testInfo, "Platform admin");
   await expect(page).toHaveURL(/\/admin$/);
   await page.goto("/admin/outbox");
-  await page.getByRole("row").filter({ hasText: `buyer-${testInfo.project.name}@example.com` }).getByRole("link").first().click();
+  await page.getByRole("row").filter({ hasText: buyer }).filter({ hasText: "Pay for lot" }).getByRole("link").first().click();
   const body = (await page.getByTestId("email-body").textContent())!;
   const link = body.match(/https?:\/\/\S+\/pay\/\S+/)![0];
   await page.getByRole("button", { name: "Sign out" }).click();
@@ -66,4 +67,36 @@ test("staff register a win, the buyer opens the emailed link, pays on Checkout a
     await page.reload();
     await expect(page.getByRole("heading", { name: "Payment received" })).toBeVisible({ timeout: 1000 });
   }).toPass({ timeout: 15_000 });
+
+  // The payment link now offers the receipt.
+  await page.goto(link);
+  const receiptLink = page.getByTestId("receipt-link");
+  await expect(receiptLink).toBeVisible();
+  const download = await page.request.get((await receiptLink.getAttribute("href"))!);
+  expect(download.status()).toBe(200);
+  expect(download.headers()["content-type"]).toBe("application/pdf");
+  const pdf = await download.body();
+  expect(pdf.subarray(0, 5).toString("latin1")).toBe("%PDF-");
+
+  // And the receipt email, with the same PDF attached, reaches the outbox.
+  await signIn(page, testInfo, "Platform admin");
+  await expect(page).toHaveURL(/\/admin$/);
+  const receiptRow = page.getByRole("row").filter({ hasText: buyer }).filter({ hasText: "Your receipt for lot 42" });
+  await expect(async () => {
+    await page.goto("/admin/outbox");
+    await expect(receiptRow).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 15_000 });
+  await receiptRow.getByRole("link").first().click();
+  const receiptBody = (await page.getByTestId("email-body").textContent())!;
+  expect(receiptBody).toContain("Amount paid: $125.00");
+  const attachment = page.getByRole("link", { name: /^receipt-.+\.pdf$/ });
+  const attached = await page.request.get((await attachment.getAttribute("href"))!);
+  expect(attached.headers()["content-type"]).toBe("application/pdf");
+  expect(Buffer.compare(await attached.body(), pdf)).toBe(0);
+
+  // Whoever holds the receipt can check its code.
+  const code = receiptBody.match(/Verification code: (\S+)/)![1];
+  await page.goto(`/receipts/verify?code=${code}`);
+  await expect(page.getByRole("status")).toContainText("Genuine");
+  await expect(page.getByTestId("verified-amount")).toHaveText("$125.00");
 });

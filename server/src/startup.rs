@@ -1,6 +1,6 @@
 //! Builds the whole application: database, job worker, routes, and the HTTP listener.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use anyhow::Context as _;
 use app::{App, shell};
@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     api,
-    middleware::{csrf, request_id, rpc_status, security_headers, session},
+    middleware::{client_ip, csrf, request_id, rpc_status, security_headers, session},
     routes,
 };
 
@@ -45,7 +45,10 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     services: Services,
-    worker: graphile_worker::Worker,
+    /// `None` in a web-only process (`JOB_WORKERS=0`).
+    worker: Option<graphile_worker::Worker>,
+    /// In development, the demo lot's payment link.
+    demo_lot: Option<String>,
     sandbox: Option<stripe_sandbox::Sandbox>,
 }
 
@@ -84,8 +87,6 @@ async fn stripe(settings: &Settings) -> anyhow::Result<(StripeConfig, Option<str
     Ok((config, Some(sandbox)))
 }
 
-/// How many jobs one process runs at a time.
-const JOB_CONCURRENCY: usize = 4;
 /// How long a stopping process waits for running jobs before leaving them to another process.
 const JOB_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -102,12 +103,23 @@ impl Application {
     pub async fn build_on(listener: TcpListener, settings: Settings) -> anyhow::Result<Self> {
         let (stripe, sandbox) = stripe(&settings).await?;
         let services = Services::start(settings, stripe).await?;
-        if services.settings.is_development() {
+        let demo_lot = if services.settings.is_development() {
             seed::ensure_demo_data(&services).await.map_err(|e| anyhow::anyhow!("{e}")).context("seeding demo data")?;
-        }
-        let worker = jobs::worker(services.clone(), JOB_CONCURRENCY).await?;
+            Some(
+                seed::ensure_demo_lot(&services)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .context("seeding the demo lot")?,
+            )
+        } else {
+            None
+        };
+        let worker = match services.settings.job_workers {
+            0 => None,
+            _ => Some(jobs::worker(services.clone()).await?),
+        };
         let router = router(services.clone(), listener.local_addr()?);
-        Ok(Self { listener, router, services, worker, sandbox })
+        Ok(Self { listener, router, services, worker, demo_lot, sandbox })
     }
 
     pub fn port(&self) -> u16 {
@@ -135,6 +147,10 @@ impl Application {
                 secrecy::ExposeSecret::expose_secret(&password)
             );
         }
+        if let Some(link) = &self.demo_lot {
+            println!("Demo won lot (buyer {}): {link}", seed::DEMO_BUYER);
+            println!("  connect the tenant's Stripe account first (Tenant owner → Stripe) so it can take payments");
+        }
         if let Some(sandbox) = &self.sandbox {
             println!("Stripe sandbox: {} (test card 4242 4242 4242 4242, any future expiry)", sandbox.url());
         }
@@ -143,22 +159,15 @@ impl Application {
 
     /// Serves requests and runs jobs until `shutdown` resolves, then stops gracefully.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let worker = Arc::new(self.worker);
-        let jobs = tokio::spawn({
-            let worker = worker.clone();
-            async move {
-                if let Err(err) = worker.run().await {
-                    tracing::error!(error = %err, "job worker stopped");
-                }
-            }
-        });
+        let jobs = self.worker.map(|worker| jobs::Supervisor::start(self.services.clone(), worker));
         tracing::info!(address = %self.listener.local_addr()?, "remit is listening");
         axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await
             .context("the HTTP server failed")?;
-        worker.request_shutdown();
-        if tokio::time::timeout(JOB_SHUTDOWN_GRACE, jobs).await.is_err() {
+        if let Some(jobs) = jobs
+            && !jobs.stop(JOB_SHUTDOWN_GRACE).await
+        {
             tracing::warn!("jobs still running at shutdown are left for another process to retry");
         }
         self.services.pool.close().await;
@@ -193,11 +202,14 @@ pub fn router(services: Services, addr: SocketAddr) -> Router {
         move || provide_context(services.clone())
     };
     let allowed_origin = csrf::AllowedOrigin::from_url(&services.settings.public_base_url);
+    let client_ip_source = client_ip::ClientIpSource(services.settings.client_ip_header.clone());
 
     let router = Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/admin/outbox/{email_id}/attachments/{attachment_id}", get(routes::outbox::attachment))
+        .route("/pay/{token}/receipt.pdf", get(routes::receipts::buyer))
+        .route("/winnings/{id}/receipt.pdf", get(routes::receipts::staff))
         .route(STRIPE_WEBHOOK_PATH, axum::routing::post(routes::stripe_webhook::receive))
         .merge(api::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), {
@@ -209,6 +221,7 @@ pub fn router(services: Services, addr: SocketAddr) -> Router {
         // Layers wrap what is above them: the last one added runs first.
         .layer(middleware::from_fn(rpc_status::apply))
         .layer(middleware::from_fn_with_state(services, session::resolve))
+        .layer(middleware::from_fn_with_state(client_ip_source, client_ip::resolve))
         .layer(middleware::from_fn_with_state(allowed_origin, csrf::check_origin))
         .layer(middleware::from_fn(security_headers::apply));
     request_id::layer(router)

@@ -22,6 +22,8 @@ pub const AUTHENTICATION_FAILED: Decline = Decline {
     decline_code: None,
     message: "We are unable to authenticate your payment method. Please choose a different payment method and try again.",
 };
+pub const BLOCKED_AS_FRAUD: Decline =
+    Decline { code: "card_declined", decline_code: Some("fraudulent"), message: "Your card was declined." };
 const INCORRECT_NUMBER: Decline =
     Decline { code: "incorrect_number", decline_code: None, message: "Your card number is incorrect." };
 const EXPIRED_CARD: Decline = Decline { code: "expired_card", decline_code: None, message: "Your card has expired." };
@@ -38,6 +40,8 @@ pub fn card_behaviour(number: &str) -> Result<(&'static str, CardBehaviour), Dec
         }
         "4000000000000341" => Ok(("visa", CardBehaviour::FailsAfterAttach)),
         "4000000000000259" => Ok(("visa", CardBehaviour::Disputed)),
+        "4000000000009235" => Ok(("visa", CardBehaviour::ElevatedRisk)),
+        "4000000000004954" => Ok(("visa", CardBehaviour::BlockedByRadar)),
         _ => Err(INCORRECT_NUMBER),
     }
 }
@@ -121,6 +125,7 @@ pub fn attempt_payment(state: &mut State, pi_id: &str, pm_id: &str, authenticate
     let decline = match behaviour {
         CardBehaviour::Declines(d) => Some(d),
         CardBehaviour::FailsAfterAttach => Some(GENERIC_DECLINE),
+        CardBehaviour::BlockedByRadar => Some(BLOCKED_AS_FRAUD),
         _ => None,
     };
     let pm = state.any(pm_id).cloned().unwrap_or(Value::Null);
@@ -131,7 +136,11 @@ pub fn attempt_payment(state: &mut State, pi_id: &str, pm_id: &str, authenticate
             charge["status"] = json!("failed");
             charge["failure_code"] = json!(d.decline_code.unwrap_or(d.code));
             charge["failure_message"] = json!(d.message);
-            charge["outcome"] = json!({ "network_status": "declined_by_network", "reason": d.decline_code, "risk_level": "normal", "seller_message": "The bank did not return any further details with this decline.", "type": "issuer_declined" });
+            charge["outcome"] = if behaviour == CardBehaviour::BlockedByRadar {
+                json!({ "network_status": "not_sent_to_network", "reason": "highest_risk_level", "risk_level": "highest", "risk_score": 95, "seller_message": "Stripe blocked this payment as too risky.", "type": "blocked" })
+            } else {
+                json!({ "network_status": "declined_by_network", "reason": d.decline_code, "risk_level": "normal", "seller_message": "The bank did not return any further details with this decline.", "type": "issuer_declined" })
+            };
             state.insert(owner.as_deref(), charge.clone());
             state.emit("charge.failed", &charge, None, owner.as_deref());
             fail_payment(state, pi_id, pm_id, d, Some(&charge_id));
@@ -151,7 +160,9 @@ pub fn attempt_payment(state: &mut State, pi_id: &str, pm_id: &str, authenticate
             charge["amount_captured"] = json!(amount);
             charge["balance_transaction"] = json!(bt_id);
             charge["receipt_url"] = json!(state.url(&format!("/receipts/{charge_id}")));
-            charge["outcome"] = json!({ "network_status": "approved_by_network", "reason": null, "risk_level": "normal", "risk_score": 12, "seller_message": "Payment complete.", "type": "authorized" });
+            let (risk_level, risk_score) =
+                if behaviour == CardBehaviour::ElevatedRisk { ("elevated", 75) } else { ("normal", 12) };
+            charge["outcome"] = json!({ "network_status": "approved_by_network", "reason": if risk_level == "elevated" { json!("elevated_risk_level") } else { Value::Null }, "risk_level": risk_level, "risk_score": risk_score, "seller_message": "Payment complete.", "type": "authorized" });
             state.insert(owner.as_deref(), charge.clone());
             state.emit("charge.succeeded", &charge, None, owner.as_deref());
             let (pi, previous) = state.update(pi_id, |p| {
@@ -663,6 +674,8 @@ mod tests {
         assert_eq!(card_behaviour("4000000000000002").unwrap().1, CardBehaviour::Declines(GENERIC_DECLINE));
         assert_eq!(card_behaviour("4000000000009995").unwrap().1, CardBehaviour::Declines(INSUFFICIENT_FUNDS));
         assert_eq!(card_behaviour("4000002760003184").unwrap().1, CardBehaviour::RequiresAuthentication);
+        assert_eq!(card_behaviour("4000000000009235").unwrap().1, CardBehaviour::ElevatedRisk);
+        assert_eq!(card_behaviour("4000000000004954").unwrap().1, CardBehaviour::BlockedByRadar);
         assert_eq!(card_behaviour("1234123412341234").unwrap_err().code, "incorrect_number");
     }
 

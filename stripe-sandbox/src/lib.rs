@@ -125,6 +125,11 @@ impl Sandbox {
         self.shared.delivery.flush().await
     }
 
+    /// Waits until every delivery under way has been answered (or has given up).
+    pub async fn settle_deliveries(&self) {
+        self.shared.delivery.settle().await;
+    }
+
     pub fn deliveries(&self) -> Vec<DeliveryRecord> {
         self.shared.delivery.log()
     }

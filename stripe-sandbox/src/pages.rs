@@ -88,7 +88,7 @@ fn not_found(what: &str) -> Response {
         .into_response()
 }
 
-const TEST_CARDS_HINT: &str = "<p class=\"hint\">Test cards: 4242 4242 4242 4242 succeeds · 4000 0000 0000 0002 is declined · 4000 0000 0000 9995 has insufficient funds · 4000 0027 6000 3184 asks for 3D Secure. Any future expiry, any CVC.</p>";
+const TEST_CARDS_HINT: &str = "<p class=\"hint\">Test cards: 4242 4242 4242 4242 succeeds · 4000 0000 0000 0002 is declined · 4000 0000 0000 9995 has insufficient funds · 4000 0027 6000 3184 asks for 3D Secure · 4000 0000 0000 9235 succeeds at elevated risk · 4000 0000 0000 4954 is blocked by Radar. Any future expiry, any CVC.</p>";
 
 // ---------------------------------------------------------------------------------- Checkout
 

@@ -67,6 +67,10 @@ pub enum CardBehaviour {
     FailsAfterAttach,
     /// Succeeds, then the charge is disputed (Stripe's 4000000000000259).
     Disputed,
+    /// Succeeds, with Radar rating it elevated risk (Stripe's 4000000000009235).
+    ElevatedRisk,
+    /// Radar blocks it as highest risk (Stripe's 4000000000004954).
+    BlockedByRadar,
 }
 
 pub struct IdempotentResponse {

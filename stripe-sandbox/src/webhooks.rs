@@ -4,7 +4,10 @@
 //! at once, or held and then delivered newest first.
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -72,6 +75,9 @@ pub struct Delivery {
     held: Mutex<Vec<Job>>,
     log: Mutex<Vec<DeliveryRecord>>,
     retry: RetryPolicy,
+    /// Deliveries started and not yet finished (retries included).
+    in_flight: AtomicUsize,
+    settled: tokio::sync::Notify,
 }
 
 /// The `Stripe-Signature` header for `payload` signed with `secret` at Unix time `timestamp`.
@@ -98,6 +104,19 @@ impl Delivery {
             held: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
             retry,
+            in_flight: AtomicUsize::new(0),
+            settled: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Waits until no delivery is under way (one that gave up counts as finished).
+    pub async fn settle(&self) {
+        loop {
+            let notified = self.settled.notified();
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
         }
     }
 
@@ -157,7 +176,13 @@ impl Delivery {
             _ => {
                 for job in jobs {
                     let delivery = self.clone();
-                    tokio::spawn(async move { delivery.deliver(job, mode).await });
+                    delivery.in_flight.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        delivery.deliver(job, mode).await;
+                        if delivery.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+                            delivery.settled.notify_waiters();
+                        }
+                    });
                 }
             }
         }
@@ -174,7 +199,7 @@ impl Delivery {
         count
     }
 
-    async fn deliver(self: Arc<Self>, job: Job, mode: Mode) {
+    async fn deliver(&self, job: Job, mode: Mode) {
         match mode {
             Mode::Normal | Mode::Reverse => self.deliver_with_retries(job).await,
             Mode::Duplicate => {

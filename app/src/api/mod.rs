@@ -8,6 +8,8 @@ pub mod billing;
 pub mod household;
 pub mod overview;
 pub mod payouts;
+pub mod receipts;
+pub mod security;
 pub mod tenant;
 pub mod tenant_admin;
 pub mod winnings;

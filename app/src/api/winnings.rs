@@ -19,13 +19,16 @@ pub struct PayView {
     pub seconds_left: i64,
     pub can_pay: bool,
     pub last_failure: Option<String>,
+    /// Where the buyer downloads the receipt, once the lot is paid.
+    pub receipt_url: Option<String>,
 }
 
 #[server(prefix = "/rpc", endpoint = "pay_page")]
 pub async fn load_pay_page(token: String) -> Result<PayView, AppError> {
     let services = crate::server::services()?;
-    let page = domain::checkout::pay_page(&services, &token).await?;
+    let page = domain::checkout::pay_page(&services, &token, crate::server::client_ip()?).await?;
     let w = page.winning;
+    let receipt_url = w.order_id.map(|_| format!("/pay/{token}/receipt.pdf"));
     Ok(PayView {
         tenant: page.tenant,
         auction: w.auction,
@@ -37,6 +40,7 @@ pub async fn load_pay_page(token: String) -> Result<PayView, AppError> {
         seconds_left: (w.pay_by - chrono::Utc::now()).num_seconds().max(0),
         can_pay: page.can_pay,
         last_failure: page.last_failure,
+        receipt_url,
     })
 }
 
@@ -44,7 +48,7 @@ pub async fn load_pay_page(token: String) -> Result<PayView, AppError> {
 #[server(prefix = "/rpc", endpoint = "pay_winning")]
 pub async fn pay_winning(token: String) -> Result<(), AppError> {
     let services = crate::server::services()?;
-    let url = domain::checkout::start(&services, &token).await?;
+    let url = domain::checkout::start(&services, &token, crate::server::client_ip()?).await?;
     leptos_axum::redirect(&url);
     Ok(())
 }
@@ -63,6 +67,8 @@ pub struct AfterCheckout {
 #[server(prefix = "/rpc", endpoint = "payment_result")]
 pub async fn load_payment_result(session: String) -> Result<AfterCheckout, AppError> {
     let services = crate::server::services()?;
+    // Stripe's events may not have been applied yet when the buyer is sent back: ask Stripe.
+    domain::checkout::confirm_return(&services, &session).await?;
     let s = domain::checkout::status(&services, &session).await?;
     Ok(AfterCheckout {
         amount: domain::money::format_minor(s.amount, &s.currency),
@@ -78,19 +84,22 @@ pub async fn load_payment_result(session: String) -> Result<AfterCheckout, AppEr
 #[server(prefix = "/rpc", endpoint = "retry_payment")]
 pub async fn retry_payment(session: String) -> Result<(), AppError> {
     let services = crate::server::services()?;
-    let url = domain::checkout::retry(&services, &session).await?;
+    let url = domain::checkout::retry(&services, &session, crate::server::client_ip()?).await?;
     leptos_axum::redirect(&url);
     Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WinningRow {
+    pub id: String,
     pub reference: String,
     pub lot: String,
     pub buyer: String,
     pub amount: String,
     pub status: String,
     pub pay_by: String,
+    /// The order's state once paid (`paid`, `refunded`, `disputed`, …); its receipt can be downloaded.
+    pub order_status: Option<String>,
 }
 
 #[server(prefix = "/rpc", endpoint = "winnings")]
@@ -102,12 +111,14 @@ pub async fn load_winnings() -> Result<Vec<WinningRow>, AppError> {
         .await?
         .into_iter()
         .map(|w| WinningRow {
+            id: w.id.to_string(),
             reference: w.reference,
             lot: format!("{} · {}", w.auction, w.lot),
             buyer: w.buyer_email,
             amount: domain::money::format_minor(w.amount, &w.currency),
             status: w.status,
             pay_by: w.pay_by.format("%Y-%m-%d %H:%M UTC").to_string(),
+            order_status: w.order_status,
         })
         .collect())
 }

@@ -22,6 +22,7 @@ fn nav_links(role: UserRole) -> &'static [(&'static str, &'static str)] {
             ("/admin/people", "Tenants & users"),
             ("/admin/billing", "Billing"),
             ("/admin/plans", "Plans"),
+            ("/admin/security", "Security"),
             ("/admin/audit", "Audit log"),
             ("/admin/outbox", "Outbox"),
         ],
@@ -33,6 +34,7 @@ fn nav_links(role: UserRole) -> &'static [(&'static str, &'static str)] {
             ("/settings/api-keys", "API keys"),
             ("/settings/webhooks", "Webhooks"),
             ("/settings/payouts", "Payouts"),
+            ("/security", "Security"),
             ("/audit", "Audit log"),
         ],
         UserRole::Consultant | UserRole::FamilyMember => {

@@ -21,6 +21,7 @@ pub fn LoadError(error: AppError) -> impl IntoView {
         401 => ("Sign in required", "Please sign in to see this page.".to_owned()),
         403 => ("No access", "Your role does not give you access to this page.".to_owned()),
         404 => ("Not found", error.message.clone()),
+        429 => ("Too many attempts", error.message.clone()),
         _ => ("Something went wrong", error.message.clone()),
     };
     view! {

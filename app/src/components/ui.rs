@@ -30,5 +30,7 @@ pub const BADGE: &str =
     tw!("inline-flex items-center rounded-full bg-gray-100 px-2 py-1 text-xs font-medium text-gray-700");
 pub const BADGE_OK: &str =
     tw!("inline-flex items-center rounded-full bg-green-100 px-2 py-1 text-xs font-medium text-green-800");
+pub const BADGE_HIGH: &str =
+    tw!("inline-flex items-center rounded-full bg-red-100 px-2 py-1 text-xs font-medium text-red-800");
 pub const BADGE_WAIT: &str =
     tw!("inline-flex items-center rounded-full bg-yellow-100 px-2 py-1 text-xs font-medium text-gray-800");

@@ -10,9 +10,11 @@ mod pay;
 mod payment_setup;
 mod people;
 mod plans;
+mod security;
 mod sign_in;
 mod stripe_settings;
 mod tenant_settings;
+mod verify_receipt;
 mod webhooks;
 
 pub use admin::{AdminPage, OutboxEmailPage, OutboxPage};
@@ -26,9 +28,11 @@ pub use password::{ChoosePasswordPage, ForgotPasswordPage};
 pub use pay::{PayPage, PaymentResultPage, WinningsPage};
 pub use payment_setup::{PaymentSetupCompletePage, PaymentSetupPage, TenantPayoutsPage};
 pub use plans::{BillingMetricsPage, PlansPage};
+pub use security::SecurityPage;
 pub use sign_in::SignInPage;
 pub use stripe_settings::StripeSettingsPage;
 pub use tenant_settings::TenantSettingsPage;
+pub use verify_receipt::VerifyReceiptPage;
 pub use webhooks::WebhooksPage;
 
 pub use crate::components::status::NotFoundPage;

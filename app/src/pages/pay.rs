@@ -53,7 +53,15 @@ fn Pay(p: PayView, token: String, pay: ServerAction<PayWinning>) -> impl IntoVie
             {(!p.description.is_empty()).then(|| view! { <p class="mt-1 text-sm text-gray-700">{p.description.clone()}</p> })}
             <p class="mt-4 text-3xl font-semibold text-gray-900" data-testid="amount">{p.amount.clone()}</p>
             {match p.status.as_str() {
-                "paid" => view! { <p class="mt-4"><span class=ui::BADGE_OK>"Paid — thank you"</span></p> }.into_any(),
+                "paid" => view! {
+                    <p class="mt-4"><span class=ui::BADGE_OK>"Paid — thank you"</span></p>
+                    {p.receipt_url.clone().map(|href| view! {
+                        <p class="mt-4">
+                            <a class=ui::LINK href=href download data-testid="receipt-link" rel="external">"Download your receipt (PDF)"</a>
+                        </p>
+                        <p class=ui::MUTED>"We also emailed it to you."</p>
+                    })}
+                }.into_any(),
                 "failed" => view! {
                     <p class="mt-4 text-sm text-red-700" role="alert">"Payment failed three times, so this link is closed. Please contact the auction house."</p>
                 }.into_any(),
@@ -97,7 +105,10 @@ fn Result(r: AfterCheckout, session: String, retry: ServerAction<RetryPayment>) 
             <h1 class=ui::HEADING>{if r.paid { "Payment received" } else { "Not paid yet" }}</h1>
             <p class="mt-2 text-sm text-gray-700">{format!("Lot {} · {}", r.lot, r.amount)}</p>
             {if r.paid {
-                view! { <p class="mt-2 text-sm text-gray-700">"Thank you. The auction house has been told of your payment."</p> }.into_any()
+                view! {
+                    <p class="mt-2 text-sm text-gray-700">"Thank you. The auction house has been told of your payment."</p>
+                    <p class="mt-2 text-sm text-gray-700">"Your receipt is on its way to your email. You can also download it from the payment link in your first email."</p>
+                }.into_any()
             } else if r.bid_status == "awaiting_payment" {
                 view! {
                     {r.failure.clone().map(|f| view! { <p class="mt-2 text-sm text-red-700" role="alert">{f}</p> })}
@@ -137,13 +148,23 @@ pub fn WinningsPage() -> impl IntoView {
                                 <thead><tr>
                                     <th class=ui::TH>"Reference"</th><th class=ui::TH>"Lot"</th><th class=ui::TH>"Buyer"</th>
                                     <th class=ui::TH>"Amount"</th><th class=ui::TH>"Status"</th><th class=ui::TH>"Pay by"</th>
+                                    <th class=ui::TH>"Order"</th>
                                 </tr></thead>
                                 <tbody>
-                                    {rows.into_iter().map(|w| view! {
-                                        <tr>
-                                            <td class=ui::TD>{w.reference}</td><td class=ui::TD>{w.lot}</td><td class=ui::TD>{w.buyer}</td>
-                                            <td class=ui::TD>{w.amount}</td><td class=ui::TD>{w.status}</td><td class=ui::TD>{w.pay_by}</td>
-                                        </tr>
+                                    {rows.into_iter().map(|w| {
+                                        let receipt = format!("/winnings/{}/receipt.pdf", w.id);
+                                        view! {
+                                            <tr>
+                                                <td class=ui::TD>{w.reference}</td><td class=ui::TD>{w.lot}</td><td class=ui::TD>{w.buyer}</td>
+                                                <td class=ui::TD>{w.amount}</td><td class=ui::TD>{w.status}</td><td class=ui::TD>{w.pay_by}</td>
+                                                <td class=ui::TD>
+                                                    {w.order_status.map(|status| view! {
+                                                        {status}" · "
+                                                        <a class=ui::LINK href=receipt download rel="external">"Receipt"</a>
+                                                    })}
+                                                </td>
+                                            </tr>
+                                        }
                                     }).collect_view()}
                                 </tbody>
                             </table>

@@ -1,6 +1,7 @@
-//! Stripe's events about buyers' payments, as the webhook intake hands them over. As for
+//! Stripe's events about buyers' payments, as the intake's job hands them over. As for
 //! billing, the object's current state is read from Stripe first (outside the transaction), so
 //! repeated, concurrent and reordered events end in the same state; the order is unique per bid.
+//! Failed attempts and disputes are facts, taken from the event itself.
 
 use chrono::{Duration, Utc};
 use sqlx::PgConnection;
@@ -10,7 +11,16 @@ use stripe_shared::{CheckoutSessionPaymentStatus, CheckoutSessionStatus, Payment
 use uuid::Uuid;
 
 use super::MAX_ATTEMPTS;
-use crate::{Services, alerts, error::Result, stripe::upstream, stripe_webhooks::Envelope, tenant_webhooks};
+use crate::{
+    Services,
+    error::Result,
+    jobs,
+    money::format_minor,
+    security::{self, NewEvent, Severity},
+    stripe::upstream,
+    stripe_webhooks::Envelope,
+    tenant_webhooks,
+};
 
 pub const HANDLED: [&str; 8] = [
     "checkout.session.completed",
@@ -25,67 +35,138 @@ pub const HANDLED: [&str; 8] = [
 
 pub enum Current {
     Session(Box<stripe_shared::CheckoutSession>),
-    Intent(Box<stripe_shared::PaymentIntent>),
-    Charge(Box<stripe_shared::Charge>),
-    /// A dispute is a fact, not a state to catch up with: the event's copy is used.
-    Dispute(serde_json::Value),
+    /// A payment, and for `payment_intent.payment_failed` the failure the event reports: a
+    /// failed attempt is a fact, even when a later card has paid by the time it is applied.
+    Intent {
+        intent: Box<stripe_shared::PaymentIntent>,
+        failure: Option<Failure>,
+    },
+    /// A refund or dispute: the charge as it stands, its payment, and the dispute (a fact, from
+    /// the event) when there is one.
+    Charge {
+        intent: Box<stripe_shared::PaymentIntent>,
+        charge: Box<stripe_shared::Charge>,
+        dispute: Option<serde_json::Value>,
+    },
 }
 
-/// Reads what a payment event is about. `None` for other events.
+/// Why a payment attempt failed, as Stripe reported it.
+#[derive(Debug, Clone, Default)]
+pub struct Failure {
+    /// The decline code, else the error code.
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+impl Failure {
+    /// From a PaymentIntent as an event carries it (`last_payment_error`).
+    fn from_event_object(object: &serde_json::Value) -> Self {
+        let error = &object["last_payment_error"];
+        Self {
+            code: error["decline_code"].as_str().or_else(|| error["code"].as_str()).map(str::to_owned),
+            message: error["message"].as_str().map(str::to_owned),
+        }
+    }
+
+    fn from_intent(intent: &stripe_shared::PaymentIntent) -> Self {
+        let error = intent.last_payment_error.as_ref();
+        Self {
+            code: error.and_then(|e| e.decline_code.clone().or_else(|| e.code.as_ref().map(|c| c.as_str().to_owned()))),
+            message: error.and_then(|e| e.message.clone()),
+        }
+    }
+
+    /// The bank's reason in words the buyer can act on.
+    pub fn explain(&self) -> String {
+        match self.code.as_deref() {
+            Some("insufficient_funds") => "Your card has insufficient funds. Try another card.".into(),
+            Some("expired_card") => "Your card has expired. Try another card.".into(),
+            Some("incorrect_cvc") => "The card's security code is incorrect.".into(),
+            Some("payment_intent_authentication_failure" | "authentication_required") => {
+                "Your bank could not confirm the payment (3D Secure). Try again or use another card.".into()
+            }
+            Some("generic_decline" | "card_declined" | "do_not_honor" | "fraudulent") => {
+                "Your card was declined. Try another card.".into()
+            }
+            _ => self.message.clone().unwrap_or_else(|| "The payment did not go through. Please try again.".into()),
+        }
+    }
+}
+
+async fn retrieve_intent(services: &Services, id: &str) -> Result<stripe_shared::PaymentIntent> {
+    RetrievePaymentIntent::new(id)
+        .expand(vec!["latest_charge".to_owned()])
+        .send(services.stripe.client())
+        .await
+        .map_err(|e| upstream(e, "read a payment"))
+}
+
+/// Reads what a payment event is about. `None` for other events, and for payments that are
+/// not buyers' (subscriptions' Checkout Sessions and charges go through billing).
 pub async fn read_current(services: &Services, envelope: &Envelope) -> Result<Option<Current>> {
     if envelope.account.is_some() || !HANDLED.contains(&envelope.kind.as_str()) {
         return Ok(None);
     }
     let object = &envelope.data.object;
     let Some(id) = object["id"].as_str() else { return Ok(None) };
-    // Only buyers' payments are read (other Checkout Sessions are subscriptions' and cards').
-    let ours = match envelope.kind.split('.').next() {
-        Some("checkout") => sqlx::query_scalar!(
-            "SELECT EXISTS (SELECT 1 FROM payment_sessions WHERE stripe_checkout_session_id = $1)",
-            id
-        )
-        .fetch_one(&services.pool)
-        .await?
-        .unwrap_or(false),
-        Some("payment_intent") => object["metadata"]["payment_session"].is_string(),
-        _ => {
-            let intent = object["payment_intent"].as_str().unwrap_or_default();
-            sqlx::query_scalar!("SELECT EXISTS (SELECT 1 FROM orders WHERE stripe_payment_intent_id = $1)", intent)
-                .fetch_one(&services.pool)
-                .await?
-                .unwrap_or(false)
+    let current = match envelope.kind.as_str() {
+        kind if kind.starts_with("checkout.") => {
+            let ours = sqlx::query_scalar!(
+                "SELECT EXISTS (SELECT 1 FROM payment_sessions WHERE stripe_checkout_session_id = $1)",
+                id
+            )
+            .fetch_one(&services.pool)
+            .await?
+            .unwrap_or(false);
+            if !ours {
+                return Ok(None);
+            }
+            Current::Session(Box::new(retrieve_session(services, id).await?))
+        }
+        kind if kind.starts_with("payment_intent.") => {
+            if !object["metadata"]["payment_session"].is_string() {
+                return Ok(None);
+            }
+            let failure = (kind == "payment_intent.payment_failed").then(|| Failure::from_event_object(object));
+            Current::Intent { intent: Box::new(retrieve_intent(services, id).await?), failure }
+        }
+        kind => {
+            let dispute = (kind == "charge.dispute.created").then(|| object.clone());
+            let charge_id = if dispute.is_some() { object["charge"].as_str() } else { Some(id) };
+            let (Some(charge_id), Some(intent_id)) = (charge_id, object["payment_intent"].as_str()) else {
+                return Ok(None);
+            };
+            let intent = retrieve_intent(services, intent_id).await?;
+            if !intent.metadata.contains_key("payment_session") {
+                return Ok(None);
+            }
+            let charge = RetrieveCharge::new(charge_id)
+                .send(services.stripe.client())
+                .await
+                .map_err(|e| upstream(e, "read a charge"))?;
+            Current::Charge { intent: Box::new(intent), charge: Box::new(charge), dispute }
         }
     };
-    if !ours {
-        return Ok(None);
-    }
-    let client = services.stripe.client();
-    Ok(Some(match envelope.kind.split('.').next() {
-        Some("checkout") => Current::Session(Box::new(
-            RetrieveCheckoutSession::new(id)
-                .expand(vec!["payment_intent".to_owned()])
-                .send(client)
-                .await
-                .map_err(|e| upstream(e, "read a checkout session"))?,
-        )),
-        Some("payment_intent") => Current::Intent(Box::new(
-            RetrievePaymentIntent::new(id).send(client).await.map_err(|e| upstream(e, "read a payment"))?,
-        )),
-        _ if envelope.kind == "charge.refunded" => Current::Charge(Box::new(
-            RetrieveCharge::new(id).send(client).await.map_err(|e| upstream(e, "read a charge"))?,
-        )),
-        _ => Current::Dispute(object.clone()),
-    }))
+    Ok(Some(current))
 }
 
-struct SessionRow {
+/// A Checkout Session with its payment and that payment's latest charge (for Radar's verdict).
+pub(super) async fn retrieve_session(services: &Services, id: &str) -> Result<stripe_shared::CheckoutSession> {
+    RetrieveCheckoutSession::new(id)
+        .expand(vec!["payment_intent.latest_charge".to_owned()])
+        .send(services.stripe.client())
+        .await
+        .map_err(|e| upstream(e, "read a checkout session"))
+}
+
+pub(super) struct SessionRow {
     id: Uuid,
-    bid_id: Uuid,
+    pub(super) bid_id: Uuid,
     tenant_id: Uuid,
     livemode: bool,
 }
 
-async fn session_by_stripe_id(conn: &mut PgConnection, id: &str) -> Result<Option<SessionRow>> {
+pub(super) async fn session_by_stripe_id(conn: &mut PgConnection, id: &str) -> Result<Option<SessionRow>> {
     Ok(sqlx::query_as!(
         SessionRow,
         "SELECT s.id, s.bid_id, b.tenant_id, b.livemode FROM payment_sessions s JOIN winning_bids b ON b.id = s.bid_id
@@ -115,12 +196,10 @@ pub async fn apply(conn: &mut PgConnection, envelope: &Envelope, current: &Curre
     match current {
         Current::Session(session) => {
             let Some(row) = session_by_stripe_id(conn, session.id.as_str()).await? else { return Ok(()) };
-            let intent = session.payment_intent.as_ref().and_then(|p| p.as_object());
-            if session.payment_status == CheckoutSessionPaymentStatus::Paid
-                && let Some(intent) = intent
-            {
-                paid(conn, &row, intent).await?;
-            } else if session.status == Some(CheckoutSessionStatus::Expired) {
+            if settle_paid_session(conn, &row, session).await? {
+                return Ok(());
+            }
+            if session.status == Some(CheckoutSessionStatus::Expired) {
                 sqlx::query!(
                     "UPDATE payment_sessions SET status = 'expired' WHERE id = $1 AND status = 'open'",
                     row.id
@@ -128,66 +207,96 @@ pub async fn apply(conn: &mut PgConnection, envelope: &Envelope, current: &Curre
                 .execute(&mut *conn)
                 .await?;
             } else if envelope.kind == "checkout.session.async_payment_failed" {
-                let message = intent.map_or_else(|| "The payment did not go through.".to_owned(), failure_message);
-                failed(conn, &row, &envelope.id, intent, &message).await?;
+                let intent = session.payment_intent.as_ref().and_then(|p| p.as_object());
+                let failure = intent.map(Failure::from_intent).unwrap_or_default();
+                failed(conn, &row, &envelope.id, &failure).await?;
             }
         }
-        Current::Intent(intent) => {
+        Current::Intent { intent, failure } => {
             let Some(row) = session_by_metadata(conn, intent).await? else { return Ok(()) };
-            match intent.status {
-                PaymentIntentStatus::Succeeded => paid(conn, &row, intent).await?,
-                _ if envelope.kind == "payment_intent.payment_failed" => {
-                    failed(conn, &row, &envelope.id, Some(intent), &failure_message(intent)).await?
-                }
-                _ => {}
+            if let Some(failure) = failure {
+                failed(conn, &row, &envelope.id, failure).await?;
+            }
+            if intent.status == PaymentIntentStatus::Succeeded {
+                paid(conn, &row, intent).await?;
             }
         }
-        Current::Charge(charge) => {
-            let Some(intent) = charge.payment_intent.as_ref().map(|p| p.id().to_string()) else { return Ok(()) };
-            let refunded = charge.amount_refunded;
-            sqlx::query!(
-                "UPDATE orders SET refunded_amount = $2,
-                     status = CASE WHEN status = 'disputed' THEN status
-                                   WHEN $2 >= amount THEN 'refunded' WHEN $2 > 0 THEN 'partially_refunded' ELSE status END
-                 WHERE stripe_payment_intent_id = $1",
-                intent,
-                refunded,
-            )
-            .execute(&mut *conn)
-            .await?;
-        }
-        Current::Dispute(dispute) => {
-            let Some(intent) = dispute["payment_intent"].as_str() else { return Ok(()) };
+        Current::Charge { intent, charge, dispute } => {
+            let Some(row) = session_by_metadata(conn, intent).await? else { return Ok(()) };
+            // However the events were ordered, the order exists before a refund or dispute
+            // is recorded on it.
+            if intent.status == PaymentIntentStatus::Succeeded {
+                paid(conn, &row, intent).await?;
+            }
             let order = sqlx::query!(
-                "UPDATE orders SET status = 'disputed' WHERE stripe_payment_intent_id = $1 RETURNING tenant_id, amount, currency",
-                intent
+                "UPDATE orders o SET refunded_amount = $2,
+                     status = CASE WHEN $3 THEN 'disputed' WHEN $2 >= o.amount THEN 'refunded'
+                                   WHEN $2 > 0 THEN 'partially_refunded' ELSE 'paid' END
+                 FROM winning_bids b
+                 WHERE o.stripe_payment_intent_id = $1 AND b.id = o.bid_id
+                 RETURNING o.tenant_id, o.amount, o.currency, o.bid_id, b.lot, b.buyer_email",
+                intent.id.as_str(),
+                charge.amount_refunded,
+                charge.disputed,
             )
             .fetch_optional(&mut *conn)
             .await?;
-            if let Some(order) = order {
+            if let (Some(order), Some(dispute)) = (order, dispute) {
                 let reason = dispute["reason"].as_str().unwrap_or("unspecified");
-                alerts::raise(
-                    conn,
-                    Some(order.tenant_id),
-                    "dispute",
-                    &format!(
-                        "A buyer disputed a payment of {} ({reason}).",
-                        crate::money::format_minor(order.amount, &order.currency)
-                    ),
-                )
-                .await?;
+                let event = NewEvent {
+                    tenant_id: Some(order.tenant_id),
+                    buyer_email: Some(&order.buyer_email),
+                    bid_id: Some(order.bid_id),
+                    dedupe_key: dispute["id"].as_str().map(|id| format!("payment.disputed:{id}")),
+                    ..NewEvent::new(
+                        "payment.disputed",
+                        Severity::High,
+                        format!(
+                            "The buyer of lot {} disputed their payment of {} ({reason}).",
+                            order.lot,
+                            format_minor(order.amount, &order.currency)
+                        ),
+                    )
+                };
+                security::record(conn, event).await?;
             }
         }
     }
     Ok(())
 }
 
-/// The buyer's payment went through: the order, exactly once per bid.
+/// Settles a Checkout Session that Stripe reports paid (from an event, or from the buyer's
+/// return to Remit). `false` when it is not paid.
+pub(super) async fn settle_paid_session(
+    conn: &mut PgConnection,
+    row: &SessionRow,
+    session: &stripe_shared::CheckoutSession,
+) -> Result<bool> {
+    let intent = session.payment_intent.as_ref().and_then(|p| p.as_object());
+    match intent {
+        Some(intent) if session.payment_status == CheckoutSessionPaymentStatus::Paid => {
+            paid(conn, row, intent).await?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Stripe Radar's verdict on the payment's latest charge: risk level and risk score.
+fn radar(intent: &stripe_shared::PaymentIntent) -> (Option<String>, Option<i64>) {
+    let outcome = intent.latest_charge.as_ref().and_then(|c| c.as_object()).and_then(|c| c.outcome.as_ref());
+    (outcome.and_then(|o| o.risk_level.clone()), outcome.and_then(|o| o.risk_score))
+}
+
+/// The buyer's payment went through: the order, exactly once per bid, with its receipt queued
+/// and, when Radar rated the payment above normal risk, a security event that alerts admins.
 async fn paid(conn: &mut PgConnection, row: &SessionRow, intent: &stripe_shared::PaymentIntent) -> Result<()> {
     sqlx::query!("SELECT id FROM winning_bids WHERE id = $1 FOR UPDATE", row.bid_id).fetch_one(&mut *conn).await?;
+    let (risk_level, risk_score) = radar(intent);
     let order = sqlx::query_scalar!(
-        "INSERT INTO orders (id, bid_id, tenant_id, payment_session_id, stripe_payment_intent_id, amount, currency)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (bid_id) DO NOTHING RETURNING id",
+        "INSERT INTO orders (id, bid_id, tenant_id, payment_session_id, stripe_payment_intent_id, amount, currency,
+             risk_level, risk_score)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (bid_id) DO NOTHING RETURNING id",
         Uuid::new_v4(),
         row.bid_id,
         row.tenant_id,
@@ -195,6 +304,8 @@ async fn paid(conn: &mut PgConnection, row: &SessionRow, intent: &stripe_shared:
         intent.id.as_str(),
         intent.amount,
         intent.currency.to_string(),
+        risk_level,
+        risk_score.and_then(|s| i32::try_from(s).ok()),
     )
     .fetch_optional(&mut *conn)
     .await?;
@@ -204,9 +315,31 @@ async fn paid(conn: &mut PgConnection, row: &SessionRow, intent: &stripe_shared:
         .await?;
     sqlx::query!("UPDATE payment_sessions SET status = 'complete' WHERE id = $1", row.id).execute(&mut *conn).await?;
     record_outcome(conn, row, intent.id.as_str(), true, intent.amount, &intent.currency.to_string(), None).await?;
-    let bid = sqlx::query!("SELECT reference, auction, lot FROM winning_bids WHERE id = $1", row.bid_id)
+    jobs::enqueue(conn, jobs::IssueReceipt { order_id }).await?;
+    let bid = sqlx::query!("SELECT reference, auction, lot, buyer_email FROM winning_bids WHERE id = $1", row.bid_id)
         .fetch_one(&mut *conn)
         .await?;
+    if let Some(level) = risk_level.as_deref().filter(|l| matches!(*l, "elevated" | "highest")) {
+        let event = NewEvent {
+            tenant_id: Some(row.tenant_id),
+            buyer_email: Some(&bid.buyer_email),
+            bid_id: Some(row.bid_id),
+            dedupe_key: Some(format!("payment.high_risk:{}", intent.id)),
+            ..NewEvent::new(
+                "payment.high_risk",
+                Severity::High,
+                format!(
+                    "A payment of {} for lot {} by {} succeeded, but Stripe Radar rated it {level} risk{}. \
+                     Review it in Stripe before the lot is handed over.",
+                    format_minor(intent.amount, &intent.currency.to_string()),
+                    bid.lot,
+                    bid.buyer_email,
+                    risk_score.map(|s| format!(" (score {s})")).unwrap_or_default(),
+                ),
+            )
+        };
+        security::record(conn, event).await?;
+    }
     let data = serde_json::json!({
         "order": order_id,
         "winning": row.bid_id,
@@ -216,43 +349,52 @@ async fn paid(conn: &mut PgConnection, row: &SessionRow, intent: &stripe_shared:
         "amount": intent.amount,
         "currency": intent.currency.to_string(),
         "payment_intent": intent.id.as_str(),
+        "risk_level": risk_level,
     });
     tenant_webhooks::emit(conn, row.tenant_id, row.livemode, "payment.succeeded", data.clone()).await?;
     tenant_webhooks::emit(conn, row.tenant_id, row.livemode, "order.created", data).await?;
     Ok(())
 }
 
-/// A failed payment attempt: its reason on the session, backoff before the next attempt, and
-/// the bid closed after the third failure.
-async fn failed(
-    conn: &mut PgConnection,
-    row: &SessionRow,
-    reference: &str,
-    intent: Option<&stripe_shared::PaymentIntent>,
-    message: &str,
-) -> Result<()> {
+/// A failed payment attempt: the outcome for the dashboards and, where the attempt looks
+/// suspicious, a security event, whatever the bid's state; while the bid still awaits payment,
+/// also its reason on the session, backoff before the next attempt, and the bid closed after
+/// the third failure.
+async fn failed(conn: &mut PgConnection, row: &SessionRow, reference: &str, failure: &Failure) -> Result<()> {
     let bid = sqlx::query!(
-        "SELECT status, failures, amount, currency FROM winning_bids WHERE id = $1 FOR UPDATE",
+        "SELECT status, failures, amount, currency, lot, buyer_email FROM winning_bids WHERE id = $1 FOR UPDATE",
         row.bid_id
     )
     .fetch_one(&mut *conn)
     .await?;
-    if bid.status != "awaiting_payment" {
+    let recorded = record_outcome(conn, row, reference, false, bid.amount, &bid.currency, failure.code.clone()).await?;
+    if !recorded {
         return Ok(());
     }
-    let recorded = record_outcome(
-        conn,
-        row,
-        reference,
-        false,
-        bid.amount,
-        &bid.currency,
-        intent
-            .and_then(|i| i.last_payment_error.as_ref())
-            .and_then(|e| e.decline_code.clone().or_else(|| e.code.as_ref().map(|c| c.as_str().to_owned()))),
-    )
-    .await?;
-    if !recorded {
+    let amount = format_minor(bid.amount, &bid.currency);
+    let suspicious = |kind, severity, message: String| NewEvent {
+        tenant_id: Some(row.tenant_id),
+        buyer_email: Some(&bid.buyer_email),
+        bid_id: Some(row.bid_id),
+        dedupe_key: Some(format!("{kind}:{reference}")),
+        ..NewEvent::new(kind, severity, message)
+    };
+    match failure.code.as_deref() {
+        // Stripe's decline code when Radar blocks a payment as likely fraud.
+        Some("fraudulent") => {
+            let message = format!(
+                "Stripe Radar blocked a payment of {amount} for lot {} by {} as likely fraud.",
+                bid.lot, bid.buyer_email
+            );
+            security::record(conn, suspicious("payment.blocked_by_radar", Severity::High, message)).await?;
+        }
+        Some("payment_intent_authentication_failure") => {
+            let message = format!("3D Secure authentication failed for a payment of {amount} for lot {}.", bid.lot);
+            security::record(conn, suspicious("payment.authentication_failed", Severity::Info, message)).await?;
+        }
+        _ => {}
+    }
+    if bid.status != "awaiting_payment" {
         return Ok(());
     }
     let failures = bid.failures + 1;
@@ -268,13 +410,18 @@ async fn failed(
     )
     .execute(&mut *conn)
     .await?;
-    sqlx::query!("UPDATE payment_sessions SET failure_message = $2 WHERE id = $1", row.id, message)
+    sqlx::query!("UPDATE payment_sessions SET failure_message = $2 WHERE id = $1", row.id, failure.explain())
         .execute(&mut *conn)
         .await?;
     if status == "failed" {
         sqlx::query!("UPDATE payment_sessions SET status = 'failed' WHERE bid_id = $1 AND status = 'open'", row.bid_id)
             .execute(&mut *conn)
             .await?;
+        let message = format!(
+            "Payment for lot {} ({amount}) by {} failed {MAX_ATTEMPTS} times; the payment link is closed.",
+            bid.lot, bid.buyer_email
+        );
+        security::record(conn, suspicious("payment.failed_three_times", Severity::Warning, message)).await?;
     }
     Ok(())
 }
@@ -307,22 +454,25 @@ async fn record_outcome(
     Ok(inserted > 0)
 }
 
-/// The bank's reason in words the buyer can act on.
-pub fn failure_message(intent: &stripe_shared::PaymentIntent) -> String {
-    let Some(error) = intent.last_payment_error.as_ref() else {
-        return "The payment did not go through. Please try again.".into();
-    };
-    let code = error.decline_code.clone().or_else(|| error.code.as_ref().map(|c| c.as_str().to_owned()));
-    match code.as_deref() {
-        Some("insufficient_funds") => "Your card has insufficient funds. Try another card.".into(),
-        Some("expired_card") => "Your card has expired. Try another card.".into(),
-        Some("incorrect_cvc") => "The card's security code is incorrect.".into(),
-        Some("payment_intent_authentication_failure" | "authentication_required") => {
-            "Your bank could not confirm the payment (3D Secure). Try again or use another card.".into()
-        }
-        Some("generic_decline" | "card_declined" | "do_not_honor") => {
-            "Your card was declined. Try another card.".into()
-        }
-        _ => error.message.clone().unwrap_or_else(|| "The payment did not go through. Please try again.".into()),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_is_read_from_the_events_copy_and_explained_in_words() {
+        let declined = Failure::from_event_object(&serde_json::json!({
+            "last_payment_error": { "code": "card_declined", "decline_code": "insufficient_funds", "message": "Your card has insufficient funds." }
+        }));
+        assert_eq!(declined.code.as_deref(), Some("insufficient_funds"), "the decline code wins over the error code");
+        assert_eq!(declined.explain(), "Your card has insufficient funds. Try another card.");
+        let authentication = Failure::from_event_object(&serde_json::json!({
+            "last_payment_error": { "code": "payment_intent_authentication_failure", "message": "…" }
+        }));
+        assert!(authentication.explain().contains("3D Secure"));
+        let radar = Failure { code: Some("fraudulent".into()), message: None };
+        assert_eq!(radar.explain(), "Your card was declined. Try another card.", "the buyer is not told about Radar");
+        let unknown = Failure { code: Some("processing_error".into()), message: Some("An error occurred.".into()) };
+        assert_eq!(unknown.explain(), "An error occurred.");
+        assert_eq!(Failure::default().explain(), "The payment did not go through. Please try again.");
     }
 }

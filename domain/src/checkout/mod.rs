@@ -4,6 +4,8 @@
 
 pub mod events;
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Duration, Utc};
 use sqlx::PgConnection;
 use stripe_checkout::checkout_session::{
@@ -22,6 +24,7 @@ use crate::{
     jobs,
     mail::{self, OutgoingEmail},
     money::{Currency, format_minor},
+    security::{self, Payer},
     stripe::{idempotent, upstream},
 };
 
@@ -64,6 +67,9 @@ pub struct Winning {
     pub won_at: DateTime<Utc>,
     pub pay_by: DateTime<Utc>,
     pub attempts: i32,
+    /// The order a payment made, and its state (`paid`, `refunded`, `disputed`, …).
+    pub order_id: Option<Uuid>,
+    pub order_status: Option<String>,
 }
 
 fn text(value: &str, field: &'static str, what: &str) -> Result<String> {
@@ -83,6 +89,19 @@ pub async fn register(
     created_by: Option<Uuid>,
     input: &NewWinning,
 ) -> Result<(Winning, bool)> {
+    register_with_token(services, tenant_id, livemode, created_by, input, &crypto::random_token()).await
+}
+
+/// `register` with a link token chosen by the caller (the demo lot's is derived from the
+/// installation's key, so its link can be printed at every start).
+pub(crate) async fn register_with_token(
+    services: &Services,
+    tenant_id: Uuid,
+    livemode: bool,
+    created_by: Option<Uuid>,
+    input: &NewWinning,
+    token: &str,
+) -> Result<(Winning, bool)> {
     let reference = text(&input.reference, "reference", "your reference for this win")?;
     let auction = text(&input.auction, "auction", "auction")?;
     let lot = text(&input.lot, "lot", "lot")?;
@@ -100,7 +119,6 @@ pub async fn register(
         return Err(Error::invalid("amount", "The amount is in minor units (cents) and must be at least 50."));
     }
 
-    let token = crypto::random_token();
     let mut tx = services.pool.begin().await?;
     let inserted = sqlx::query_scalar!(
         "INSERT INTO winning_bids (id, tenant_id, livemode, reference, auction, lot, description, buyer_email, amount,
@@ -117,7 +135,7 @@ pub async fn register(
         buyer_email,
         input.amount,
         currency.code(),
-        crypto::token_hash(&token),
+        crypto::token_hash(token),
         sqlx::postgres::types::PgInterval::try_from(PAYMENT_WINDOW.to_std().unwrap_or_default())
             .map_err(|e| anyhow::anyhow!("{e}"))?,
         created_by,
@@ -174,8 +192,9 @@ pub async fn register(
 async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Winning> {
     sqlx::query_as!(
         Winning,
-        "SELECT id, reference, auction, lot, description, buyer_email, amount, currency, status, livemode, won_at, pay_by, attempts
-         FROM winning_bids WHERE id = $1",
+        r#"SELECT b.id, b.reference, b.auction, b.lot, b.description, b.buyer_email, b.amount, b.currency, b.status,
+                b.livemode, b.won_at, b.pay_by, b.attempts, o.id AS "order_id?", o.status AS "order_status?"
+         FROM winning_bids b LEFT JOIN orders o ON o.bid_id = b.id WHERE b.id = $1"#,
         id
     )
     .fetch_optional(conn)
@@ -186,8 +205,9 @@ async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Winning> {
 async fn by_reference(conn: &mut PgConnection, tenant_id: Uuid, livemode: bool, reference: &str) -> Result<Winning> {
     sqlx::query_as!(
         Winning,
-        "SELECT id, reference, auction, lot, description, buyer_email, amount, currency, status, livemode, won_at, pay_by, attempts
-         FROM winning_bids WHERE tenant_id = $1 AND livemode = $2 AND reference = $3",
+        r#"SELECT b.id, b.reference, b.auction, b.lot, b.description, b.buyer_email, b.amount, b.currency, b.status,
+                b.livemode, b.won_at, b.pay_by, b.attempts, o.id AS "order_id?", o.status AS "order_status?"
+         FROM winning_bids b LEFT JOIN orders o ON o.bid_id = b.id WHERE b.tenant_id = $1 AND b.livemode = $2 AND b.reference = $3"#,
         tenant_id,
         livemode,
         reference
@@ -219,16 +239,26 @@ pub struct PayPage {
     pub can_pay: bool,
 }
 
-async fn bid_id_by_token(conn: &mut PgConnection, token: &str) -> Result<Uuid> {
-    sqlx::query_scalar!("SELECT id FROM winning_bids WHERE token_hash = $1", crypto::token_hash(token))
-        .fetch_optional(conn)
-        .await?
-        .ok_or(Error::NotFound("payment link"))
+/// The bid behind a payment link. A link that matches none is counted against the client's
+/// address (someone may be guessing links), and an address that has guessed too many this hour
+/// is refused before the lookup.
+async fn bid_id_by_token(services: &Services, token: &str, client_ip: Option<IpAddr>) -> Result<Uuid> {
+    security::refuse_link_guessing(&services.pool, client_ip).await?;
+    let found = sqlx::query_scalar!("SELECT id FROM winning_bids WHERE token_hash = $1", crypto::token_hash(token))
+        .fetch_optional(&services.pool)
+        .await?;
+    match found {
+        Some(id) => Ok(id),
+        None => {
+            security::unknown_link(&services.pool, client_ip).await?;
+            Err(Error::NotFound("payment link"))
+        }
+    }
 }
 
-pub async fn pay_page(services: &Services, token: &str) -> Result<PayPage> {
+pub async fn pay_page(services: &Services, token: &str, client_ip: Option<IpAddr>) -> Result<PayPage> {
+    let id = bid_id_by_token(services, token, client_ip).await?;
     let mut conn = services.pool.acquire().await?;
-    let id = bid_id_by_token(&mut conn, token).await?;
     let winning = get(&mut conn, id).await?;
     let tenant = sqlx::query_scalar!(
         "SELECT t.name FROM tenants t JOIN winning_bids b ON b.tenant_id = t.id WHERE b.id = $1",
@@ -247,16 +277,24 @@ pub async fn pay_page(services: &Services, token: &str) -> Result<PayPage> {
     Ok(PayPage { winning, tenant, last_failure, can_pay })
 }
 
+/// Checks the velocity limits for a request to pay for `bid_id` (see [`security::admit_checkout`]).
+async fn admit(services: &Services, bid_id: Uuid, client_ip: Option<IpAddr>) -> Result<()> {
+    let bid = sqlx::query!("SELECT tenant_id, buyer_email FROM winning_bids WHERE id = $1", bid_id)
+        .fetch_one(&services.pool)
+        .await?;
+    let payer = Payer { tenant_id: bid.tenant_id, bid_id, buyer_email: &bid.buyer_email };
+    security::admit_checkout(&services.pool, &payer, client_ip).await
+}
+
 /// Starts (or resumes) paying for the bid behind `token`; returns the Checkout URL.
-pub async fn start(services: &Services, token: &str) -> Result<String> {
-    let mut conn = services.pool.acquire().await?;
-    let id = bid_id_by_token(&mut conn, token).await?;
-    drop(conn);
+pub async fn start(services: &Services, token: &str, client_ip: Option<IpAddr>) -> Result<String> {
+    let id = bid_id_by_token(services, token, client_ip).await?;
+    admit(services, id, client_ip).await?;
     checkout(services, id).await
 }
 
 /// A new Checkout attempt after a failed or expired one (`POST /payments/retry/{session}`).
-pub async fn retry(services: &Services, stripe_session_id: &str) -> Result<String> {
+pub async fn retry(services: &Services, stripe_session_id: &str, client_ip: Option<IpAddr>) -> Result<String> {
     let id = sqlx::query_scalar!(
         "SELECT bid_id FROM payment_sessions WHERE stripe_checkout_session_id = $1",
         stripe_session_id
@@ -264,7 +302,39 @@ pub async fn retry(services: &Services, stripe_session_id: &str) -> Result<Strin
     .fetch_optional(&services.pool)
     .await?
     .ok_or(Error::NotFound("payment session"))?;
+    admit(services, id, client_ip).await?;
     checkout(services, id).await
+}
+
+/// When the buyer comes back from Checkout before Stripe's events have been applied, asks
+/// Stripe how the session stands and, if it is paid, settles it now (the events will find the
+/// order already made). A Stripe failure here only means the page shows "confirming".
+pub async fn confirm_return(services: &Services, stripe_session_id: &str) -> Result<()> {
+    let mut conn = services.pool.acquire().await?;
+    let Some(row) = events::session_by_stripe_id(&mut conn, stripe_session_id).await? else {
+        return Err(Error::NotFound("payment session"));
+    };
+    let waiting = sqlx::query_scalar!(
+        "SELECT status = 'awaiting_payment' AS \"waiting!\" FROM winning_bids WHERE id = $1",
+        row.bid_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    drop(conn);
+    if !waiting {
+        return Ok(());
+    }
+    let session = match events::retrieve_session(services, stripe_session_id).await {
+        Ok(session) => session,
+        Err(err) => {
+            err.log();
+            return Ok(());
+        }
+    };
+    let mut tx = services.pool.begin().await?;
+    events::settle_paid_session(&mut tx, &row, &session).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The Checkout URL for a bid: the open session's, or a new attempt's. The bid row is locked
@@ -444,8 +514,9 @@ pub async fn expire(pool: &sqlx::PgPool, bid_id: Uuid) -> Result<bool> {
 pub async fn list(pool: &sqlx::PgPool, tenant_id: Uuid) -> Result<Vec<Winning>> {
     Ok(sqlx::query_as!(
         Winning,
-        "SELECT id, reference, auction, lot, description, buyer_email, amount, currency, status, livemode, won_at, pay_by, attempts
-         FROM winning_bids WHERE tenant_id = $1 ORDER BY won_at DESC LIMIT 200",
+        r#"SELECT b.id, b.reference, b.auction, b.lot, b.description, b.buyer_email, b.amount, b.currency, b.status,
+                b.livemode, b.won_at, b.pay_by, b.attempts, o.id AS "order_id?", o.status AS "order_status?"
+         FROM winning_bids b LEFT JOIN orders o ON o.bid_id = b.id WHERE b.tenant_id = $1 ORDER BY b.won_at DESC LIMIT 200"#,
         tenant_id
     )
     .fetch_all(pool)

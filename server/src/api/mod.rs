@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
     r = both(r, "/api/v1/tenant", get(tenant::whoami));
     r = both(r, "/api/v1/winnings", post(payments::register));
     r = both(r, "/api/v1/winnings/{id}", get(payments::get));
+    r = both(r, "/api/v1/winnings/{id}/receipt", get(payments::receipt));
     r = both(r, "/payments/checkout/create", post(payments::create));
     r = both(r, "/payments/checkout/{session}/status", get(payments::status));
     r = both(r, "/payments/retry/{session}", post(payments::retry));

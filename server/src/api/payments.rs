@@ -2,10 +2,12 @@
 //! routes used by the buyer's browser, which needs no account: the payment link's token, and
 //! then the unguessable Checkout Session id, are what it holds.
 
+use app::server::ClientIp;
 use axum::{
-    Json,
+    Extension, Json,
     extract::{Path, State},
     http::StatusCode,
+    response::Response,
 };
 use domain::{Services, checkout};
 use serde::Deserialize;
@@ -13,7 +15,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{ApiJson, KeyClient};
-use crate::routes::error::ApiError;
+use crate::routes::{error::ApiError, receipts::pdf_response};
 
 fn winning_json(w: &checkout::Winning) -> Value {
     json!({
@@ -30,6 +32,11 @@ fn winning_json(w: &checkout::Winning) -> Value {
         "won_at": w.won_at,
         "pay_by": w.pay_by,
         "attempts": w.attempts,
+        "order": w.order_id.map(|id| json!({
+            "id": id,
+            "status": w.order_status,
+            "receipt_url": format!("/api/v1/winnings/{}/receipt", w.id),
+        })),
     })
 }
 
@@ -57,6 +64,18 @@ pub async fn get(
     Ok(Json(winning_json(&winning)))
 }
 
+/// `GET /api/v1/winnings/{id}/receipt`: the PDF receipt of a paid bid of the key's tenant and
+/// mode; 404 before payment or for any other bid.
+pub async fn receipt(
+    State(services): State<Services>,
+    KeyClient(client): KeyClient,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: Uuid = id.parse().map_err(|_| domain::Error::NotFound("receipt"))?;
+    let file = domain::receipts::for_tenant(&services, client.tenant_id, Some(client.mode.livemode()), id).await?;
+    Ok(pdf_response(file))
+}
+
 #[derive(Deserialize)]
 pub struct CreateCheckout {
     token: String,
@@ -65,9 +84,10 @@ pub struct CreateCheckout {
 /// `POST /payments/checkout/create`: the Checkout URL for the bid behind a payment link.
 pub async fn create(
     State(services): State<Services>,
+    Extension(ClientIp(client_ip)): Extension<ClientIp>,
     ApiJson(body): ApiJson<CreateCheckout>,
 ) -> Result<Json<Value>, ApiError> {
-    let url = checkout::start(&services, &body.token).await?;
+    let url = checkout::start(&services, &body.token, client_ip).await?;
     Ok(Json(json!({ "url": url })))
 }
 
@@ -78,7 +98,11 @@ pub async fn status(State(services): State<Services>, Path(session): Path<String
 }
 
 /// `POST /payments/retry/{session}`: a new attempt after a failed or expired one.
-pub async fn retry(State(services): State<Services>, Path(session): Path<String>) -> Result<Json<Value>, ApiError> {
-    let url = checkout::retry(&services, &session).await?;
+pub async fn retry(
+    State(services): State<Services>,
+    Extension(ClientIp(client_ip)): Extension<ClientIp>,
+    Path(session): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let url = checkout::retry(&services, &session, client_ip).await?;
     Ok(Json(json!({ "url": url })))
 }

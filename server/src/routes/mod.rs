@@ -1,6 +1,8 @@
 //! Plain axum routes beside the Leptos pages and server functions.
 
+pub mod download;
 pub mod error;
 pub mod health;
 pub mod outbox;
+pub mod receipts;
 pub mod stripe_webhook;

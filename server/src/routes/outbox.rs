@@ -4,8 +4,7 @@ use app::server::CurrentUser;
 use axum::{
     Extension,
     extract::{Path, State},
-    http::{HeaderValue, header},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use domain::{
     Services,
@@ -13,7 +12,7 @@ use domain::{
 };
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::{download, error::ApiError};
 
 pub async fn attachment(
     State(services): State<Services>,
@@ -22,14 +21,5 @@ pub async fn attachment(
 ) -> Result<Response, ApiError> {
     authorize(principal.as_ref(), policy::PLATFORM_ADMIN)?;
     let file = domain::mail::attachment(&services.pool, email_id, attachment_id).await?;
-    let disposition = format!("attachment; filename=\"{}\"", file.filename.replace(['"', '\\', '\r', '\n'], "_"));
-    let mut response = file.content.into_response();
-    let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&file.content_type) {
-        headers.insert(header::CONTENT_TYPE, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(response)
+    Ok(download::attachment(&file.filename, &file.content_type, file.content))
 }

@@ -1,7 +1,8 @@
 //! `POST /payments/webhooks/stripe`: the raw body and its signature go to the domain's intake.
 
+use app::server::ClientIp;
 use axum::{
-    Json,
+    Extension, Json,
     body::Bytes,
     extract::State,
     http::{HeaderMap, StatusCode},
@@ -12,9 +13,14 @@ use serde_json::json;
 
 use super::error::ApiError;
 
-pub async fn receive(State(services): State<Services>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn receive(
+    State(services): State<Services>,
+    Extension(ClientIp(client_ip)): Extension<ClientIp>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
-    match stripe_webhooks::receive(&services, &body, signature).await {
+    match stripe_webhooks::receive(&services, &body, signature, client_ip).await {
         Ok(received) => (
             StatusCode::OK,
             Json(json!({ "received": true, "duplicate": received == stripe_webhooks::Received::Duplicate })),

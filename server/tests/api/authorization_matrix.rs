@@ -88,6 +88,10 @@ const CASES: &[Case] = &[
     Case { kind: Kind::Page, pattern: "/pay/complete", access: Access::Everyone, success: 404 },
     Case { kind: Kind::Page, pattern: "/pay/cancelled", access: Access::Everyone, success: 404 },
     page("/admin/billing", Access::Roles(PLATFORM_ADMIN)),
+    page("/admin/security", Access::Roles(PLATFORM_ADMIN)),
+    page("/security", Access::Roles(TENANT_STAFF)),
+    // Anyone holding a receipt can check its code.
+    page("/receipts/verify", Access::Everyone),
     rpc("/rpc/current_user", Access::Everyone),
     rpc("/rpc/sign_in", Access::Everyone),
     rpc("/rpc/sign_out", Access::Everyone),
@@ -138,6 +142,8 @@ const CASES: &[Case] = &[
     rpc_with("/rpc/retry_payment", Access::Everyone, 404),
     rpc("/rpc/payment_setup", Access::Roles(CONSULTANT_HOUSEHOLD)),
     rpc("/rpc/tenant_payouts", Access::Roles(TENANT_STAFF)),
+    rpc("/rpc/security_overview", Access::Roles(TENANT_STAFF)),
+    rpc("/rpc/verify_receipt", Access::Everyone),
     // Without a subscription payout setup is refused (409) once the role is allowed.
     rpc_with("/rpc/start_payout_setup", Access::Roles(CONSULTANT), 409),
     rpc_with("/rpc/account_session", Access::Roles(CONSULTANT), 409),
@@ -154,6 +160,11 @@ const CASES: &[Case] = &[
     // Key-authenticated: a session is not a key.
     route("POST", "/api/v1/winnings/", Access::Everyone, 401),
     route("GET", "/api/v1/winnings/{winning}/", Access::Everyone, 401),
+    route("GET", "/api/v1/winnings/{winning}/receipt/", Access::Everyone, 401),
+    // Receipts: by the buyer's link (the lot is not paid yet: not found, for everyone), and for
+    // the tenant's staff (this bid is not theirs: authorised, then not found).
+    route("GET", "/pay/{token}/receipt.pdf", Access::Everyone, 404),
+    route("GET", "/winnings/{winning}/receipt.pdf", Access::Roles(TENANT_STAFF), 404),
     // The buyer's payment routes: unknown links and sessions are not found, for everyone.
     route("POST", "/payments/checkout/create/", Access::Everyone, 404),
     route("GET", "/payments/checkout/{session}/status/", Access::Everyone, 404),
@@ -355,7 +366,7 @@ async fn form_for(app: &TestApp, f: &Fixtures, path: &str, who: Option<Role>, n:
             ("owner_name", format!("Owner {n}")),
         ]),
         "/rpc/outbox_email" => pairs(&[("id", f.email_id.clone())]),
-        "/rpc/audit_log" => pairs(&[("platform", "false".into())]),
+        "/rpc/audit_log" | "/rpc/security_overview" => pairs(&[("platform", "false".into())]),
         "/rpc/create_api_key" => pairs(&[("mode", "test".into())]),
         "/rpc/regenerate_api_keys" => pairs(&[("key_type", "test".into()), ("confirm", "yes".into())]),
         "/rpc/revoke_api_key" => {

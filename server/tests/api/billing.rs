@@ -96,10 +96,14 @@ async fn email_subjects(app: &TestApp) -> Vec<String> {
     sqlx::query_scalar("SELECT subject FROM emails ORDER BY created_at").fetch_all(&app.services.pool).await.unwrap()
 }
 
+/// Delivers the events the sandbox holds, waits for those under way, and then for the jobs
+/// that apply them.
 pub(crate) async fn flush(app: &TestApp) -> usize {
     let delivered = app.sandbox.flush_deliveries().await;
+    app.sandbox.settle_deliveries().await;
     let failed: Vec<_> = app.sandbox.deliveries().into_iter().filter(|d| d.status != Some(200)).collect();
     assert!(failed.is_empty(), "every delivery is accepted: {failed:?}");
+    app.wait_for_jobs().await;
     delivered
 }
 

@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// A test API key of the demo tenant.
-async fn api_key(app: &TestApp) -> String {
+pub(crate) async fn api_key(app: &TestApp) -> String {
     let owner = app.session_cookie(Role::TenantOwner).await;
     let (status, body) = app
         .json_with_cookie(Method::POST, "/api/v1/auth/tenants/api-keys/", &owner, Some(json!({ "mode": "test" })))
@@ -22,13 +22,13 @@ async fn api_key(app: &TestApp) -> String {
     body["key"]["secret"].as_str().unwrap().to_owned()
 }
 
-fn winning(reference: &str, amount: i64) -> Value {
+pub(crate) fn winning(reference: &str, amount: i64) -> Value {
     json!({ "reference": reference, "auction": "Spring sale", "lot": "42", "description": "Victorian clock",
             "buyer_email": "buyer@example.com", "amount": amount, "currency": "usd" })
 }
 
 /// The payment link token from the buyer's latest email.
-async fn payment_token(app: &TestApp) -> String {
+pub(crate) async fn payment_token(app: &TestApp) -> String {
     let body: String = sqlx::query_scalar(
         "SELECT text_body FROM emails WHERE to_address = 'buyer@example.com' ORDER BY created_at DESC LIMIT 1",
     )
@@ -39,7 +39,7 @@ async fn payment_token(app: &TestApp) -> String {
 }
 
 /// A connected tenant with one registered win of `amount` cents; returns the buyer's token.
-async fn won_lot(app: &TestApp, amount: i64) -> String {
+pub(crate) async fn won_lot(app: &TestApp, amount: i64) -> String {
     connected(app).await;
     let key = api_key(app).await;
     let (status, body) =
@@ -48,7 +48,7 @@ async fn won_lot(app: &TestApp, amount: i64) -> String {
     payment_token(app).await
 }
 
-async fn start(app: &TestApp, token: &str) -> (u16, Value) {
+pub(crate) async fn start(app: &TestApp, token: &str) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(app.url("/payments/checkout/create"))
         .json(&json!({ "token": token }))
@@ -58,11 +58,11 @@ async fn start(app: &TestApp, token: &str) -> (u16, Value) {
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
-fn session_of(url: &str) -> String {
+pub(crate) fn session_of(url: &str) -> String {
     url.rsplit('/').next().unwrap().to_owned()
 }
 
-async fn bid(app: &TestApp) -> (String, i32, i32) {
+pub(crate) async fn bid(app: &TestApp) -> (String, i32, i32) {
     sqlx::query_as("SELECT status, attempts, failures FROM winning_bids").fetch_one(&app.services.pool).await.unwrap()
 }
 
@@ -155,7 +155,7 @@ async fn a_full_payment_with_4242_creates_one_order_and_tells_the_tenant() {
         .fetch_all(&app.services.pool)
         .await
         .unwrap();
-    assert_eq!(events, ["order.created", "payment.succeeded"]);
+    assert_eq!(events, ["order.created", "payment.succeeded", "receipt.sent"]);
     let status: Value =
         reqwest::get(app.url(&format!("/payments/checkout/{session}/status"))).await.unwrap().json().await.unwrap();
     assert_eq!((status["bid_status"].as_str(), status["session_status"].as_str()), (Some("paid"), Some("complete")));
@@ -211,6 +211,12 @@ async fn amounts_over_500_usd_ask_for_3d_secure_which_can_fail_and_then_succeed(
     http.post(format!("{}{challenge}", app.sandbox.url())).form(&[("decision", "fail")]).send().await.unwrap();
     flush(&app).await;
     assert_eq!(bid(&app).await.2, 1, "the failed authentication counts as a failed attempt");
+    let reported: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM security_events WHERE kind = 'payment.authentication_failed'")
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap();
+    assert_eq!(reported, 1);
     let (_, challenge) = pay(&url, "4242424242424242").await;
     http.post(format!("{}{}", app.sandbox.url(), challenge.unwrap()))
         .form(&[("decision", "approve")])
@@ -233,6 +239,12 @@ async fn the_third_failure_ends_the_bid() {
         flush(&app).await;
     }
     assert_eq!(bid(&app).await, ("failed".into(), 1, 3));
+    let reported: Vec<String> =
+        sqlx::query_scalar("SELECT severity FROM security_events WHERE kind = 'payment.failed_three_times'")
+            .fetch_all(&app.services.pool)
+            .await
+            .unwrap();
+    assert_eq!(reported, ["warning"], "the closed bid is a security event");
     let (status, body) = start(&app, &token).await;
     assert_eq!(status, 409);
     assert!(body["message"].as_str().unwrap().contains("failed three times"), "{body}");
@@ -303,7 +315,7 @@ async fn refunds_and_disputes_are_reflected_on_the_order() {
         .await
         .unwrap();
     assert_eq!(order.0, "disputed");
-    let alerts: i64 = sqlx::query_scalar("SELECT count(*) FROM alerts WHERE kind = 'dispute'")
+    let alerts: i64 = sqlx::query_scalar("SELECT count(*) FROM alerts WHERE kind = 'payment.disputed'")
         .fetch_one(&app.services.pool)
         .await
         .unwrap();
@@ -333,4 +345,47 @@ async fn refunds_and_disputes_are_reflected_on_the_order() {
             .await
             .unwrap();
     assert_eq!((status.as_str(), refunded), ("partially_refunded", 5_000));
+}
+
+#[tokio::test]
+async fn concurrent_and_reordered_deliveries_apply_each_event_exactly_once() {
+    let app = spawn_app().await;
+    app.sandbox.set_delivery_mode(DeliveryMode::Concurrent);
+    let token = won_lot(&app, 12_500).await;
+    let (_, body) = start(&app, &token).await;
+    let url = body["url"].as_str().unwrap().to_owned();
+    // A decline first, then the payment: every event of both is delivered twice at once.
+    assert_eq!(pay(&url, "4000000000000002").await.0, 402);
+    assert_eq!(pay(&url, "4242424242424242").await.0, 303);
+    // Both copies of the events that settle the payment have been answered.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let answered = |kind: &str| {
+            app.sandbox.deliveries().iter().filter(|d| d.event_type == kind && d.status == Some(200)).count()
+        };
+        if answered("checkout.session.completed") == 2 && answered("payment_intent.succeeded") == 2 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the payment's events were not delivered twice");
+        tokio::task::yield_now().await;
+    }
+    app.wait_for_jobs().await;
+    let (stored, applied): (i64, i64) = sqlx::query_as("SELECT count(*), count(applied_at) FROM stripe_events")
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, applied, "every stored event was applied");
+    assert_eq!(bid(&app).await.0, "paid");
+    assert_eq!(app.count("orders").await, 1);
+    assert_eq!(app.count("receipts").await, 1);
+    let outcomes: Vec<bool> = sqlx::query_scalar("SELECT succeeded FROM payment_outcomes ORDER BY succeeded")
+        .fetch_all(&app.services.pool)
+        .await
+        .unwrap();
+    assert_eq!(outcomes, [false, true]);
+    let tenant_events: Vec<String> = sqlx::query_scalar("SELECT type FROM webhook_events ORDER BY type")
+        .fetch_all(&app.services.pool)
+        .await
+        .unwrap();
+    assert_eq!(tenant_events, ["order.created", "payment.succeeded", "receipt.sent"]);
 }

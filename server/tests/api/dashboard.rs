@@ -1,7 +1,6 @@
 //! Health dashboards, payment failure alerts and the audit log.
 
 use domain::auth::Role;
-use reqwest::header;
 
 use crate::helpers::{TestApp, spawn_app};
 
@@ -21,16 +20,6 @@ async fn record_outcomes(app: &TestApp, tenant: uuid::Uuid, succeeded: usize, fa
     }
 }
 
-async fn page(app: &TestApp, role: Role, path: &str) -> (u16, String) {
-    let response = reqwest::Client::new()
-        .get(app.url(path))
-        .header(header::COOKIE, app.session_cookie(role).await)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
 #[tokio::test]
 async fn a_failure_rate_over_five_percent_raises_one_alert_and_emails_admins() {
     let app = spawn_app().await;
@@ -46,7 +35,7 @@ async fn a_failure_rate_over_five_percent_raises_one_alert_and_emails_admins() {
         .unwrap();
     assert_eq!(subject, "Remit alert: payment failure rate");
 
-    let (status, html) = page(&app, Role::PlatformAdmin, "/admin").await;
+    let (status, html) = app.page(Some(Role::PlatformAdmin), "/admin").await;
     assert_eq!(status, 200);
     assert!(html.contains("2 of 21 payments failed in the last 24 hours (9.5 %)"), "the alert is shown");
     assert!(html.contains("90.5 %"), "the success rate is shown");
@@ -71,14 +60,14 @@ async fn tenant_staff_see_only_their_own_tenant() {
     record_outcomes(&app, fjord, 3, 7).await;
     record_outcomes(&app, app.tenant_id().await, 4, 0).await;
 
-    let (status, html) = page(&app, Role::TenantAdmin, "/tenant").await;
+    let (status, html) = app.page(Some(Role::TenantAdmin), "/tenant").await;
     assert_eq!(status, 200);
     assert!(html.contains("Northwind Auctions") && !html.contains("Fjord Advisory"));
     assert!(html.contains("100.0 %"));
-    let (status, html) = page(&app, Role::PlatformAdmin, "/admin").await;
+    let (status, html) = app.page(Some(Role::PlatformAdmin), "/admin").await;
     assert_eq!(status, 200);
     assert!(html.contains("Northwind Auctions") && html.contains("Fjord Advisory") && html.contains("30.0 %"));
-    assert_eq!(page(&app, Role::TenantOwner, "/admin").await.0, 403);
+    assert_eq!(app.page(Some(Role::TenantOwner), "/admin").await.0, 403);
 }
 
 #[tokio::test]
@@ -100,19 +89,19 @@ async fn the_audit_log_filters_and_scopes_to_the_tenant() {
         Some(serde_json::json!({ "key_id": key["key"]["id"], "reason": "rotating after an audit" })),
     )
     .await;
-    let (status, html) = page(&app, Role::TenantAdmin, "/audit?action=api_key.").await;
+    let (status, html) = app.page(Some(Role::TenantAdmin), "/audit?action=api_key.").await;
     assert_eq!(status, 200);
     assert!(
         html.contains("api_key.created")
             && html.contains("api_key.revoked")
             && html.contains("rotating after an audit")
     );
-    let (_, html) = page(&app, Role::TenantAdmin, "/audit?action=webhook.").await;
+    let (_, html) = app.page(Some(Role::TenantAdmin), "/audit?action=webhook.").await;
     assert!(html.contains("No entries match."));
-    let (_, html) = page(&app, Role::PlatformAdmin, "/admin/audit?tenant=Northwind%20Auctions&actor=olivia").await;
+    let (_, html) = app.page(Some(Role::PlatformAdmin), "/admin/audit?tenant=Northwind%20Auctions&actor=olivia").await;
     assert!(html.contains("api_key.revoked"));
-    let (status, html) = page(&app, Role::PlatformAdmin, "/admin/audit?since=yesterday").await;
+    let (status, html) = app.page(Some(Role::PlatformAdmin), "/admin/audit?since=yesterday").await;
     assert_eq!(status, 422);
     assert!(html.contains("Use a date like"));
-    assert_eq!(page(&app, Role::Consultant, "/audit").await.0, 403);
+    assert_eq!(app.page(Some(Role::Consultant), "/audit").await.0, 403);
 }

@@ -78,11 +78,13 @@ pub struct TestApp {
 pub struct Options {
     pub smtp_url: Option<String>,
     pub public_base_url_scheme: &'static str,
+    /// `Some(0)` makes the in-process server web-only, leaving its jobs to other processes.
+    pub job_workers: Option<usize>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { smtp_url: None, public_base_url_scheme: "http" }
+        Self { smtp_url: None, public_base_url_scheme: "http", job_workers: None }
     }
 }
 
@@ -101,6 +103,9 @@ pub fn settings_for(db_name: &str, port: u16, options: &Options) -> Settings {
     ]);
     if let Some(smtp) = &options.smtp_url {
         vars.insert("SMTP_URL", smtp.clone());
+    }
+    if let Some(workers) = options.job_workers {
+        vars.insert("JOB_WORKERS", workers.to_string());
     }
     Settings::from_lookup(|name| vars.get(name).cloned()).expect("test settings are valid")
 }
@@ -185,6 +190,16 @@ impl TestApp {
         self.rpc(client, "sign_in", &[("email", &user.email), ("password", &user.password)]).await
     }
 
+    /// A page as `role` sees it (or without a session): its status and HTML.
+    pub async fn page(&self, role: Option<Role>, path: &str) -> (u16, String) {
+        let mut request = reqwest::Client::new().get(self.url(path)).header(header::ACCEPT, "text/html");
+        if let Some(role) = role {
+            request = request.header(header::COOKIE, self.session_cookie(role).await);
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
     /// A session for `role` without going through the password check (for authorisation tests).
     pub async fn session_cookie(&self, role: Role) -> String {
         let mut conn = self.services.pool.acquire().await.unwrap();
@@ -261,6 +276,20 @@ impl TestApp {
             .as_u16()
     }
 
+    /// A session cookie for the owner of a second tenant, "Elsewhere Auctions".
+    pub async fn other_tenant_owner_cookie(&self) -> String {
+        domain::accounts::create_tenant(&self.services, "Elsewhere Auctions", "boss@elsewhere.example", "Boss")
+            .await
+            .unwrap();
+        let boss: Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = 'boss@elsewhere.example'")
+            .fetch_one(&self.services.pool)
+            .await
+            .unwrap();
+        let mut conn = self.services.pool.acquire().await.unwrap();
+        let token = session::create(&mut conn, boss).await.unwrap();
+        format!("{}={}", session::COOKIE_NAME, token.expose())
+    }
+
     /// The demo tenant.
     pub async fn tenant_id(&self) -> Uuid {
         sqlx::query_scalar("SELECT id FROM tenants WHERE name = 'Northwind Auctions'")
@@ -306,11 +335,16 @@ pub struct ErrorBody {
 /// Stripe (the first app's sandbox), as a second replica behind a load balancer would.
 pub struct SecondProcess {
     pub address: String,
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
 }
 
 impl SecondProcess {
     pub async fn start(app: &TestApp) -> Self {
+        Self::start_with(app, &[]).await
+    }
+
+    /// A second process with extra environment (e.g. its own `SMTP_URL`, or `JOB_WORKERS`).
+    pub async fn start_with(app: &TestApp, env: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let stripe = app.services.stripe.config();
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_remit"))
@@ -326,6 +360,7 @@ impl SecondProcess {
             .env("STRIPE_CONNECT_CLIENT_ID", &stripe.connect_client_id)
             .env("STRIPE_API_BASE", app.sandbox.url())
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
@@ -337,6 +372,12 @@ impl SecondProcess {
             assert!(tokio::time::Instant::now() < deadline, "the second process did not come up");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Self { address, _child: child }
+        Self { address, child }
+    }
+
+    /// Ends the process at once (SIGKILL), as a crash or a lost machine would: nothing is
+    /// finished or handed over.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("the process can be killed");
     }
 }

@@ -7,14 +7,14 @@ use domain::mail::{self, Attachment, OutgoingEmail};
 use crate::helpers::{Options, spawn_app_with};
 
 /// An aiosmtpd server writing every message it receives into a Maildir.
-struct SmtpServer {
-    port: u16,
+pub(crate) struct SmtpServer {
+    pub(crate) port: u16,
     maildir: PathBuf,
     child: std::process::Child,
 }
 
 impl SmtpServer {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let python = std::env::var("REMIT_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let maildir = std::env::temp_dir().join(format!("remit-smtp-{}", uuid::Uuid::new_v4()));
@@ -33,7 +33,7 @@ impl SmtpServer {
         server
     }
 
-    fn messages(&self) -> Vec<String> {
+    pub(crate) fn messages(&self) -> Vec<String> {
         let Ok(dir) = std::fs::read_dir(self.maildir.join("new")) else { return vec![] };
         dir.map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect()
     }

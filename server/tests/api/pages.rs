@@ -3,24 +3,15 @@ use reqwest::header;
 
 use crate::helpers::spawn_app;
 
-async fn page(app: &crate::helpers::TestApp, role: Option<Role>, path: &str) -> (u16, String) {
-    let mut request = reqwest::Client::new().get(app.url(path)).header(header::ACCEPT, "text/html");
-    if let Some(role) = role {
-        request = request.header(header::COOKIE, app.session_cookie(role).await);
-    }
-    let response = request.send().await.unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
 #[tokio::test]
 async fn the_consultant_dashboard_shows_the_real_household() {
     let app = spawn_app().await;
-    let (status, html) = page(&app, Some(Role::Consultant), "/dashboard").await;
+    let (status, html) = app.page(Some(Role::Consultant), "/dashboard").await;
     assert_eq!(status, 200);
     for text in ["Welcome, <!>Casey Consultant", "Northwind Auctions", "Frankie Family", "Invite a family member"] {
         assert!(html.contains(text), "{text} missing");
     }
-    let (status, html) = page(&app, Some(Role::FamilyMember), "/dashboard").await;
+    let (status, html) = app.page(Some(Role::FamilyMember), "/dashboard").await;
     assert_eq!(status, 200);
     assert!(html.contains("Casey Consultant&#x27;s household") || html.contains("Casey Consultant's household"));
     assert!(!html.contains("Invite a family member"), "family members cannot invite");
@@ -29,14 +20,14 @@ async fn the_consultant_dashboard_shows_the_real_household() {
 #[tokio::test]
 async fn tenant_settings_list_the_tenants_people() {
     let app = spawn_app().await;
-    let (status, html) = page(&app, Some(Role::TenantAdmin), "/settings").await;
+    let (status, html) = app.page(Some(Role::TenantAdmin), "/settings").await;
     assert_eq!(status, 200);
     for text in ["Northwind Auctions", "Olivia Owner", "Adam Admin", "Casey Consultant", "Frankie Family"] {
         assert!(html.contains(text), "{text} missing");
     }
     assert!(!html.contains("Pat Platform"), "platform admins are not tenant members");
     assert!(!html.contains(">Rename<"), "only the owner renames the tenant");
-    let (_, owner_html) = page(&app, Some(Role::TenantOwner), "/settings").await;
+    let (_, owner_html) = app.page(Some(Role::TenantOwner), "/settings").await;
     assert!(owner_html.contains(">Rename<"));
 }
 
@@ -53,7 +44,7 @@ async fn the_admin_page_lists_every_tenant_and_user() {
         )
         .await;
     assert_eq!(created.status(), 200);
-    let (status, html) = page(&app, Some(Role::PlatformAdmin), "/admin/people").await;
+    let (status, html) = app.page(Some(Role::PlatformAdmin), "/admin/people").await;
     assert_eq!(status, 200);
     for text in ["Northwind Auctions", "Fjord Advisory", "Freya Fjord", "Pat Platform", "Invited"] {
         assert!(html.contains(text), "{text} missing");
@@ -63,13 +54,13 @@ async fn the_admin_page_lists_every_tenant_and_user() {
 #[tokio::test]
 async fn a_visitor_without_a_session_gets_401_and_a_way_to_sign_in() {
     let app = spawn_app().await;
-    let (status, html) = page(&app, None, "/settings").await;
+    let (status, html) = app.page(None, "/settings").await;
     assert_eq!(status, 401);
     assert!(html.contains("/sign-in?next=/settings"));
-    let (status, html) = page(&app, Some(Role::Consultant), "/settings").await;
+    let (status, html) = app.page(Some(Role::Consultant), "/settings").await;
     assert_eq!(status, 403);
     assert!(html.contains("Your role does not give you access"));
-    let (status, _) = page(&app, None, "/no/such/page").await;
+    let (status, _) = app.page(None, "/no/such/page").await;
     assert_eq!(status, 404);
 }
 
@@ -120,10 +111,10 @@ async fn the_outbox_shows_mail_and_serves_attachments_to_platform_admins() {
     tx.commit().await.unwrap();
     app.wait_for_jobs().await;
 
-    let (status, html) = page(&app, Some(Role::PlatformAdmin), "/admin/outbox").await;
+    let (status, html) = app.page(Some(Role::PlatformAdmin), "/admin/outbox").await;
     assert_eq!(status, 200);
     assert!(html.contains("Your receipt") && html.contains("In outbox"));
-    let (status, html) = page(&app, Some(Role::PlatformAdmin), &format!("/admin/outbox/{email_id}")).await;
+    let (status, html) = app.page(Some(Role::PlatformAdmin), &format!("/admin/outbox/{email_id}")).await;
     assert_eq!(status, 200);
     assert!(html.contains("Thank you.") && html.contains("receipt.pdf"));
 
@@ -139,6 +130,6 @@ async fn the_outbox_shows_mail_and_serves_attachments_to_platform_admins() {
     assert_eq!(download.status(), 200);
     assert_eq!(download.headers()[header::CONTENT_TYPE], "application/pdf");
     assert_eq!(download.bytes().await.unwrap().as_ref(), b"%PDF-1.7 test");
-    let (status, _) = page(&app, Some(Role::TenantOwner), &format!("/admin/outbox/{email_id}")).await;
+    let (status, _) = app.page(Some(Role::TenantOwner), &format!("/admin/outbox/{email_id}")).await;
     assert_eq!(status, 403);
 }

@@ -73,6 +73,18 @@ async fn forged_stale_or_unsigned_deliveries_get_400_and_store_nothing() {
         assert_eq!(response.status(), 400, "{header:?}");
     }
     assert_eq!(app.count("stripe_events").await, 0);
+    let jobs: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM graphile_worker.jobs WHERE task_identifier = 'apply_stripe_event'")
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap();
+    assert_eq!(jobs, 0, "nothing to apply");
+    let reported: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT severity, host(client_ip) FROM security_events WHERE kind = 'webhook.bad_signature'")
+            .fetch_all(&app.services.pool)
+            .await
+            .unwrap();
+    assert_eq!(reported, [("warning".to_owned(), Some("127.0.0.1".to_owned()))], "reported once per address and hour");
     let accepted =
         client.post(&url).header("stripe-signature", signed(&secret, now, body)).body(body).send().await.unwrap();
     assert_eq!(accepted.status(), 200);

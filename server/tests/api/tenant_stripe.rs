@@ -175,6 +175,7 @@ async fn account_updated_events_keep_the_stored_status_fresh() {
     let path = format!("/_sandbox/accounts/{account}/requirements");
     assert_eq!(app.sandbox_control(&path, json!({ "currently_due": ["external_account"], "past_due": ["external_account"], "disabled_reason": "requirements.past_due", "current_deadline": 1_900_000_000 })).await, 200);
     assert_eq!(app.sandbox.flush_deliveries().await, 1);
+    app.wait_for_jobs().await;
     let stored = domain::tenant_stripe::connection(&app.services, app.tenant_id().await).await.unwrap().unwrap();
     assert_eq!(stored.requirements.past_due, ["external_account"]);
     assert!(!stored.charges_enabled && !stored.payouts_enabled);

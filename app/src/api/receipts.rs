@@ -1,0 +1,47 @@
+//! Checking a receipt: anyone holding one can confirm it is genuine with its verification code.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifiedReceipt {
+    pub number: String,
+    pub tenant: String,
+    pub auction: String,
+    pub lot: String,
+    pub amount: String,
+    pub paid_at: String,
+    pub order_status: String,
+    pub test_mode: bool,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Verification {
+    /// No code given yet.
+    NotAsked,
+    Genuine(VerifiedReceipt),
+    /// No receipt carries this code.
+    Unknown,
+}
+
+/// A malformed code is a 422 naming the field.
+#[server(prefix = "/rpc", endpoint = "verify_receipt")]
+pub async fn verify_receipt(code: Option<String>) -> Result<Verification, AppError> {
+    let Some(code) = code.filter(|c| !c.trim().is_empty()) else { return Ok(Verification::NotAsked) };
+    let services = crate::server::services()?;
+    let Some(verified) = domain::receipts::verify(&services, &code).await? else { return Ok(Verification::Unknown) };
+    Ok(Verification::Genuine(VerifiedReceipt {
+        number: verified.number,
+        tenant: verified.tenant,
+        auction: verified.auction,
+        lot: verified.lot,
+        amount: verified.amount,
+        paid_at: verified.paid_at.format("%-d %B %Y, %H:%M UTC").to_string(),
+        order_status: verified.order_status,
+        test_mode: !verified.livemode,
+        sha256: verified.sha256,
+    }))
+}

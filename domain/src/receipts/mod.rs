@@ -1,0 +1,282 @@
+//! PDF receipts for buyers' payments: made once per order by a job, stored with their SHA-256,
+//! emailed to the buyer (and announced to the tenant as `receipt.sent`) in the transaction that
+//! stores them, so exactly one receipt email is queued per order; downloadable with the buyer's
+//! payment link or by the tenant, and checkable by anyone who holds one through its
+//! verification code.
+
+pub mod pdf;
+
+use chrono::{DateTime, Utc};
+use rand::Rng as _;
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+use crate::{
+    Services, crypto,
+    error::{Error, Result},
+    mail::{self, Attachment, OutgoingEmail},
+    money::format_minor,
+    tenant_webhooks,
+};
+
+/// Crockford's base32: no I, L, O or U, so a code read aloud or retyped survives.
+const CODE_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A new verification code, `XXXX-XXXX-XXXX` (60 random bits).
+fn new_verification_code() -> String {
+    let mut rng = rand::rngs::OsRng;
+    let chars: Vec<char> = (0..12).map(|_| char::from(CODE_ALPHABET[rng.gen_range(0..32)])).collect();
+    chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+}
+
+/// A code as someone typed it, in the stored form: case, spaces and dashes ignored, and the
+/// letters Crockford's alphabet leaves out read as the digits they look like.
+pub fn normalise_code(input: &str) -> Option<String> {
+    let chars: Vec<char> = input
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            other => other,
+        })
+        .collect();
+    if chars.len() != 12 || !chars.iter().all(|c| c.is_ascii() && CODE_ALPHABET.contains(&(*c as u8))) {
+        return None;
+    }
+    Some(chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-"))
+}
+
+/// What `issue` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    pub receipt_id: Uuid,
+    /// False when the order already had its receipt.
+    pub created: bool,
+}
+
+/// Makes the order's receipt and queues the email that carries it, once: the receipt is unique
+/// per order and its email is queued in the same transaction, so a repeated or concurrent run
+/// changes nothing. The receipt number is taken from the tenant's counter in that transaction.
+pub async fn issue(services: &Services, order_id: Uuid) -> Result<Issued> {
+    if let Some(receipt_id) = sqlx::query_scalar!("SELECT id FROM receipts WHERE order_id = $1", order_id)
+        .fetch_optional(&services.pool)
+        .await?
+    {
+        return Ok(Issued { receipt_id, created: false });
+    }
+    let order = sqlx::query!(
+        "SELECT o.tenant_id, o.bid_id, o.amount, o.currency, o.paid_at, o.stripe_payment_intent_id, b.reference,
+                b.auction, b.lot, b.description, b.buyer_email, b.livemode, t.name AS tenant
+         FROM orders o JOIN winning_bids b ON b.id = o.bid_id JOIN tenants t ON t.id = o.tenant_id
+         WHERE o.id = $1",
+        order_id
+    )
+    .fetch_optional(&services.pool)
+    .await?
+    .ok_or(Error::NotFound("order"))?;
+
+    let mut tx = services.pool.begin().await?;
+    let issued_at = Utc::now();
+    let sequence = sqlx::query_scalar!(
+        "INSERT INTO receipt_counters (tenant_id, last_number) VALUES ($1, 1)
+         ON CONFLICT (tenant_id) DO UPDATE SET last_number = receipt_counters.last_number + 1 RETURNING last_number",
+        order.tenant_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let number = format!("{}-{sequence:06}", issued_at.format("%Y"));
+    let verification_code = new_verification_code();
+    let content = pdf::ReceiptContent {
+        number: number.clone(),
+        tenant: order.tenant.clone(),
+        auction: order.auction.clone(),
+        lot: order.lot.clone(),
+        description: order.description.clone(),
+        buyer_email: order.buyer_email.clone(),
+        amount: order.amount,
+        currency: order.currency.clone(),
+        paid_at: order.paid_at,
+        issued_at,
+        payment_reference: order.stripe_payment_intent_id.clone(),
+        verification_code: verification_code.clone(),
+        verify_url: services.settings.public_url("/receipts/verify"),
+        livemode: order.livemode,
+    };
+    let document = pdf::render(&services.receipt_fonts, &content)?;
+    let digest = Sha256::digest(&document).to_vec();
+    let sha256 = hex::encode(&digest);
+    let receipt_id = Uuid::new_v4();
+    let inserted = sqlx::query!(
+        "INSERT INTO receipts (id, order_id, tenant_id, number, verification_code, sha256, pdf)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (order_id) DO NOTHING",
+        receipt_id,
+        order_id,
+        order.tenant_id,
+        number,
+        verification_code,
+        digest,
+        document,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        // Another run stored it meanwhile; this one's number goes back with the rollback.
+        drop(tx);
+        let receipt_id = sqlx::query_scalar!("SELECT id FROM receipts WHERE order_id = $1", order_id)
+            .fetch_one(&services.pool)
+            .await?;
+        return Ok(Issued { receipt_id, created: false });
+    }
+    mail::enqueue(
+        &mut tx,
+        OutgoingEmail {
+            tenant_id: Some(order.tenant_id),
+            to: order.buyer_email.clone(),
+            subject: format!("Your receipt for lot {} — {}", order.lot, order.tenant),
+            text_body: format!(
+                "Thank you for your payment.\n\n\
+                 Lot {lot} ({auction}), {tenant}\nAmount paid: {amount}\nPaid: {paid}\nReceipt number: {number}\n\
+                 Verification code: {verification_code}\n\n\
+                 Your receipt is attached as a PDF. You can download it again from the payment link we sent you, \
+                 and anyone can check it is genuine at {verify}.\n",
+                lot = order.lot,
+                auction = order.auction,
+                tenant = order.tenant,
+                amount = format_minor(order.amount, &order.currency),
+                paid = order.paid_at.format("%-d %B %Y, %H:%M UTC"),
+                verify = services.settings.public_url("/receipts/verify"),
+            ),
+            attachments: vec![Attachment {
+                filename: format!("receipt-{number}.pdf"),
+                content_type: "application/pdf".into(),
+                content: document,
+            }],
+        },
+    )
+    .await?;
+    let data = serde_json::json!({
+        "order": order_id,
+        "winning": order.bid_id,
+        "reference": order.reference,
+        "receipt_number": number,
+        "sha256": sha256,
+        "receipt_url": format!("/api/v1/winnings/{}/receipt", order.bid_id),
+    });
+    tenant_webhooks::emit(&mut tx, order.tenant_id, order.livemode, "receipt.sent", data).await?;
+    tx.commit().await?;
+    tracing::info!(%order_id, %receipt_id, "receipt issued");
+    Ok(Issued { receipt_id, created: true })
+}
+
+/// A receipt as it is downloaded.
+#[derive(Debug, Clone)]
+pub struct ReceiptFile {
+    pub filename: String,
+    pub content: Vec<u8>,
+    pub sha256: [u8; 32],
+}
+
+/// Reads the order's receipt (making it first if its job has not run yet) and checks it
+/// against its stored SHA-256: a mismatch is refused, never served.
+async fn file_of_order(services: &Services, order_id: Uuid) -> Result<ReceiptFile> {
+    issue(services, order_id).await?;
+    let row = sqlx::query!("SELECT number, sha256, pdf FROM receipts WHERE order_id = $1", order_id)
+        .fetch_one(&services.pool)
+        .await?;
+    let actual: [u8; 32] = Sha256::digest(&row.pdf).into();
+    if actual.as_slice() != row.sha256.as_slice() {
+        return Err(anyhow::anyhow!("the stored receipt of order {order_id} does not match its SHA-256").into());
+    }
+    Ok(ReceiptFile { filename: format!("receipt-{}.pdf", row.number), content: row.pdf, sha256: actual })
+}
+
+/// The buyer's receipt, by their payment link's token. No order (yet), or a wrong token: 404.
+pub async fn for_buyer(services: &Services, token: &str) -> Result<ReceiptFile> {
+    let order_id = sqlx::query_scalar!(
+        "SELECT o.id FROM orders o JOIN winning_bids b ON b.id = o.bid_id WHERE b.token_hash = $1",
+        crypto::token_hash(token)
+    )
+    .fetch_optional(&services.pool)
+    .await?
+    .ok_or(Error::NotFound("receipt"))?;
+    file_of_order(services, order_id).await
+}
+
+/// A tenant's receipt for one of its bids; another tenant's bid (or, for an API key, the other
+/// mode's) is not found.
+pub async fn for_tenant(
+    services: &Services,
+    tenant_id: Uuid,
+    livemode: Option<bool>,
+    bid_id: Uuid,
+) -> Result<ReceiptFile> {
+    let order_id = sqlx::query_scalar!(
+        "SELECT o.id FROM orders o JOIN winning_bids b ON b.id = o.bid_id
+         WHERE b.id = $1 AND b.tenant_id = $2 AND ($3::boolean IS NULL OR b.livemode = $3)",
+        bid_id,
+        tenant_id,
+        livemode,
+    )
+    .fetch_optional(&services.pool)
+    .await?
+    .ok_or(Error::NotFound("receipt"))?;
+    file_of_order(services, order_id).await
+}
+
+/// What checking a verification code shows: enough to match a receipt in hand, nothing about
+/// the buyer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verified {
+    pub number: String,
+    pub tenant: String,
+    pub auction: String,
+    pub lot: String,
+    pub amount: String,
+    pub paid_at: DateTime<Utc>,
+    pub order_status: String,
+    pub livemode: bool,
+    pub sha256: String,
+}
+
+/// Looks a receipt up by its verification code. `Ok(None)` when no receipt has it.
+pub async fn verify(services: &Services, code: &str) -> Result<Option<Verified>> {
+    let code = normalise_code(code)
+        .ok_or_else(|| Error::invalid("code", "A verification code has 12 letters and digits, like 7KQ2-M9XD-4HTB."))?;
+    let row = sqlx::query!(
+        "SELECT r.number, r.sha256, t.name AS tenant, b.auction, b.lot, b.livemode, o.amount, o.currency, o.paid_at, o.status
+         FROM receipts r JOIN orders o ON o.id = r.order_id JOIN winning_bids b ON b.id = o.bid_id
+         JOIN tenants t ON t.id = r.tenant_id WHERE r.verification_code = $1",
+        code
+    )
+    .fetch_optional(&services.pool)
+    .await?;
+    Ok(row.map(|r| Verified {
+        number: r.number,
+        tenant: r.tenant,
+        auction: r.auction,
+        lot: r.lot,
+        amount: format_minor(r.amount, &r.currency),
+        paid_at: r.paid_at,
+        order_status: r.status,
+        livemode: r.livemode,
+        sha256: hex::encode(r.sha256),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_grouped_and_survive_retyping() {
+        let code = new_verification_code();
+        assert_eq!(code.len(), 14);
+        assert_eq!(normalise_code(&code.to_lowercase().replace('-', " ")), Some(code.clone()));
+        assert_eq!(normalise_code("0ILO-0000-0000"), Some("0110-0000-0000".into()));
+        assert_eq!(normalise_code("ABCD-EFGH-JKM"), None, "too short");
+        assert_eq!(normalise_code("ABCD-EFGH-JKMU"), None, "U is not in the alphabet");
+        assert_ne!(new_verification_code(), new_verification_code());
+    }
+}
