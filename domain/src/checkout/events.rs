@@ -228,20 +228,43 @@ pub async fn apply(conn: &mut PgConnection, envelope: &Envelope, current: &Curre
             if intent.status == PaymentIntentStatus::Succeeded {
                 paid(conn, &row, intent).await?;
             }
-            let order = sqlx::query!(
-                "UPDATE orders o SET refunded_amount = $2,
-                     status = CASE WHEN $3 THEN 'disputed' WHEN $2 >= o.amount THEN 'refunded'
-                                   WHEN $2 > 0 THEN 'partially_refunded' ELSE 'paid' END
-                 FROM winning_bids b
-                 WHERE o.stripe_payment_intent_id = $1 AND b.id = o.bid_id
-                 RETURNING o.tenant_id, o.amount, o.currency, o.bid_id, b.lot, b.buyer_email",
+            let Some(order) = sqlx::query!(
+                "SELECT o.id, o.status, o.refunded_amount, o.tenant_id, o.amount, o.currency, o.bid_id,
+                        b.reference, b.lot, b.buyer_email
+                 FROM orders o JOIN winning_bids b ON b.id = o.bid_id
+                 WHERE o.stripe_payment_intent_id = $1 FOR UPDATE OF o",
                 intent.id.as_str(),
-                charge.amount_refunded,
-                charge.disputed,
             )
             .fetch_optional(&mut *conn)
-            .await?;
-            if let (Some(order), Some(dispute)) = (order, dispute) {
+            .await?
+            else {
+                return Ok(());
+            };
+            let status = order_status(order.amount, charge.amount_refunded, charge.disputed);
+            // Only a change is written and told to the tenant, so repeated events tell it once.
+            if (status, charge.amount_refunded) != (order.status.as_str(), order.refunded_amount) {
+                sqlx::query!(
+                    "UPDATE orders SET status = $2, refunded_amount = $3 WHERE id = $1",
+                    order.id,
+                    status,
+                    charge.amount_refunded,
+                )
+                .execute(&mut *conn)
+                .await?;
+                let data = serde_json::json!({
+                    "order": order.id,
+                    "winning": order.bid_id,
+                    "reference": order.reference,
+                    "lot": order.lot,
+                    "status": status,
+                    "amount": order.amount,
+                    "refunded_amount": charge.amount_refunded,
+                    "currency": order.currency,
+                    "payment_intent": intent.id.as_str(),
+                });
+                tenant_webhooks::emit(conn, order.tenant_id, row.livemode, "order.updated", data).await?;
+            }
+            if let Some(dispute) = dispute {
                 let reason = dispute["reason"].as_str().unwrap_or("unspecified");
                 let event = NewEvent {
                     tenant_id: Some(order.tenant_id),
@@ -263,6 +286,19 @@ pub async fn apply(conn: &mut PgConnection, envelope: &Envelope, current: &Curre
         }
     }
     Ok(())
+}
+
+/// An order's state from its charge: a dispute outweighs a refund.
+fn order_status(amount: i64, refunded: i64, disputed: bool) -> &'static str {
+    if disputed {
+        "disputed"
+    } else if refunded >= amount {
+        "refunded"
+    } else if refunded > 0 {
+        "partially_refunded"
+    } else {
+        "paid"
+    }
 }
 
 /// Settles a Checkout Session that Stripe reports paid (from an event, or from the buyer's
@@ -474,5 +510,13 @@ mod tests {
         let unknown = Failure { code: Some("processing_error".into()), message: Some("An error occurred.".into()) };
         assert_eq!(unknown.explain(), "An error occurred.");
         assert_eq!(Failure::default().explain(), "The payment did not go through. Please try again.");
+    }
+
+    #[test]
+    fn an_orders_state_follows_its_charge_and_a_dispute_outweighs_a_refund() {
+        assert_eq!(order_status(10_000, 0, false), "paid");
+        assert_eq!(order_status(10_000, 2_500, false), "partially_refunded");
+        assert_eq!(order_status(10_000, 10_000, false), "refunded");
+        assert_eq!(order_status(10_000, 10_000, true), "disputed");
     }
 }

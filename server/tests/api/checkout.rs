@@ -345,6 +345,29 @@ async fn refunds_and_disputes_are_reflected_on_the_order() {
             .await
             .unwrap();
     assert_eq!((status.as_str(), refunded), ("partially_refunded", 5_000));
+
+    // The tenant's system is told of each change once, however often Stripe repeats itself.
+    app.sandbox.set_delivery_mode(DeliveryMode::Duplicate);
+    let (status, _) = app.stripe(Method::POST, "/v1/refunds", &[("payment_intent", second.as_str())]).await;
+    assert_eq!(status, 200, "the rest is refunded");
+    flush(&app).await;
+    let updates: Vec<Value> = sqlx::query_scalar(
+        "SELECT payload->'data' FROM webhook_events WHERE type = 'order.updated' ORDER BY created_at, payload->'data'->>'refunded_amount'",
+    )
+    .fetch_all(&app.services.pool)
+    .await
+    .unwrap();
+    let told: Vec<(&str, &str, i64)> = updates
+        .iter()
+        .map(|d| {
+            (d["reference"].as_str().unwrap(), d["status"].as_str().unwrap(), d["refunded_amount"].as_i64().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        told,
+        [("AUC-1-L42", "disputed", 0), ("AUC-1-L43", "partially_refunded", 5_000), ("AUC-1-L43", "refunded", 20_000)]
+    );
+    assert_eq!(updates[2]["payment_intent"], second.as_str());
 }
 
 #[tokio::test]
