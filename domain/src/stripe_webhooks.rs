@@ -96,10 +96,9 @@ pub struct EnvelopeData {
     pub previous_attributes: Option<serde_json::Value>,
 }
 
-impl Envelope {
-    pub fn created_at(&self) -> DateTime<Utc> {
-        Utc.timestamp_opt(self.created, 0).single().unwrap_or_else(Utc::now)
-    }
+/// When Stripe made an event (its `created`, in Unix seconds).
+fn event_time(created: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(created, 0).single().unwrap_or_else(Utc::now)
 }
 
 /// The fields of an event the intake stores beside its payload. `data` is left for the job
@@ -146,7 +145,6 @@ pub async fn receive(
     let text = std::str::from_utf8(payload).map_err(|_| Error::BadRequest("The payload is not UTF-8 JSON.".into()))?;
     let head: Head =
         serde_json::from_str(text).map_err(|_| Error::BadRequest("The payload is not a Stripe event.".into()))?;
-    let created = Utc.timestamp_opt(head.created, 0).single().unwrap_or_else(Utc::now);
 
     let mut tx = services.pool.begin().await?;
     let inserted = sqlx::query!(
@@ -157,7 +155,7 @@ pub async fn receive(
         head.account,
         head.livemode,
         head.api_version,
-        created,
+        event_time(head.created),
         text,
     )
     .execute(&mut *tx)
@@ -220,7 +218,7 @@ pub async fn apply_stored(services: &Services, event_id: &str) -> Result<bool> {
 async fn apply(conn: &mut PgConnection, services: &Services, envelope: &Envelope) -> Result<()> {
     match envelope.kind.as_str() {
         "account.updated" => {
-            let (account, created, livemode) = (&envelope.data.object, envelope.created, envelope.livemode);
+            let (account, created, livemode) = (&envelope.data.object, event_time(envelope.created), envelope.livemode);
             crate::tenant_stripe::apply_account_updated(conn, account, created, livemode).await?;
             crate::payouts::apply_account_updated(conn, services, account, created, livemode).await
         }

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SubsecRound as _, TimeZone as _, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
@@ -458,7 +458,7 @@ pub async fn disconnect(services: &Services, owner: &Principal) -> Result<()> {
 pub async fn apply_account_updated(
     conn: &mut PgConnection,
     account: &serde_json::Value,
-    event_created: i64,
+    as_of: DateTime<Utc>,
     livemode: bool,
 ) -> Result<()> {
     let Some(account_id) = account["id"].as_str() else { return Ok(()) };
@@ -469,7 +469,6 @@ pub async fn apply_account_updated(
     else {
         return Ok(());
     };
-    let as_of = Utc.timestamp_opt(event_created, 0).single().unwrap_or_else(Utc::now);
     let requirements = serde_json::to_value(Requirements::from_stripe(&account["requirements"]))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let changed = store(

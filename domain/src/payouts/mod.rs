@@ -316,7 +316,7 @@ pub async fn apply_account_updated(
     conn: &mut PgConnection,
     services: &Services,
     account: &Value,
-    event_created: i64,
+    as_of: DateTime<Utc>,
     livemode: bool,
 ) -> Result<()> {
     let Some(account_id) = account["id"].as_str() else { return Ok(()) };
@@ -326,7 +326,6 @@ pub async fn apply_account_updated(
         details_submitted: account["details_submitted"].as_bool().unwrap_or(false),
         requirements: Requirements::from_stripe(&account["requirements"]),
     };
-    let as_of = DateTime::from_timestamp(event_created, 0).unwrap_or_else(Utc::now);
     store(conn, services, account_id, snapshot, as_of, livemode).await
 }
 
