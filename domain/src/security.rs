@@ -173,25 +173,14 @@ fn too_many(what: &str, wait: Duration) -> Error {
     Error::RateLimited { message: format!("{what} Please try again in {}.", human_duration(wait)), retry_after: wait }
 }
 
-/// Why a request to pay is refused: the wait, the message, and the event to record (none for
-/// an address already reported as guessing links).
-type Refusal<'a> = (Duration, &'static str, Option<NewEvent<'a>>);
+/// Why a request to pay is refused: the wait, the message, and the event to record.
+type Refusal<'a> = (Duration, &'static str, NewEvent<'a>);
 
 async fn refusal<'a>(
     conn: &mut PgConnection,
     payer: &Payer<'a>,
     client_ip: Option<IpAddr>,
 ) -> Result<Option<Refusal<'a>>> {
-    if let Some(ip) = client_ip {
-        let probing = ip_window(conn, ip, "unknown_link", UNKNOWN_LINKS_PER_IP_HOUR).await?;
-        if probing.count >= UNKNOWN_LINKS_PER_IP_HOUR {
-            return Ok(Some((
-                probing.retry_after(),
-                "Too many payment links that do not exist were tried from your network.",
-                None,
-            )));
-        }
-    }
     let by_email = email_window(conn, payer.buyer_email, CHECKOUT_REQUESTS_PER_EMAIL_HOUR).await?;
     if by_email.count >= CHECKOUT_REQUESTS_PER_EMAIL_HOUR {
         let event = NewEvent {
@@ -209,7 +198,7 @@ async fn refusal<'a>(
                 ),
             )
         };
-        return Ok(Some((by_email.retry_after(), "Too many payment attempts for this email address.", Some(event))));
+        return Ok(Some((by_email.retry_after(), "Too many payment attempts for this email address.", event)));
     }
     if let Some(ip) = client_ip {
         let by_ip = ip_window(conn, ip, "accepted", CHECKOUT_REQUESTS_PER_IP_HOUR).await?;
@@ -228,15 +217,16 @@ async fn refusal<'a>(
                     ),
                 )
             };
-            return Ok(Some((by_ip.retry_after(), "Too many payment attempts from your network.", Some(event))));
+            return Ok(Some((by_ip.retry_after(), "Too many payment attempts from your network.", event)));
         }
     }
     Ok(None)
 }
 
 /// Admits one request to pay for a bid, or refuses it with 429 when the buyer's email or the
-/// client's address has made too many within the hour, or the address has been guessing
-/// payment links. A refusal is recorded as a security event (once per hour and cause).
+/// client's address has made too many within the hour. A refusal is recorded as a security
+/// event (once per hour and cause). Callers first refuse an address guessing payment links
+/// ([`refuse_link_guessing`]).
 pub async fn admit_checkout(pool: &PgPool, payer: &Payer<'_>, client_ip: Option<IpAddr>) -> Result<()> {
     let mut tx = pool.begin().await?;
     // Always the email's lock first, then the address's: no two requests wait on each other in
@@ -247,9 +237,7 @@ pub async fn admit_checkout(pool: &PgPool, payer: &Payer<'_>, client_ip: Option<
     }
     let refusal = refusal(&mut tx, payer, client_ip).await?;
     if let Some((wait, message, event)) = refusal {
-        if let Some(event) = event {
-            record(&mut tx, event).await?;
-        }
+        record(&mut tx, event).await?;
         tx.commit().await?;
         return Err(too_many(message, wait));
     }

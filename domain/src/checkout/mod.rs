@@ -302,6 +302,7 @@ pub async fn retry(services: &Services, stripe_session_id: &str, client_ip: Opti
     .fetch_optional(&services.pool)
     .await?
     .ok_or(Error::NotFound("payment session"))?;
+    security::refuse_link_guessing(&services.pool, client_ip).await?;
     admit(services, id, client_ip).await?;
     checkout(services, id).await
 }
