@@ -22,11 +22,16 @@ use crate::{
 /// Crockford's base32: no I, L, O or U, so a code read aloud or retyped survives.
 const CODE_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-/// A new verification code, `XXXX-XXXX-XXXX` (60 random bits).
+/// Twelve code characters as they are printed and stored: `XXXX-XXXX-XXXX`.
+fn grouped(chars: &[char]) -> String {
+    chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+}
+
+/// A new verification code (60 random bits).
 fn new_verification_code() -> String {
     let mut rng = rand::rngs::OsRng;
     let chars: Vec<char> = (0..12).map(|_| char::from(CODE_ALPHABET[rng.gen_range(0..32)])).collect();
-    chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
+    grouped(&chars)
 }
 
 /// A code as someone typed it, in the stored form: case, spaces and dashes ignored, and the
@@ -44,7 +49,7 @@ pub fn normalise_code(input: &str) -> Option<String> {
     if chars.len() != 12 || !chars.iter().all(|c| c.is_ascii() && CODE_ALPHABET.contains(&(*c as u8))) {
         return None;
     }
-    Some(chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-"))
+    Some(grouped(&chars))
 }
 
 /// What `issue` did.
@@ -146,7 +151,7 @@ pub async fn issue(services: &Services, order_id: Uuid) -> Result<Issued> {
                 tenant = order.tenant,
                 amount = format_minor(order.amount, &order.currency),
                 paid = order.paid_at.format("%-d %B %Y, %H:%M UTC"),
-                verify = services.settings.public_url("/receipts/verify"),
+                verify = content.verify_url,
             ),
             attachments: vec![Attachment {
                 filename: format!("receipt-{number}.pdf"),
