@@ -65,6 +65,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/reset-password") view=ChoosePasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/dashboard") view=DashboardPage ssr=SsrMode::Async/>
+                    <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
                     <Route path=path!("/pay/complete") view=PaymentResultPage ssr=SsrMode::Async/>
                     <Route path=path!("/pay/cancelled") view=PaymentResultPage ssr=SsrMode::Async/>
                     <Route path=path!("/pay/:token") view=PayPage ssr=SsrMode::Async/>
@@ -88,6 +89,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/security") view=SecurityPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/plans") view=PlansPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/billing") view=BillingMetricsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/jobs") view=JobsPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/outbox") view=OutboxPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/outbox/:id") view=OutboxEmailPage ssr=SsrMode::Async/>
                 </Routes>

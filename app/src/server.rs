@@ -38,6 +38,15 @@ pub fn client_ip() -> Result<Option<std::net::IpAddr>, AppError> {
     Ok(parts()?.extensions.get::<ClientIp>().and_then(|c| c.0))
 }
 
+/// Where this request comes from: its address and browser, for sessions and the sign-in throttle.
+pub fn client() -> Result<auth::session::Client, AppError> {
+    let parts = parts()?;
+    Ok(auth::session::Client {
+        ip: parts.extensions.get::<ClientIp>().and_then(|c| c.0),
+        user_agent: parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+    })
+}
+
 /// Authenticates and authorises in one step: 401 without a session, 403 for other roles.
 pub fn authorize(allowed: &[Role]) -> Result<Principal, AppError> {
     let principal = principal()?;

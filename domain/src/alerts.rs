@@ -59,6 +59,7 @@ pub async fn raise_keyed(
                     subject: format!("Remit alert: {}", kind.replace(['_', '.'], " ")),
                     text_body: format!("{message}\n\nSee the admin dashboard for details."),
                     attachments: vec![],
+                    links: None,
                 },
             )
             .await?;
@@ -92,14 +93,15 @@ pub async fn recent(pool: &PgPool, tenant_id: Option<Uuid>, limit: i64) -> Resul
     .await?)
 }
 
-/// Looks at the last 24 hours of payments of every tenant and alerts where more than 5 %
-/// failed (run every 15 minutes by a job, and after each failed payment).
+/// Looks at the last 24 hours of payments of every tenant, live and test apart, and alerts
+/// where more than 5 % failed (run every 15 minutes by a job, and after each failed payment).
 pub async fn check_payment_health(services: &Services) -> Result<u64> {
     let rows = sqlx::query!(
-        r#"SELECT p.tenant_id, t.name AS "tenant_name?", count(*) AS "total!", count(*) FILTER (WHERE NOT p.succeeded) AS "failed!"
+        r#"SELECT p.tenant_id, p.livemode, t.name AS "tenant_name?", count(*) AS "total!",
+                  count(*) FILTER (WHERE NOT p.succeeded) AS "failed!"
            FROM payment_outcomes p LEFT JOIN tenants t ON t.id = p.tenant_id
            WHERE p.occurred_at > now() - interval '24 hours'
-           GROUP BY p.tenant_id, t.name"#
+           GROUP BY p.tenant_id, p.livemode, t.name"#
     )
     .fetch_all(&services.pool)
     .await?;
@@ -109,13 +111,20 @@ pub async fn check_payment_health(services: &Services) -> Result<u64> {
         if row.total >= MIN_PAYMENTS_FOR_RATE && rate > FAILURE_RATE_THRESHOLD {
             let mut conn = services.pool.acquire().await?;
             let message = format!(
-                "{} of {} payments failed in the last 24 hours ({:.1} %) for {}.",
+                "{} of {} {}payments failed in the last 24 hours ({:.1} %) for {}.",
                 row.failed,
                 row.total,
+                if row.livemode { "" } else { "test " },
                 rate * 100.0,
                 row.tenant_name.as_deref().unwrap_or("the platform")
             );
-            if raise(&mut conn, row.tenant_id, "payment_failure_rate", &message).await? {
+            let dedupe = format!(
+                "payment_failure_rate:{}:{}:{}",
+                row.tenant_id.map_or_else(|| "platform".to_owned(), |t| t.to_string()),
+                if row.livemode { "live" } else { "test" },
+                Utc::now().date_naive()
+            );
+            if raise_keyed(&mut conn, row.tenant_id, "payment_failure_rate", &message, &dedupe).await? {
                 raised += 1;
             }
         }

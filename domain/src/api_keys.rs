@@ -323,7 +323,8 @@ pub async fn authenticate(pool: &PgPool, presented: &str) -> Result<ApiClient> {
     let prefix =
         presented.rsplit_once('_').map(|(p, _)| p).filter(|p| p.starts_with("rmt_")).ok_or(Error::Unauthenticated)?;
     let row = sqlx::query!(
-        "SELECT id, tenant_id, mode, secret_hash, last_used_at FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
+        r#"SELECT k.id, k.tenant_id, k.mode, k.secret_hash, k.last_used_at, t.status = 'suspended' AS "suspended!"
+           FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = $1 AND k.revoked_at IS NULL"#,
         prefix
     )
     .fetch_optional(pool)
@@ -331,6 +332,12 @@ pub async fn authenticate(pool: &PgPool, presented: &str) -> Result<ApiClient> {
     .ok_or(Error::Unauthenticated)?;
     if !bool::from(row.secret_hash.as_slice().ct_eq(&crypto::token_hash(presented))) {
         return Err(Error::Unauthenticated);
+    }
+    // A valid key of a suspended tenant: the key is fine, the tenant may not act for now.
+    if row.suspended {
+        return Err(Error::AccountClosed(
+            "This tenant's Remit account is suspended, so its API keys cannot be used for now. Contact Remit's support.",
+        ));
     }
     // Record use at most once a minute per key, to avoid a write per request.
     if row.last_used_at.is_none_or(|t| Utc::now() - t > chrono::Duration::minutes(1)) {

@@ -18,10 +18,15 @@ const DEFAULT_PLATFORM_FEE_BPS: u32 = 500;
 const DEFAULT_JOB_WORKERS: usize = 4;
 const DEFAULT_JOB_RECOVERY_SECONDS: u64 = 60;
 const DEFAULT_RECEIPT_FONT_DIR: &str = "/usr/share/fonts/truetype/dejavu";
+const DEFAULT_HEADER_TIMEOUT_SECONDS: u64 = 10;
+const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 30;
+const DEFAULT_INVITATIONS_PER_TENANT_HOUR: u32 = 50;
+const DEFAULT_WINNINGS_PER_TENANT_HOUR: u32 = 1_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
-    /// Demo credentials are printed, loopback webhook targets are allowed.
+    /// Demo data is seeded and its credentials printed; tenant webhooks may target loopback
+    /// and private addresses; the outbox shows one-time links in full.
     Development,
     Production,
 }
@@ -60,21 +65,53 @@ pub struct Settings {
     pub client_ip_header: Option<String>,
     /// Where the receipt fonts (DejaVuSans.ttf and DejaVuSans-Bold.ttf) are.
     pub receipt_font_dir: PathBuf,
+    /// How long a client may take to send a request's headers, and how long a keep-alive
+    /// connection may sit idle between requests.
+    pub http_header_timeout: std::time::Duration,
+    /// How long a request may take before it is answered with 503.
+    pub http_request_timeout: std::time::Duration,
+    /// Limits on mail Remit sends on a tenant's behalf, per tenant and hour.
+    pub mail_limits: MailLimits,
+}
+
+/// How many emails to other people a tenant may cause per hour (each answer beyond is a 429).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailLimits {
+    /// Invitations sent by the tenant's staff and consultants.
+    pub invitations_per_hour: u32,
+    /// Won lots registered through the API (each emails its buyer a payment link).
+    pub winnings_per_hour: u32,
 }
 
 #[derive(Debug)]
 pub enum StripeSettings {
-    /// Real Stripe: every key is required.
-    Live {
-        secret_key: SecretString,
-        publishable_key: String,
-        webhook_secret: SecretString,
-        connect_client_id: String,
+    /// Stripe itself (or a Stripe-compatible API at `api_base`), with the keys of each mode Remit
+    /// serves: live data is paid through the live keys only, test data through the test keys only.
+    Keys {
+        live: Option<Box<StripeKeys>>,
+        test: Option<Box<StripeKeys>>,
         /// Overrides `https://api.stripe.com`, e.g. to use a separately started sandbox.
         api_base: Option<Url>,
     },
-    /// No `STRIPE_SECRET_KEY`: the Stripe sandbox is started in-process on `addr`.
+    /// No Stripe key at all: the Stripe sandbox is started in-process on `addr` (test mode only).
     Sandbox { addr: SocketAddr },
+}
+
+/// The keys of one Stripe mode (live or test).
+#[derive(Debug)]
+pub struct StripeKeys {
+    pub secret_key: SecretString,
+    pub publishable_key: String,
+    /// One or more endpoint secrets (platform and Connect endpoints), comma-separated.
+    pub webhook_secret: SecretString,
+    pub connect_client_id: String,
+}
+
+impl StripeSettings {
+    /// Whether `key` is a live-mode secret or restricted key.
+    pub fn is_live_key(key: &str) -> bool {
+        key.starts_with("sk_live_") || key.starts_with("rk_live_")
+    }
 }
 
 /// A 256-bit key for AES-GCM, never printed.
@@ -211,6 +248,34 @@ impl Settings {
         let receipt_font_dir =
             PathBuf::from(get("RECEIPT_FONT_DIR").unwrap_or_else(|| DEFAULT_RECEIPT_FONT_DIR.into()));
 
+        let seconds = |name: &'static str, default: u64, max: u64| -> Result<std::time::Duration, ConfigError> {
+            match get(name) {
+                None => Ok(std::time::Duration::from_secs(default)),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|s| (1..=max).contains(s))
+                    .map(std::time::Duration::from_secs)
+                    .ok_or_else(|| invalid(name, format!("must be a whole number of seconds from 1 to {max}"))),
+            }
+        };
+        let http_header_timeout = seconds("HTTP_HEADER_TIMEOUT_SECONDS", DEFAULT_HEADER_TIMEOUT_SECONDS, 300)?;
+        let http_request_timeout = seconds("HTTP_REQUEST_TIMEOUT_SECONDS", DEFAULT_REQUEST_TIMEOUT_SECONDS, 600)?;
+        let per_hour = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .ok_or_else(|| invalid(name, "must be a whole number from 1 to 1000000".into())),
+            }
+        };
+        let mail_limits = MailLimits {
+            invitations_per_hour: per_hour("INVITATIONS_PER_TENANT_HOUR", DEFAULT_INVITATIONS_PER_TENANT_HOUR)?,
+            winnings_per_hour: per_hour("WINNINGS_PER_TENANT_HOUR", DEFAULT_WINNINGS_PER_TENANT_HOUR)?,
+        };
+
         let log_format = match get("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -233,6 +298,9 @@ impl Settings {
             job_recovery: std::time::Duration::from_secs(job_recovery),
             client_ip_header,
             receipt_font_dir,
+            http_header_timeout,
+            http_request_timeout,
+            mail_limits,
         })
     }
 
@@ -287,40 +355,71 @@ fn decode_key(value: &str) -> Result<EncryptionKey, ConfigError> {
 }
 
 fn stripe_settings(get: &impl Fn(&str) -> Option<String>) -> Result<StripeSettings, ConfigError> {
-    let Some(secret_key) = get("STRIPE_SECRET_KEY") else {
+    let primary = get("STRIPE_SECRET_KEY");
+    let test_key = get("STRIPE_TEST_SECRET_KEY");
+    if primary.is_none() && test_key.is_none() {
         let addr = get("STRIPE_SANDBOX_ADDR").unwrap_or_else(|| DEFAULT_SANDBOX_ADDR.into());
         let addr = addr
             .parse()
             .map_err(|_| invalid("STRIPE_SANDBOX_ADDR", format!("must be host:port, e.g. {DEFAULT_SANDBOX_ADDR}")))?;
         return Ok(StripeSettings::Sandbox { addr });
-    };
-    if !(secret_key.starts_with("sk_") || secret_key.starts_with("rk_")) {
-        return Err(invalid("STRIPE_SECRET_KEY", "must start with sk_ or rk_".into()));
     }
-    let required = |name: &'static str, prefix: &str| -> Result<String, ConfigError> {
+    let required = |name: &'static str, prefix: &str, needed_by: &str| -> Result<String, ConfigError> {
         let value = get(name).ok_or_else(|| ConfigError {
             variable: name,
-            problem: "is missing: it is required when STRIPE_SECRET_KEY is set".into(),
+            problem: format!("is missing: it is required when {needed_by} is set"),
         })?;
         if !value.starts_with(prefix) {
             return Err(invalid(name, format!("must start with {prefix}")));
         }
         Ok(value)
     };
-    let publishable_key = required("STRIPE_PUBLISHABLE_KEY", "pk_")?;
-    let webhook_secret = required("STRIPE_WEBHOOK_SECRET", "whsec_")?;
-    let connect_client_id = required("STRIPE_CONNECT_CLIENT_ID", "ca_")?;
+    let mut live = None;
+    let mut test = None;
+    if let Some(key) = primary {
+        if !(key.starts_with("sk_") || key.starts_with("rk_")) {
+            return Err(invalid("STRIPE_SECRET_KEY", "must start with sk_ or rk_".into()));
+        }
+        let is_live = StripeSettings::is_live_key(&key);
+        if !is_live && test_key.is_some() {
+            return Err(invalid(
+                "STRIPE_SECRET_KEY",
+                "is a test key, but STRIPE_TEST_SECRET_KEY is set too: give the live key here".into(),
+            ));
+        }
+        let pk_prefix = if is_live { "pk_live_" } else { "pk_test_" };
+        let keys = StripeKeys {
+            secret_key: SecretString::from(key),
+            publishable_key: required("STRIPE_PUBLISHABLE_KEY", pk_prefix, "STRIPE_SECRET_KEY")?,
+            webhook_secret: SecretString::from(required("STRIPE_WEBHOOK_SECRET", "whsec_", "STRIPE_SECRET_KEY")?),
+            connect_client_id: required("STRIPE_CONNECT_CLIENT_ID", "ca_", "STRIPE_SECRET_KEY")?,
+        };
+        if is_live { live = Some(Box::new(keys)) } else { test = Some(Box::new(keys)) }
+    }
+    if let Some(key) = test_key {
+        if !(key.starts_with("sk_test_") || key.starts_with("rk_test_")) {
+            return Err(invalid("STRIPE_TEST_SECRET_KEY", "must start with sk_test_ or rk_test_".into()));
+        }
+        let connect_client_id = match get("STRIPE_TEST_CONNECT_CLIENT_ID") {
+            Some(_) => required("STRIPE_TEST_CONNECT_CLIENT_ID", "ca_", "STRIPE_TEST_SECRET_KEY")?,
+            None => required("STRIPE_CONNECT_CLIENT_ID", "ca_", "STRIPE_TEST_SECRET_KEY")?,
+        };
+        test = Some(Box::new(StripeKeys {
+            secret_key: SecretString::from(key),
+            publishable_key: required("STRIPE_TEST_PUBLISHABLE_KEY", "pk_test_", "STRIPE_TEST_SECRET_KEY")?,
+            webhook_secret: SecretString::from(required(
+                "STRIPE_TEST_WEBHOOK_SECRET",
+                "whsec_",
+                "STRIPE_TEST_SECRET_KEY",
+            )?),
+            connect_client_id,
+        }));
+    }
     let api_base = match get("STRIPE_API_BASE") {
         None => None,
         Some(v) => Some(Url::parse(&v).map_err(|_| invalid("STRIPE_API_BASE", "must be an absolute URL".into()))?),
     };
-    Ok(StripeSettings::Live {
-        secret_key: SecretString::from(secret_key),
-        publishable_key,
-        webhook_secret: SecretString::from(webhook_secret),
-        connect_client_id,
-        api_base,
-    })
+    Ok(StripeSettings::Keys { live, test, api_base })
 }
 
 #[cfg(test)]
@@ -367,6 +466,10 @@ mod tests {
             ("JOB_WORKERS", "many"),
             ("JOB_RECOVERY_SECONDS", "1"),
             ("CLIENT_IP_HEADER", "X Forwarded"),
+            ("HTTP_HEADER_TIMEOUT_SECONDS", "0"),
+            ("HTTP_REQUEST_TIMEOUT_SECONDS", "soon"),
+            ("INVITATIONS_PER_TENANT_HOUR", "-1"),
+            ("STRIPE_TEST_SECRET_KEY", "sk_live_123"),
         ] {
             let mut vars = vec![("REMIT_ENCRYPTION_KEY", KEY)];
             vars.retain(|(k, _)| *k != var);
@@ -388,7 +491,42 @@ mod tests {
             ("STRIPE_CONNECT_CLIENT_ID", "ca_abc"),
         ])
         .unwrap();
-        assert!(matches!(s.stripe, StripeSettings::Live { .. }));
+        assert!(matches!(s.stripe, StripeSettings::Keys { live: None, test: Some(_), .. }));
+    }
+
+    #[test]
+    fn live_and_test_keys_serve_their_own_mode() {
+        let both = [
+            ("REMIT_ENCRYPTION_KEY", KEY),
+            ("STRIPE_SECRET_KEY", "sk_live_abc"),
+            ("STRIPE_PUBLISHABLE_KEY", "pk_live_abc"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_live"),
+            ("STRIPE_CONNECT_CLIENT_ID", "ca_abc"),
+            ("STRIPE_TEST_SECRET_KEY", "sk_test_abc"),
+            ("STRIPE_TEST_PUBLISHABLE_KEY", "pk_test_abc"),
+            ("STRIPE_TEST_WEBHOOK_SECRET", "whsec_test"),
+        ];
+        let s = settings(&both).unwrap();
+        let StripeSettings::Keys { live: Some(live), test: Some(test), .. } = &s.stripe else { panic!("both modes") };
+        assert_eq!((live.publishable_key.as_str(), test.publishable_key.as_str()), ("pk_live_abc", "pk_test_abc"));
+        assert_eq!(test.connect_client_id, "ca_abc", "the test mode borrows the Connect client id when it has none");
+        // A live key with a test publishable key, or a test key where the live one belongs, is refused.
+        let mut wrong = both.to_vec();
+        wrong[2] = ("STRIPE_PUBLISHABLE_KEY", "pk_test_abc");
+        assert_eq!(settings(&wrong).unwrap_err().variable, "STRIPE_PUBLISHABLE_KEY");
+        let mut wrong = both.to_vec();
+        wrong[1] = ("STRIPE_SECRET_KEY", "sk_test_other");
+        wrong[2] = ("STRIPE_PUBLISHABLE_KEY", "pk_test_other");
+        assert_eq!(settings(&wrong).unwrap_err().variable, "STRIPE_SECRET_KEY");
+        let only_test = settings(&[
+            ("REMIT_ENCRYPTION_KEY", KEY),
+            ("STRIPE_TEST_SECRET_KEY", "sk_test_abc"),
+            ("STRIPE_TEST_PUBLISHABLE_KEY", "pk_test_abc"),
+            ("STRIPE_TEST_WEBHOOK_SECRET", "whsec_test"),
+            ("STRIPE_CONNECT_CLIENT_ID", "ca_abc"),
+        ])
+        .unwrap();
+        assert!(matches!(only_test.stripe, StripeSettings::Keys { live: None, test: Some(_), .. }));
     }
 
     #[test]

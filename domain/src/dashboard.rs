@@ -60,16 +60,17 @@ pub struct SubscriptionHealth {
     pub past_due: i64,
 }
 
-/// Every tenant (or one), with its health figures.
-pub async fn tenants(pool: &PgPool, only: Option<Uuid>) -> Result<Vec<TenantHealth>> {
+/// Every tenant (or one), with its health figures; payments of one mode only (live and test
+/// data never mix in a figure).
+pub async fn tenants(pool: &PgPool, only: Option<Uuid>, livemode: bool) -> Result<Vec<TenantHealth>> {
     let rows = sqlx::query!(
         r#"SELECT t.id, t.name, t.status,
                   s.stripe_account_id AS "stripe_account_id?", s.charges_enabled AS "charges_enabled?",
                   s.payouts_enabled AS "payouts_enabled?", s.requirements AS "requirements?",
-                  (SELECT count(*) FROM payment_outcomes p WHERE p.tenant_id = t.id AND p.occurred_at > now() - interval '24 hours') AS "p24!",
-                  (SELECT count(*) FROM payment_outcomes p WHERE p.tenant_id = t.id AND p.occurred_at > now() - interval '24 hours' AND NOT p.succeeded) AS "f24!",
-                  (SELECT count(*) FROM payment_outcomes p WHERE p.tenant_id = t.id AND p.occurred_at > now() - interval '30 days') AS "p30!",
-                  (SELECT count(*) FROM payment_outcomes p WHERE p.tenant_id = t.id AND p.occurred_at > now() - interval '30 days' AND NOT p.succeeded) AS "f30!",
+                  (SELECT count(*) FROM payment_outcomes p WHERE p.tenant_id = t.id AND p.livemode = $2 AND p.occurred_at > now() - interval '24 hours') AS "p24!",
+                  (SELECT count(*) FROM payment_outcomes p WHERE p.tenant_id = t.id AND p.livemode = $2 AND p.occurred_at > now() - interval '24 hours' AND NOT p.succeeded) AS "f24!",
+                  (SELECT count(*) FROM payment_outcomes p WHERE p.tenant_id = t.id AND p.livemode = $2 AND p.occurred_at > now() - interval '30 days') AS "p30!",
+                  (SELECT count(*) FROM payment_outcomes p WHERE p.tenant_id = t.id AND p.livemode = $2 AND p.occurred_at > now() - interval '30 days' AND NOT p.succeeded) AS "f30!",
                   (SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = w.id AND d.created_at > now() - interval '24 hours') AS "w24!",
                   (SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = w.id AND d.created_at > now() - interval '24 hours' AND NOT d.succeeded) AS "wf24!",
                   w.enabled AS "webhook_enabled?", w.url AS "webhook_url?",
@@ -80,7 +81,8 @@ pub async fn tenants(pool: &PgPool, only: Option<Uuid>) -> Result<Vec<TenantHeal
            LEFT JOIN webhook_endpoints w ON w.tenant_id = t.id
            WHERE $1::uuid IS NULL OR t.id = $1
            ORDER BY lower(t.name)"#,
-        only
+        only,
+        livemode
     )
     .fetch_all(pool)
     .await?;
@@ -116,8 +118,14 @@ pub struct Day {
 }
 
 /// Payment outcomes per day over the last `days` days (every day present, oldest first), for
-/// one tenant or the platform, of one source (`checkout`, `subscription`) or all.
-pub async fn daily_outcomes(pool: &PgPool, tenant: Option<Uuid>, source: Option<&str>, days: i32) -> Result<Vec<Day>> {
+/// one tenant or the platform, of one source (`checkout`, `subscription`) or all, of one mode.
+pub async fn daily_outcomes(
+    pool: &PgPool,
+    tenant: Option<Uuid>,
+    source: Option<&str>,
+    livemode: bool,
+    days: i32,
+) -> Result<Vec<Day>> {
     Ok(sqlx::query_as!(
         Day,
         r#"SELECT d.day::date AS "day!",
@@ -128,10 +136,12 @@ pub async fn daily_outcomes(pool: &PgPool, tenant: Option<Uuid>, source: Option<
              ON p.occurred_at >= d.day AND p.occurred_at < d.day + interval '1 day'
             AND ($1::uuid IS NULL OR p.tenant_id = $1)
             AND ($3::text IS NULL OR p.source = $3)
+            AND p.livemode = $4
            GROUP BY d.day ORDER BY d.day"#,
         tenant,
         days,
         source,
+        livemode,
     )
     .fetch_all(pool)
     .await?)

@@ -21,12 +21,18 @@ pub enum Error {
     /// Signed in, but this role or this owner may not do it.
     #[error("you do not have access to this")]
     Forbidden,
+    /// The account (or its whole tenant) is closed for now; the message says why and what to do.
+    #[error("{0}")]
+    AccountClosed(&'static str),
     /// Missing, or belongs to someone else (the two are not told apart).
     #[error("{0} not found")]
     NotFound(&'static str),
     /// A request that is malformed as a whole (a bad signature, a payload that is not JSON).
     #[error("{0}")]
     BadRequest(String),
+    /// A request body larger than the call takes.
+    #[error("the request is too large")]
+    TooLarge,
     /// Input that cannot be accepted; `field` names the form field when there is one.
     #[error("{message}")]
     Invalid { field: Option<&'static str>, message: String },
@@ -59,10 +65,11 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Self::Unauthenticated | Self::WrongCredentials | Self::ApiKey(_) => 401,
-            Self::Forbidden => 403,
+            Self::Forbidden | Self::AccountClosed(_) => 403,
             Self::BadRequest(_) => 400,
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
+            Self::TooLarge => 413,
             Self::Invalid { .. } => 422,
             Self::RateLimited { .. } => 429,
             Self::Upstream(_) => 502,
@@ -75,7 +82,7 @@ impl Error {
         match self {
             Self::Unauthenticated => "Please sign in to continue.".into(),
             Self::WrongCredentials => "The email or password is incorrect.".into(),
-            Self::ApiKey(message) => (*message).into(),
+            Self::ApiKey(message) | Self::AccountClosed(message) => (*message).into(),
             Self::Forbidden => "You do not have access to this.".into(),
             Self::NotFound(what) => format!("{} not found.", capitalise(what)),
             Self::Invalid { message, .. }
@@ -83,6 +90,7 @@ impl Error {
             | Self::Conflict(message)
             | Self::RateLimited { message, .. }
             | Self::Upstream(message) => message.clone(),
+            Self::TooLarge => "The request is too large for this call.".into(),
             Self::Internal(_) => "Something went wrong on our side. Please try again.".into(),
         }
     }
@@ -120,8 +128,19 @@ fn capitalise(s: &str) -> String {
     }
 }
 
+/// What people are told when text they sent holds a NUL character, which PostgreSQL cannot
+/// store. Inputs are checked for it first; this is the net for any that slipped through.
+pub const NUL_IN_TEXT: &str = "Text cannot contain the NUL character (\\0). Remove it and try again.";
+
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
+        // 22021: invalid byte sequence (a NUL in text); 22P05: a \u0000 escape in JSON text.
+        if let sqlx::Error::Database(db) = &err
+            && matches!(db.code().as_deref(), Some("22021" | "22P05"))
+        {
+            tracing::info!(error = %db, "text with a NUL character refused by the database");
+            return Self::BadRequest(NUL_IN_TEXT.into());
+        }
         Self::Internal(anyhow::Error::new(err).context("database query failed"))
     }
 }

@@ -7,9 +7,10 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use graphile_worker::{
-    Cron, IntoTaskHandlerResult, JobComplete, JobSpec, TaskHandler, WorkerContext, WorkerOptions, WorkerRecoveryConfig,
-    WorkerUtils,
+    Cron, CrontabFill, IntoTaskHandlerResult, JobComplete, JobFail, JobPermanentlyFail, JobSpec, TaskHandler,
+    WorkerContext, WorkerOptions, WorkerRecoveryConfig, WorkerUtils,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
@@ -22,6 +23,9 @@ use crate::{
 /// Attempts before a job is given up; with exponential backoff the last retry is about a day
 /// after the first failure.
 const MAX_ATTEMPTS: i16 = 12;
+/// A job that has failed this many times in a row is shown to platform admins as an alert
+/// (and again when it is given up), not only logged.
+pub const ALERT_AFTER_FAILURES: i16 = 3;
 
 /// Installs or upgrades the job queue's own schema (`graphile_worker`).
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
@@ -67,6 +71,26 @@ pub async fn worker(services: Services) -> anyhow::Result<graphile_worker::Worke
                 }
             }
         })
+        // A job that keeps failing is told to platform admins (alerts page and email), once when it
+        // has failed a few times and again when it is given up.
+        .on(JobFail, {
+            let pool = services.pool.clone();
+            move |ctx| {
+                let pool = pool.clone();
+                async move {
+                    if *ctx.job.attempts() == ALERT_AFTER_FAILURES {
+                        alert_failing_job(&pool, &ctx.job, &ctx.error, false).await;
+                    }
+                }
+            }
+        })
+        .on(JobPermanentlyFail, {
+            let pool = services.pool.clone();
+            move |ctx| {
+                let pool = pool.clone();
+                async move { alert_failing_job(&pool, &ctx.job, &ctx.error, true).await }
+            }
+        })
         // The server handles SIGTERM itself and then asks the worker to stop.
         .listen_os_shutdown_signals(false)
         .worker_recovery(
@@ -84,8 +108,17 @@ pub async fn worker(services: Services) -> anyhow::Result<graphile_worker::Worke
         .define_job::<PurgeExpired>()
         .define_job::<CheckPaymentHealth>()
         .define_job::<ExpireWinning>()
-        .with_cron(Cron::hourly_at::<PurgeExpired>(17).context("the clean-up schedule is malformed")?)
-        .with_cron(Cron::every_n_minutes::<CheckPaymentHealth>(15).context("the health check schedule is malformed")?)
+        // A schedule missed while no worker ran (a deploy, an outage) runs once when one starts.
+        .with_cron(
+            Cron::hourly_at::<PurgeExpired>(17)
+                .context("the clean-up schedule is malformed")?
+                .fill(CrontabFill::hours(1)),
+        )
+        .with_cron(
+            Cron::every_n_minutes::<CheckPaymentHealth>(15)
+                .context("the health check schedule is malformed")?
+                .fill(CrontabFill::minutes(15)),
+        )
         .init()
         .await
         .context("could not start the job worker")
@@ -166,6 +199,118 @@ impl Supervisor {
     }
 }
 
+async fn alert_failing_job(pool: &PgPool, job: &graphile_worker::Job, error: &str, given_up: bool) {
+    let message = if given_up {
+        format!(
+            "The background job {} (#{}) failed {} times and was given up: {}",
+            job.task_identifier(),
+            job.id(),
+            job.attempts(),
+            short_error(error)
+        )
+    } else {
+        format!(
+            "The background job {} (#{}) has failed {} times in a row and will be retried: {}",
+            job.task_identifier(),
+            job.id(),
+            job.attempts(),
+            short_error(error)
+        )
+    };
+    let key = format!("job:{}:{}", job.id(), if given_up { "given_up" } else { "failing" });
+    let raised = async {
+        let mut conn = pool.acquire().await?;
+        alerts::raise_keyed(&mut conn, None, "job_failing", &message, &key).await
+    };
+    if let Err(err) = raised.await {
+        err.log();
+    }
+}
+
+/// A job's last error as people read it: graphile_worker wraps the task's message.
+fn short_error(error: &str) -> String {
+    let inner = error.strip_prefix("TaskError(\"").and_then(|e| e.strip_suffix("\")")).unwrap_or(error);
+    inner.replace("\\\"", "\"").chars().take(300).collect()
+}
+
+/// A job that failed at least once and has not succeeded since, for the admin's jobs page.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FailingJob {
+    pub id: i64,
+    pub task: String,
+    pub attempts: i16,
+    pub max_attempts: i16,
+    pub last_error: String,
+    /// The next try; `None` when it was given up.
+    pub next_run: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Jobs that failed and have not succeeded since, newest change first.
+pub async fn failing(pool: &PgPool, limit: i64) -> Result<Vec<FailingJob>> {
+    // The queue's own schema is made by graphile_worker at start, not by Remit's migrations, so
+    // these queries are checked at run time (and by the tests) rather than at compile time.
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: i64,
+        task_identifier: String,
+        attempts: i16,
+        max_attempts: i16,
+        last_error: String,
+        run_at: DateTime<Utc>,
+        created_at: DateTime<Utc>,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, task_identifier, attempts, max_attempts, last_error, run_at, created_at
+         FROM graphile_worker.jobs WHERE last_error IS NOT NULL ORDER BY updated_at DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| FailingJob {
+            id: r.id,
+            task: r.task_identifier,
+            attempts: r.attempts,
+            next_run: (r.attempts < r.max_attempts).then_some(r.run_at),
+            max_attempts: r.max_attempts,
+            last_error: short_error(&r.last_error),
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
+/// Jobs waiting to run now, per task, for the admin's jobs page.
+pub async fn queue_depth(pool: &PgPool) -> Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT task_identifier, count(*) FROM graphile_worker.jobs
+         WHERE attempts < max_attempts GROUP BY task_identifier ORDER BY task_identifier",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Runs a failing (or given-up) job again now, with its attempts counted from zero.
+pub async fn retry_now(pool: &PgPool, id: i64) -> Result<()> {
+    let rescheduled = WorkerUtils::new(pool.clone(), "graphile_worker")
+        .reschedule_jobs(
+            &[id],
+            graphile_worker::worker_utils::types::RescheduleJobOptions {
+                run_at: Some(Utc::now()),
+                attempts: Some(0),
+                ..Default::default()
+            },
+        )
+        .await
+        .context("could not reschedule the job")?;
+    if rescheduled.is_empty() {
+        return Err(crate::Error::NotFound("job"));
+    }
+    sqlx::query("SELECT pg_notify('jobs:insert', '')").execute(pool).await?;
+    Ok(())
+}
+
 fn services(ctx: &WorkerContext) -> Result<&Services, String> {
     ctx.get_ext::<Services>().ok_or_else(|| "job worker started without services".to_owned())
 }
@@ -231,7 +376,7 @@ impl TaskHandler for DeliverEmail {
 
     async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
         let services = services(&ctx)?;
-        match services.mailer.deliver(&services.pool, self.email_id).await {
+        match services.mailer.deliver(&services.pool, &services.settings.encryption_key, self.email_id).await {
             Ok(()) => Ok(()),
             Err(err) => {
                 if is_last_attempt(&ctx) {
@@ -280,9 +425,10 @@ impl TaskHandler for ExpireWinning {
     }
 }
 
-/// Every 15 minutes: alert on tenants whose payments fail too often.
+/// Every 15 minutes: alert on tenants whose payments fail too often. A unit struct: the schedule
+/// enqueues it with a `null` payload.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct CheckPaymentHealth {}
+pub struct CheckPaymentHealth;
 
 impl TaskHandler for CheckPaymentHealth {
     const IDENTIFIER: &'static str = "check_payment_health";
@@ -293,9 +439,10 @@ impl TaskHandler for CheckPaymentHealth {
     }
 }
 
-/// Hourly clean-up of expired sessions and of sign-in failures outside the throttle window.
+/// Hourly clean-up of expired sessions and of sign-in failures outside the throttle window. A
+/// unit struct: the schedule enqueues it with a `null` payload.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct PurgeExpired {}
+pub struct PurgeExpired;
 
 impl TaskHandler for PurgeExpired {
     const IDENTIFIER: &'static str = "purge_expired";

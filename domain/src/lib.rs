@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod flash;
+pub mod input;
 pub mod jobs;
 pub mod mail;
 pub mod money;

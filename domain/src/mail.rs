@@ -1,5 +1,10 @@
 //! Email: every message is recorded in `emails` and delivered by a job, through SMTP when
 //! `SMTP_URL` is set and otherwise into the local outbox that platform admins read in the UI.
+//!
+//! One-time links (password resets, invitations, payment and onboarding links) are never kept
+//! in a stored body: the body holds a placeholder, the links are kept encrypted until the email
+//! is sent and then dropped, so neither the table nor the outbox can be used to take over an
+//! account. Only a development outbox (no SMTP, `APP_ENV=development`) keeps them to show.
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -13,19 +18,83 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
-    config::Settings,
+    config::{EncryptionKey, Settings},
+    crypto,
     error::{Error, Result},
     jobs,
 };
 
 /// A message to send. Bodies are plain text so every client shows them the same way.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct OutgoingEmail {
     pub tenant_id: Option<Uuid>,
     pub to: String,
     pub subject: String,
     pub text_body: String,
     pub attachments: Vec<Attachment>,
+    /// One-time links that appear in `text_body`: stored encrypted apart from the body and
+    /// dropped once the email is sent.
+    pub links: Option<OneTimeLinks>,
+}
+
+/// The one-time links of an email, with their encrypted form for storage.
+#[derive(Clone)]
+pub struct OneTimeLinks {
+    links: Vec<String>,
+    sealed: Vec<u8>,
+}
+
+impl OneTimeLinks {
+    pub fn seal(key: &EncryptionKey, links: Vec<String>) -> Result<Self> {
+        let sealed = crypto::encrypt(key, &serde_json::to_vec(&links).context("email links")?)?;
+        Ok(Self { links, sealed })
+    }
+
+    /// One link.
+    pub fn one(key: &EncryptionKey, link: &str) -> Result<Option<Self>> {
+        Self::seal(key, vec![link.to_owned()]).map(Some)
+    }
+}
+
+impl std::fmt::Debug for OneTimeLinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OneTimeLinks([{} REDACTED])", self.links.len())
+    }
+}
+
+/// What a body shows where a one-time link was, once the link is gone.
+pub const REDACTED_LINK: &str = "[one-time link: removed once the email was sent]";
+
+fn placeholder(index: usize) -> String {
+    format!("\u{27e6}one-time link {index}\u{27e7}")
+}
+
+/// The body with each secret replaced by its placeholder.
+fn seal_body(body: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .enumerate()
+        .filter(|(_, secret)| !secret.is_empty())
+        .fold(body.to_owned(), |body, (i, secret)| body.replace(secret.as_str(), &placeholder(i)))
+}
+
+/// The body with its placeholders filled: with the links, or with [`REDACTED_LINK`].
+fn open_body(body: &str, secrets: Option<&[String]>, count_hint: usize) -> String {
+    let count = secrets.map_or(count_hint, <[String]>::len);
+    (0..count).fold(body.to_owned(), |body, i| {
+        let with = secrets.and_then(|s| s.get(i)).map_or(REDACTED_LINK, String::as_str);
+        body.replace(&placeholder(i), with)
+    })
+}
+
+/// How many placeholders a stored body holds.
+fn placeholders_in(body: &str) -> usize {
+    (0..).take_while(|i| body.contains(&placeholder(*i))).count()
+}
+
+fn unseal_secrets(key: &EncryptionKey, sealed: &[u8]) -> Result<Vec<String>> {
+    let plain = crypto::decrypt(key, sealed)?;
+    Ok(serde_json::from_slice(&plain).context("stored email links are malformed")?)
 }
 
 #[derive(Debug, Clone)]
@@ -37,15 +106,21 @@ pub struct Attachment {
 
 /// Records `email` and schedules its delivery, both in the caller's transaction: if the
 /// caller rolls back, nothing is sent; once it commits, delivery is retried until it succeeds.
+/// Its one-time links are stored apart from the body, sealed.
 pub async fn enqueue(conn: &mut PgConnection, email: OutgoingEmail) -> Result<Uuid> {
     let id = Uuid::new_v4();
+    let (body, sealed) = match &email.links {
+        Some(links) => (seal_body(&email.text_body, &links.links), Some(links.sealed.clone())),
+        None => (email.text_body.clone(), None),
+    };
     sqlx::query!(
-        "INSERT INTO emails (id, tenant_id, to_address, subject, text_body) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO emails (id, tenant_id, to_address, subject, text_body, secrets) VALUES ($1, $2, $3, $4, $5, $6)",
         id,
         email.tenant_id,
         email.to,
         email.subject,
-        email.text_body,
+        body,
+        sealed,
     )
     .execute(&mut *conn)
     .await?;
@@ -70,11 +145,17 @@ pub async fn enqueue(conn: &mut PgConnection, email: OutgoingEmail) -> Result<Uu
 pub struct Mailer {
     from: Mailbox,
     smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    /// A development outbox keeps one-time links so the developer can follow them.
+    keeps_links: bool,
 }
 
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mailer").field("from", &self.from).field("smtp", &self.smtp.is_some()).finish()
+        f.debug_struct("Mailer")
+            .field("from", &self.from)
+            .field("smtp", &self.smtp.is_some())
+            .field("keeps_links", &self.keeps_links)
+            .finish()
     }
 }
 
@@ -90,17 +171,23 @@ impl Mailer {
                     .build(),
             ),
         };
-        Ok(Self { from, smtp })
+        let keeps_links = smtp.is_none() && settings.is_development();
+        Ok(Self { from, smtp, keeps_links })
     }
 
     pub fn uses_smtp(&self) -> bool {
         self.smtp.is_some()
     }
 
+    /// Whether the outbox shows one-time links (a development outbox only).
+    pub fn keeps_links(&self) -> bool {
+        self.keeps_links
+    }
+
     /// Sends one recorded email. Safe to call again after a crash: a sent email is not resent.
-    pub async fn deliver(&self, pool: &PgPool, email_id: Uuid) -> Result<()> {
+    pub async fn deliver(&self, pool: &PgPool, key: &EncryptionKey, email_id: Uuid) -> Result<()> {
         let Some(email) =
-            sqlx::query!("SELECT to_address, subject, text_body, status FROM emails WHERE id = $1", email_id)
+            sqlx::query!("SELECT to_address, subject, text_body, status, secrets FROM emails WHERE id = $1", email_id)
                 .fetch_optional(pool)
                 .await?
         else {
@@ -109,6 +196,8 @@ impl Mailer {
         if email.status == "sent" {
             return Ok(());
         }
+        let secrets = email.secrets.as_deref().map(|sealed| unseal_secrets(key, sealed)).transpose()?;
+        let text_body = open_body(&email.text_body, secrets.as_deref(), placeholders_in(&email.text_body));
         let transport = match &self.smtp {
             Some(smtp) => {
                 let attachments = sqlx::query!(
@@ -121,7 +210,7 @@ impl Mailer {
                     email_id,
                     &email.to_address,
                     &email.subject,
-                    &email.text_body,
+                    &text_body,
                     attachments
                         .into_iter()
                         .map(|a| Attachment { filename: a.filename, content_type: a.content_type, content: a.content })
@@ -145,11 +234,14 @@ impl Mailer {
             }
             None => "outbox",
         };
+        // Once sent, the links are dropped: the stored body keeps only their placeholders.
         sqlx::query!(
-            "UPDATE emails SET status = 'sent', transport = $2, sent_at = now(), attempts = attempts + 1, last_error = NULL
+            "UPDATE emails SET status = 'sent', transport = $2, sent_at = now(), attempts = attempts + 1, last_error = NULL,
+                    secrets = CASE WHEN $3 THEN secrets END
              WHERE id = $1",
             email_id,
             transport,
+            self.keeps_links,
         )
         .execute(pool)
         .await?;
@@ -188,9 +280,9 @@ impl Mailer {
     }
 }
 
-/// Records that delivery failed for good (the job ran out of attempts).
+/// Records that delivery failed for good (the job ran out of attempts); its links are dropped.
 pub async fn mark_failed(pool: &PgPool, email_id: Uuid) -> Result<()> {
-    sqlx::query!("UPDATE emails SET status = 'failed' WHERE id = $1 AND status = 'queued'", email_id)
+    sqlx::query!("UPDATE emails SET status = 'failed', secrets = NULL WHERE id = $1 AND status = 'queued'", email_id)
         .execute(pool)
         .await?;
     Ok(())
@@ -222,22 +314,25 @@ pub struct AttachmentInfo {
     pub size: i64,
 }
 
-/// The newest emails, for the admin outbox.
-pub async fn list_recent(pool: &PgPool, limit: i64) -> Result<Vec<EmailSummary>> {
+/// The newest emails, for the admin outbox: all, or those to one address.
+pub async fn list_recent(pool: &PgPool, to: Option<&str>, limit: i64) -> Result<Vec<EmailSummary>> {
     Ok(sqlx::query_as!(
         EmailSummary,
         r#"SELECT e.id, e.to_address, e.subject, e.status, e.transport, e.created_at,
                   (SELECT count(*) FROM email_attachments a WHERE a.email_id = e.id) AS "attachment_count!"
-           FROM emails e ORDER BY e.created_at DESC, e.id LIMIT $1"#,
+           FROM emails e WHERE $2::text IS NULL OR lower(e.to_address) = lower($2)
+           ORDER BY e.created_at DESC, e.id LIMIT $1"#,
         limit,
+        to,
     )
     .fetch_all(pool)
     .await?)
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<EmailDetail> {
+/// One email as the outbox shows it: its one-time links only from a development outbox.
+pub async fn get(pool: &PgPool, mailer: &Mailer, key: &EncryptionKey, id: Uuid) -> Result<EmailDetail> {
     let row = sqlx::query!(
-        r#"SELECT e.id, e.to_address, e.subject, e.status, e.transport, e.created_at, e.text_body,
+        r#"SELECT e.id, e.to_address, e.subject, e.status, e.transport, e.created_at, e.text_body, e.secrets,
                   (SELECT count(*) FROM email_attachments a WHERE a.email_id = e.id) AS "attachment_count!"
            FROM emails e WHERE e.id = $1"#,
         id
@@ -263,7 +358,13 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<EmailDetail> {
             created_at: row.created_at,
             attachment_count: row.attachment_count,
         },
-        text_body: row.text_body,
+        text_body: {
+            let secrets = match (&row.secrets, mailer.keeps_links) {
+                (Some(sealed), true) => Some(unseal_secrets(key, sealed)?),
+                _ => None,
+            };
+            open_body(&row.text_body, secrets.as_deref(), placeholders_in(&row.text_body))
+        },
         attachments,
     })
 }
@@ -278,4 +379,22 @@ pub async fn attachment(pool: &PgPool, email_id: Uuid, attachment_id: Uuid) -> R
     .await?
     .ok_or(Error::NotFound("attachment"))?;
     Ok(Attachment { filename: row.filename, content_type: row.content_type, content: row.content })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_kept_out_of_the_stored_body() {
+        let link = "https://remit.example/reset-password?token=abc123".to_owned();
+        let other = "https://remit.example/pay/xyz".to_owned();
+        let body = format!("Reset: {link}\nPay: {other}\nAgain: {link}\n");
+        let stored = seal_body(&body, &[link.clone(), other.clone()]);
+        assert!(!stored.contains("abc123") && !stored.contains("xyz"), "{stored}");
+        assert_eq!(placeholders_in(&stored), 2);
+        assert_eq!(open_body(&stored, Some(&[link, other]), 2), body);
+        let redacted = open_body(&stored, None, placeholders_in(&stored));
+        assert_eq!(redacted.matches(REDACTED_LINK).count(), 3, "{redacted}");
+    }
 }

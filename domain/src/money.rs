@@ -2,9 +2,13 @@
 
 use crate::error::{Error, Result};
 
-/// The currencies Remit bills in, with their minor-unit exponent.
-const CURRENCIES: [(&str, u32, &str); 5] =
-    [("usd", 2, "$"), ("eur", 2, "€"), ("gbp", 2, "£"), ("cad", 2, "CA$"), ("aud", 2, "A$")];
+/// The currencies Remit bills in: ISO code, minor-unit exponent, symbol, and Stripe's minimum
+/// charge in minor units (stripe.com/docs/currencies#minimum-and-maximum-charge-amounts).
+const CURRENCIES: [(&str, u32, &str, i64); 5] =
+    [("usd", 2, "$", 50), ("eur", 2, "€", 50), ("gbp", 2, "£", 30), ("cad", 2, "CA$", 50), ("aud", 2, "A$", 50)];
+
+/// Stripe's largest amount in any currency: eight digits of minor units.
+pub const MAX_MINOR_UNITS: i64 = 99_999_999;
 
 /// An amount in a currency's minor units (cents for USD).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,11 +24,16 @@ impl Currency {
     /// A supported currency from its ISO code, in any case.
     pub fn parse(code: &str) -> Option<Self> {
         let code = code.trim().to_ascii_lowercase();
-        CURRENCIES.iter().find(|(c, _, _)| *c == code).map(|(c, _, _)| Currency(c))
+        CURRENCIES.iter().find(|(c, ..)| *c == code).map(|(c, ..)| Currency(c))
     }
 
     pub fn supported() -> impl Iterator<Item = &'static str> {
-        CURRENCIES.iter().map(|(c, _, _)| *c)
+        CURRENCIES.iter().map(|(c, ..)| *c)
+    }
+
+    /// The smallest amount Stripe charges in this currency, in minor units.
+    pub fn minimum_charge(self) -> i64 {
+        CURRENCIES.iter().find(|(c, ..)| *c == self.0).map_or(50, |(.., min)| *min)
     }
 
     /// Lower-case ISO code, as Stripe and the database use it.
@@ -33,11 +42,11 @@ impl Currency {
     }
 
     fn exponent(self) -> u32 {
-        CURRENCIES.iter().find(|(c, _, _)| *c == self.0).map_or(2, |(_, e, _)| *e)
+        CURRENCIES.iter().find(|(c, ..)| *c == self.0).map_or(2, |(_, e, ..)| *e)
     }
 
     fn symbol(self) -> &'static str {
-        CURRENCIES.iter().find(|(c, _, _)| *c == self.0).map_or("", |(_, _, s)| *s)
+        CURRENCIES.iter().find(|(c, ..)| *c == self.0).map_or("", |(_, _, s, _)| *s)
     }
 }
 
@@ -62,6 +71,23 @@ impl Money {
         let fraction: i64 =
             if fraction.is_empty() { 0 } else { format!("{fraction:0<digits$}").parse().map_err(|_| invalid())? };
         let amount = whole.checked_mul(scale).and_then(|w| w.checked_add(fraction)).ok_or_else(invalid)?;
+        Ok(Money { amount, currency })
+    }
+
+    /// An amount Stripe can charge: at least the currency's minimum charge and at most eight
+    /// digits of minor units. `field` names the form field in the refusal (422).
+    pub fn chargeable(amount: i64, currency: Currency, field: &'static str) -> Result<Self> {
+        let (min, max) = (currency.minimum_charge(), MAX_MINOR_UNITS);
+        if !(min..=max).contains(&amount) {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "The amount must be from {} to {} (in minor units: {min} to {max}).",
+                    format_minor(min, currency.code()),
+                    format_minor(max, currency.code())
+                ),
+            ));
+        }
         Ok(Money { amount, currency })
     }
 
@@ -124,6 +150,20 @@ mod tests {
         assert_eq!(format_minor(-250, "gbp"), "-£2.50");
         assert_eq!(format_minor(1000, "chf"), "10.00 CHF");
         assert_eq!(Money::parse("12.3", usd(), "price").unwrap().display(), "$12.30");
+    }
+
+    #[test]
+    fn chargeable_amounts_follow_stripes_limits_per_currency() {
+        let gbp = Currency::parse("gbp").unwrap();
+        assert!(Money::chargeable(50, usd(), "amount").is_ok());
+        assert!(Money::chargeable(MAX_MINOR_UNITS, usd(), "amount").is_ok());
+        assert!(Money::chargeable(30, gbp, "amount").is_ok());
+        for (amount, currency) in [(49, usd()), (29, gbp), (0, usd()), (-5, usd()), (MAX_MINOR_UNITS + 1, usd())] {
+            let err = Money::chargeable(amount, currency, "amount").unwrap_err();
+            assert_eq!((err.status(), err.field()), (422, Some("amount")), "{amount} {}", currency.code());
+        }
+        let err = Money::chargeable(9_000_000_000_000_000_000, usd(), "amount").unwrap_err();
+        assert!(err.public_message().contains("$999,999.99"), "{}", err.public_message());
     }
 
     #[test]

@@ -319,6 +319,51 @@ pub async fn bad_webhook_signature(pool: &PgPool, client_ip: Option<IpAddr>, rea
     Ok(())
 }
 
+/// Mail Remit sends to other people on a tenant's behalf, limited per tenant and hour so a
+/// tenant (or a leaked API key) cannot use Remit to send mail in bulk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    Invitation,
+    /// A won lot registered through the API emails its buyer a payment link.
+    Winning,
+}
+
+impl MailKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            MailKind::Invitation => "invitation",
+            MailKind::Winning => "winning",
+        }
+    }
+}
+
+/// Counts one email of `kind` for the tenant on the caller's transaction, or refuses with 429
+/// when the last hour already holds `limit` (counted under a lock, so every process shares it).
+pub async fn take_mail_quota(conn: &mut PgConnection, tenant_id: Uuid, kind: MailKind, limit: u32) -> Result<()> {
+    lock(conn, &format!("mail_quota:{tenant_id}:{}", kind.as_str())).await?;
+    let window = sqlx::query!(
+        r#"SELECT count(*) AS "count!", (array_agg(created_at ORDER BY created_at DESC))[$3] + interval '1 hour' AS frees_at
+           FROM tenant_mail_sends WHERE tenant_id = $1 AND kind = $2 AND created_at > now() - interval '1 hour'"#,
+        tenant_id,
+        kind.as_str(),
+        i32::try_from(limit).unwrap_or(i32::MAX),
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if window.count >= i64::from(limit) {
+        let wait = Window { count: window.count, frees_at: window.frees_at }.retry_after();
+        let what = match kind {
+            MailKind::Invitation => format!("This organisation has sent {limit} invitations in the last hour."),
+            MailKind::Winning => format!("This organisation has registered {limit} won lots in the last hour."),
+        };
+        return Err(too_many(&what, wait));
+    }
+    sqlx::query!("INSERT INTO tenant_mail_sends (tenant_id, kind) VALUES ($1, $2)", tenant_id, kind.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn purge_old_checkout_requests(pool: &PgPool) -> Result<u64> {
     Ok(sqlx::query!(
         "DELETE FROM checkout_requests WHERE created_at < now() - make_interval(days => $1)",

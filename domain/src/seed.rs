@@ -137,7 +137,7 @@ pub async fn ensure_demo_lot(services: &Services) -> Result<String> {
                 amount: 42_500,
                 currency: "usd".into(),
             };
-            let livemode = services.stripe.config().livemode();
+            let livemode = services.stripe.platform().livemode();
             let token = demo_lot_token(services, &reference);
             checkout::register_with_token(services, tenant_id, livemode, None, &lot, &token).await?;
             reference

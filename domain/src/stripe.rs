@@ -1,14 +1,22 @@
-//! Remit's connection to Stripe. Every Stripe call goes through async-stripe with this client;
-//! in development and tests it points at the Stripe sandbox, and only the URLs and keys differ.
+//! Remit's connection to Stripe. Every Stripe call goes through async-stripe with these clients;
+//! in development and tests they point at the Stripe sandbox, and only the URLs and keys differ.
+//!
+//! Live and test data never mix: each mode has its own keys and client, and data of a mode
+//! without keys is refused (409) rather than paid through the other mode's key.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::config::{Settings, StripeSettings};
+use crate::config::{Settings, StripeKeys, StripeSettings};
 
-/// Where Stripe is and how Remit authenticates to it.
+/// How long one call to Stripe may take (connecting, sending and reading the answer). Nothing
+/// Remit does waits on Stripe for longer; a POST that timed out is retried with the same
+/// idempotency key, so it cannot act twice.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Where Stripe is and how Remit authenticates to it, per mode.
 pub struct StripeConfig {
     /// The REST API, e.g. `https://api.stripe.com/`.
     pub api_base: String,
@@ -16,11 +24,33 @@ pub struct StripeConfig {
     pub connect_base: String,
     /// The Connect.js script that renders embedded onboarding in the browser.
     pub connect_js_url: String,
+    pub live: Option<ModeKeys>,
+    pub test: Option<ModeKeys>,
+}
+
+/// The keys of one mode.
+pub struct ModeKeys {
     pub secret_key: SecretString,
     pub publishable_key: String,
-    /// Secrets of the webhook endpoints Stripe signs events with (platform and Connect).
+    /// Secrets of the webhook endpoints Stripe signs this mode's events with (platform and Connect).
     pub webhook_secrets: Vec<SecretString>,
     pub connect_client_id: String,
+}
+
+impl ModeKeys {
+    fn from_settings(keys: &StripeKeys) -> Self {
+        Self {
+            secret_key: keys.secret_key.clone(),
+            publishable_key: keys.publishable_key.clone(),
+            webhook_secrets: keys
+                .webhook_secret
+                .expose_secret()
+                .split(',')
+                .map(|s| SecretString::from(s.trim().to_owned()))
+                .collect(),
+            connect_client_id: keys.connect_client_id.clone(),
+        }
+    }
 }
 
 impl std::fmt::Debug for StripeConfig {
@@ -28,49 +58,55 @@ impl std::fmt::Debug for StripeConfig {
         f.debug_struct("StripeConfig")
             .field("api_base", &self.api_base)
             .field("connect_base", &self.connect_base)
-            .field("publishable_key", &self.publishable_key)
+            .field("live", &self.live.is_some())
+            .field("test", &self.test.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl StripeConfig {
-    /// Whether Remit runs against Stripe's live mode (a live secret key).
-    pub fn livemode(&self) -> bool {
-        let key = self.secret_key.expose_secret();
-        key.starts_with("sk_live_") || key.starts_with("rk_live_")
-    }
-
-    /// The configuration for real Stripe, from settings; `None` when the sandbox is to be used.
+    /// The configuration for Stripe from settings; `None` when the sandbox is to be used.
     pub fn from_settings(settings: &Settings) -> Option<Self> {
         match &settings.stripe {
             StripeSettings::Sandbox { .. } => None,
-            StripeSettings::Live { secret_key, publishable_key, webhook_secret, connect_client_id, api_base } => {
-                Some(Self {
-                    api_base: api_base
-                        .as_ref()
-                        .map(|u| u.to_string())
-                        .unwrap_or_else(|| "https://api.stripe.com/".into()),
-                    connect_base: "https://connect.stripe.com".into(),
-                    connect_js_url: "https://connect-js.stripe.com/v1.0/connect.js".into(),
-                    secret_key: secret_key.clone(),
-                    publishable_key: publishable_key.clone(),
-                    // Platform and Connect endpoints have a secret each: STRIPE_WEBHOOK_SECRET may list both.
-                    webhook_secrets: webhook_secret
-                        .expose_secret()
-                        .split(',')
-                        .map(|s| SecretString::from(s.trim().to_owned()))
-                        .collect(),
-                    connect_client_id: connect_client_id.clone(),
-                })
-            }
+            StripeSettings::Keys { live, test, api_base } => Some(Self {
+                api_base: api_base.as_ref().map(|u| u.to_string()).unwrap_or_else(|| "https://api.stripe.com/".into()),
+                connect_base: "https://connect.stripe.com".into(),
+                connect_js_url: "https://connect-js.stripe.com/v1.0/connect.js".into(),
+                live: live.as_deref().map(ModeKeys::from_settings),
+                test: test.as_deref().map(ModeKeys::from_settings),
+            }),
         }
     }
 }
 
-/// The Stripe client and its configuration, shared by every request and job.
+/// One mode's client and keys.
+#[derive(Clone)]
+pub struct StripeMode {
+    client: stripe::Client,
+    keys: Arc<ModeKeys>,
+    livemode: bool,
+}
+
+impl StripeMode {
+    pub fn client(&self) -> &stripe::Client {
+        &self.client
+    }
+
+    pub fn keys(&self) -> &ModeKeys {
+        &self.keys
+    }
+
+    pub fn livemode(&self) -> bool {
+        self.livemode
+    }
+}
+
+/// The Stripe clients and their configuration, shared by every request and job.
 #[derive(Clone)]
 pub struct Stripe {
-    client: stripe::Client,
+    live: Option<StripeMode>,
+    test: Option<StripeMode>,
     config: Arc<StripeConfig>,
 }
 
@@ -81,19 +117,48 @@ impl std::fmt::Debug for Stripe {
 }
 
 impl Stripe {
-    pub fn new(config: StripeConfig) -> anyhow::Result<Self> {
+    pub fn new(mut config: StripeConfig) -> anyhow::Result<Self> {
         let base =
             if config.api_base.ends_with('/') { config.api_base.clone() } else { format!("{}/", config.api_base) };
-        let client = stripe::ClientBuilder::new(config.secret_key.expose_secret())
-            .url(base)
-            .app_info("Remit", Some(env!("CARGO_PKG_VERSION").to_owned()), None)
-            .build()
-            .context("the Stripe client could not be configured")?;
-        Ok(Self { client, config: Arc::new(config) })
+        let mode = |keys: ModeKeys, livemode: bool| -> anyhow::Result<StripeMode> {
+            let client = stripe::ClientBuilder::new(keys.secret_key.expose_secret())
+                .url(base.clone())
+                .timeout(CALL_TIMEOUT)
+                .app_info("Remit", Some(env!("CARGO_PKG_VERSION").to_owned()), None)
+                .build()
+                .context("the Stripe client could not be configured")?;
+            Ok(StripeMode { client, keys: Arc::new(keys), livemode })
+        };
+        let live = config.live.take().map(|k| mode(k, true)).transpose()?;
+        let test = config.test.take().map(|k| mode(k, false)).transpose()?;
+        anyhow::ensure!(live.is_some() || test.is_some(), "Stripe needs the keys of at least one mode");
+        Ok(Self { live, test, config: Arc::new(config) })
     }
 
-    pub fn client(&self) -> &stripe::Client {
-        &self.client
+    /// The client and keys for data of `livemode`; 409 when that mode has no keys here.
+    pub fn mode(&self, livemode: bool) -> crate::Result<&StripeMode> {
+        let (mode, message) = if livemode {
+            (&self.live, "Live payments are not set up on this Remit yet (it has no live Stripe key).")
+        } else {
+            (&self.test, "Test payments are not set up on this Remit (it has no test Stripe key).")
+        };
+        mode.as_ref().ok_or_else(|| crate::Error::conflict(message))
+    }
+
+    /// Whether data of `livemode` can be paid here.
+    pub fn serves(&self, livemode: bool) -> bool {
+        if livemode { self.live.is_some() } else { self.test.is_some() }
+    }
+
+    /// The mode Remit's own business runs in (consultants' subscriptions, payout accounts,
+    /// tenants' Connect OAuth): live when there is a live key, else test.
+    pub fn platform(&self) -> &StripeMode {
+        self.live.as_ref().or(self.test.as_ref()).expect("Stripe::new requires one mode")
+    }
+
+    /// Every webhook secret of every mode: an event is accepted when any of them signed it.
+    pub fn webhook_secrets(&self) -> Vec<SecretString> {
+        [&self.live, &self.test].into_iter().flatten().flat_map(|m| m.keys.webhook_secrets.iter().cloned()).collect()
     }
 
     pub fn config(&self) -> &StripeConfig {

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use sha2::Sha256;
 use sqlx::PgConnection;
+use subtle::ConstantTimeEq as _;
 
 use crate::{
     Services,
@@ -19,12 +20,20 @@ use crate::{
 
 /// How old a signature may be, in seconds (Stripe's default tolerance).
 pub const TOLERANCE_SECONDS: i64 = 300;
+/// A `Stripe-Signature` header with more elements than this, or longer than
+/// [`MAX_SIGNATURE_HEADER`], is refused unread: Stripe sends a timestamp and a signature per
+/// endpoint secret (two while a secret is rolled), so a few dozen leaves room to spare.
+pub const MAX_SIGNATURE_ELEMENTS: usize = 32;
+pub const MAX_SIGNATURE_HEADER: usize = 4096;
+/// The largest event body the intake reads (Stripe's events are well under this).
+pub const MAX_EVENT_BYTES: usize = 512 * 1024;
 
 /// Why a delivery was refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SignatureError {
     Missing,
     Malformed,
+    TooLarge,
     Stale,
     Mismatch,
 }
@@ -34,19 +43,28 @@ impl SignatureError {
         match self {
             SignatureError::Missing => "Missing Stripe-Signature header.",
             SignatureError::Malformed => "Malformed Stripe-Signature header.",
+            SignatureError::TooLarge => "The Stripe-Signature header has too many elements or is too long.",
             SignatureError::Stale => "The signature's timestamp is outside the tolerance.",
             SignatureError::Mismatch => "No signature matches the payload.",
         }
     }
 }
 
-/// Checks `Stripe-Signature: t=…,v1=…[,v1=…]` against the raw payload with each secret:
-/// valid when the timestamp is within the tolerance and any `v1` matches (compared in constant time).
+/// Checks `Stripe-Signature: t=…,v1=…[,v1=…]` against the raw payload: valid when the
+/// timestamp is within the tolerance and any `v1` equals the HMAC of any secret. The HMAC is
+/// computed once per secret (the payload is hashed as many times as there are secrets, never
+/// once per `v1`), and each comparison takes constant time.
 pub fn verify(secrets: &[SecretString], payload: &[u8], header: Option<&str>, now: i64) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
+    if header.len() > MAX_SIGNATURE_HEADER {
+        return Err(SignatureError::TooLarge);
+    }
     let mut timestamp = None;
     let mut signatures = Vec::new();
-    for part in header.split(',') {
+    for (index, part) in header.split(',').enumerate() {
+        if index >= MAX_SIGNATURE_ELEMENTS {
+            return Err(SignatureError::TooLarge);
+        }
         match part.trim().split_once('=') {
             Some(("t", t)) => timestamp = Some(t.parse::<i64>().map_err(|_| SignatureError::Malformed)?),
             Some(("v1", sig)) => signatures.push(hex::decode(sig).map_err(|_| SignatureError::Malformed)?),
@@ -61,17 +79,16 @@ pub fn verify(secrets: &[SecretString], payload: &[u8], header: Option<&str>, no
     if (now - timestamp).abs() > TOLERANCE_SECONDS {
         return Err(SignatureError::Stale);
     }
+    let signed_prefix = format!("{timestamp}.");
     for secret in secrets {
-        for signature in &signatures {
-            let mut mac =
-                Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()).expect("HMAC takes any key");
-            mac.update(timestamp.to_string().as_bytes());
-            mac.update(b".");
-            mac.update(payload);
-            // verify_slice compares in constant time.
-            if mac.verify_slice(signature).is_ok() {
-                return Ok(());
-            }
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()).expect("HMAC takes any key");
+        mac.update(signed_prefix.as_bytes());
+        mac.update(payload);
+        let expected = mac.finalize().into_bytes();
+        // Compare against every v1 without stopping early, so timing tells nothing.
+        let matched = signatures.iter().fold(subtle::Choice::from(0), |any, sig| any | expected.as_slice().ct_eq(sig));
+        if bool::from(matched) {
+            return Ok(());
         }
     }
     Err(SignatureError::Mismatch)
@@ -136,8 +153,8 @@ pub async fn receive(
     signature: Option<&str>,
     client_ip: Option<IpAddr>,
 ) -> Result<Received> {
-    let secrets = &services.stripe.config().webhook_secrets;
-    if let Err(err) = verify(secrets, payload, signature, Utc::now().timestamp()) {
+    let secrets = services.stripe.webhook_secrets();
+    if let Err(err) = verify(&secrets, payload, signature, Utc::now().timestamp()) {
         tracing::warn!(reason = ?err, "webhook refused");
         crate::security::bad_webhook_signature(&services.pool, client_ip, err.message()).await?;
         return Err(Error::BadRequest(err.message().into()));
@@ -272,5 +289,20 @@ mod tests {
             Err(SignatureError::Mismatch)
         );
         assert_eq!(verify(&secrets, payload, Some(&format!("t=999,v1={sig}")), 1000), Err(SignatureError::Mismatch));
+        assert_eq!(verify(&secrets, payload, Some("t=1000,v1=abcd"), 1000), Err(SignatureError::Mismatch));
+    }
+
+    #[test]
+    fn headers_with_too_many_elements_or_bytes_are_refused_unread() {
+        let payload = b"{}";
+        let secrets = [SecretString::from("whsec_a")];
+        let good = sign("whsec_a", 1000, payload);
+        let many = format!("t=1000,{}v1={good}", "v1=00,".repeat(MAX_SIGNATURE_ELEMENTS));
+        assert!(many.len() < MAX_SIGNATURE_HEADER);
+        assert_eq!(verify(&secrets, payload, Some(&many), 1000), Err(SignatureError::TooLarge));
+        let long = format!("t=1000,v1={good},x={}", "a".repeat(MAX_SIGNATURE_HEADER));
+        assert_eq!(verify(&secrets, payload, Some(&long), 1000), Err(SignatureError::TooLarge));
+        let fits = format!("t=1000,{}v1={good}", "v1=00,".repeat(MAX_SIGNATURE_ELEMENTS - 3));
+        assert_eq!(verify(&secrets, payload, Some(&fits), 1000), Ok(()));
     }
 }

@@ -155,7 +155,7 @@ pub async fn connect_url(services: &Services, owner: &Principal, session_token: 
         .map_err(|e| anyhow::anyhow!("the Stripe Connect base URL is invalid: {e}"))?;
     url.query_pairs_mut()
         .append_pair("response_type", "code")
-        .append_pair("client_id", &config.connect_client_id)
+        .append_pair("client_id", &services.stripe.platform().keys().connect_client_id)
         .append_pair("scope", "read_write")
         .append_pair("state", &state)
         .append_pair("redirect_uri", &services.settings.public_url(CALLBACK_PATH));
@@ -271,7 +271,7 @@ async fn exchange_code(services: &Services, code: &str) -> Result<String> {
     let config = services.stripe.config();
     let response = oauth_client()?
         .post(format!("{}/oauth/token", config.connect_base.trim_end_matches('/')))
-        .bearer_auth(config.secret_key.expose_secret())
+        .bearer_auth(services.stripe.platform().keys().secret_key.expose_secret())
         .form(&[("grant_type", "authorization_code"), ("code", code)])
         .send()
         .await
@@ -303,7 +303,7 @@ async fn exchange_code(services: &Services, code: &str) -> Result<String> {
 }
 
 async fn retrieve(services: &Services, account_id: &str) -> Result<stripe_shared::Account> {
-    RetrieveAccount::new(account_id.to_owned()).send(services.stripe.client()).await.map_err(|e| {
+    RetrieveAccount::new(account_id.to_owned()).send(services.stripe.platform().client()).await.map_err(|e| {
         tracing::warn!(error = %e, account = account_id, "could not read the Stripe account");
         Error::Upstream("Stripe could not be reached for this account's status.".into())
     })
@@ -410,9 +410,9 @@ pub async fn disconnect(services: &Services, owner: &Principal) -> Result<()> {
     let config = services.stripe.config();
     let response = oauth_client()?
         .post(format!("{}/oauth/deauthorize", config.connect_base.trim_end_matches('/')))
-        .bearer_auth(config.secret_key.expose_secret())
+        .bearer_auth(services.stripe.platform().keys().secret_key.expose_secret())
         .form(&[
-            ("client_id", config.connect_client_id.as_str()),
+            ("client_id", services.stripe.platform().keys().connect_client_id.as_str()),
             ("stripe_user_id", stored.stripe_account_id.as_str()),
         ])
         .send()

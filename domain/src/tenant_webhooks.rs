@@ -44,41 +44,71 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// True for addresses a tenant endpoint may not use outside development: loopback, private,
-/// link-local, carrier-grade NAT, unspecified, multicast, documentation and unique-local ranges.
-pub fn is_internal(ip: IpAddr) -> bool {
+/// Where an address leads, for deciding whether Remit may post a tenant's events to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The public internet.
+    Public,
+    /// Loopback and private networks (RFC 1918, IPv6 unique-local): only in development
+    /// (`APP_ENV=development`), where a developer's receiver runs on their own machine.
+    Local,
+    /// Never: link-local and cloud metadata (169.254.0.0/16, fe80::/10, fd00:ec2::254), NAT64
+    /// (64:ff9b::/96), 6to4 (2002::/16), Teredo, carrier-grade NAT, unspecified, broadcast,
+    /// multicast, documentation, benchmarking and other reserved ranges.
+    Refused,
+}
+
+pub fn reach(ip: IpAddr) -> Reach {
     match ip {
         IpAddr::V4(v4) => {
             let o = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
+            if v4.is_loopback() || v4.is_private() {
+                Reach::Local
+            } else if v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
                 || v4.is_multicast()
                 || v4.is_documentation()
                 || o[0] == 0
+                || o[0] >= 240
                 || (o[0] == 100 && (64..=127).contains(&o[1]))
                 || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 192 && o[1] == 88 && o[2] == 99)
+            {
+                Reach::Refused
+            } else {
+                Reach::Public
+            }
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_internal(IpAddr::V4(v4));
+                return reach(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
-            v6.is_loopback()
+            let s = v6.segments();
+            if v6.is_loopback() {
+                Reach::Local
+            } else if v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] == 0x64 && s[1] == 0xff9b)
+                || s[0] == 0x2002
+                || (s[0] == 0x2001 && s[1] == 0)
+                || (s[0] == 0x2001 && s[1] == 0xdb8)
+                || (s[0] == 0x2001 && s[1] < 0x200)
+                || (s[0] == 0x100 && s[1] == 0 && s[2] == 0 && s[3] == 0)
+                || (s[0..6] == [0, 0, 0, 0, 0, 0])
+            {
+                Reach::Refused
+            } else if (s[0] & 0xfe00) == 0xfc00 {
+                Reach::Local
+            } else {
+                Reach::Public
+            }
         }
     }
-}
-
-/// Internal targets are allowed only when Remit itself runs on http://localhost (development).
-fn allows_internal(services: &Services) -> bool {
-    let base = &services.settings.public_base_url;
-    base.scheme() == "http" && matches!(base.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
 }
 
 /// Checks an endpoint URL and resolves it to the addresses Remit may connect to.
@@ -89,7 +119,7 @@ pub async fn check_url(services: &Services, raw: &str) -> Result<(Url, Vec<Socke
     }
     let url = Url::parse(raw)
         .map_err(|_| Error::invalid("url", "Enter a full URL, such as https://example.com/webhooks/remit."))?;
-    let development = allows_internal(services);
+    let development = services.settings.is_development();
     match url.scheme() {
         "https" => {}
         "http" if development => {}
@@ -107,10 +137,16 @@ pub async fn check_url(services: &Services, raw: &str) -> Result<(Url, Vec<Socke
     if addrs.is_empty() {
         return Err(Error::invalid("url", format!("The host {host} could not be found.")));
     }
-    if !development && addrs.iter().any(|a| is_internal(a.ip())) {
+    if addrs.iter().any(|a| reach(a.ip()) == Reach::Refused) {
         return Err(Error::invalid(
             "url",
-            "The webhook URL points to a private, loopback or link-local address, which Remit does not send to.",
+            "The webhook URL points to a link-local, metadata, translated or reserved address, which Remit never sends to.",
+        ));
+    }
+    if !development && addrs.iter().any(|a| reach(a.ip()) == Reach::Local) {
+        return Err(Error::invalid(
+            "url",
+            "The webhook URL points to a private or loopback address, which Remit does not send to.",
         ));
     }
     Ok((url, addrs))
@@ -160,7 +196,7 @@ pub struct Configured {
     pub new_secret: Option<SecretString>,
 }
 
-/// Sets the endpoint URL (tenant staff). A first configuration, or `regenerate_secret`, makes
+/// Sets the endpoint URL (the tenant's owner only). A first configuration, or `regenerate_secret`, makes
 /// a new secret; saving re-enables a disabled endpoint.
 pub async fn configure(
     services: &Services,
@@ -168,6 +204,10 @@ pub async fn configure(
     url: &str,
     regenerate_secret: bool,
 ) -> Result<Configured> {
+    // The URL decides where tenants' data goes and the secret who can forge it: the owner's call.
+    if actor.role != crate::auth::Role::TenantOwner {
+        return Err(Error::Forbidden);
+    }
     let tenant_id = actor.tenant()?;
     let (url, _) = check_url(services, url).await?;
     let existing = sqlx::query!("SELECT id FROM webhook_endpoints WHERE tenant_id = $1", tenant_id)
@@ -499,6 +539,7 @@ async fn record_failure(services: &Services, target: &Target) -> Result<()> {
                         target.url
                     ),
                     attachments: vec![],
+                    links: None,
                 },
             )
             .await?;
@@ -600,24 +641,64 @@ mod tests {
     use super::*;
 
     #[test]
-    fn internal_addresses_are_recognised() {
-        for ip in [
-            "127.0.0.1",
-            "10.0.0.1",
-            "172.16.5.4",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+    fn loopback_and_private_addresses_are_local() {
+        for ip in ["127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "::1", "fd12:3456::1", "::ffff:10.0.0.1"] {
+            assert_eq!(reach(ip.parse().unwrap()), Reach::Local, "{ip}");
         }
-        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {
-            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+    }
+
+    #[test]
+    fn link_local_and_cloud_metadata_addresses_are_refused() {
+        for ip in ["169.254.169.254", "169.254.0.1", "fe80::1", "fd00:ec2::254", "::ffff:169.254.169.254"] {
+            assert_eq!(reach(ip.parse().unwrap()), Reach::Refused, "{ip}");
+        }
+    }
+
+    #[test]
+    fn nat64_addresses_are_refused() {
+        for ip in ["64:ff9b::a9fe:a9fe", "64:ff9b::7f00:1", "64:ff9b::808:808"] {
+            assert_eq!(reach(ip.parse().unwrap()), Reach::Refused, "{ip}");
+        }
+    }
+
+    #[test]
+    fn six_to_four_addresses_are_refused() {
+        for ip in ["2002:a9fe:a9fe::1", "2002:7f00:1::", "2002:0808:0808::1"] {
+            assert_eq!(reach(ip.parse().unwrap()), Reach::Refused, "{ip}");
+        }
+    }
+
+    #[test]
+    fn other_reserved_ranges_are_refused() {
+        for ip in [
+            "0.0.0.0",
+            "0.1.2.3",
+            "100.64.0.1",
+            "192.0.0.8",
+            "192.0.2.1",
+            "192.88.99.1",
+            "198.18.0.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::7f00:1",
+            "2001::1",
+            "2001:db8::1",
+            "ff02::1",
+            "fec0::1",
+            "100::1",
+        ] {
+            assert_eq!(reach(ip.parse().unwrap()), Reach::Refused, "{ip}");
+        }
+    }
+
+    #[test]
+    fn public_addresses_are_reached() {
+        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "2a00:1450:4001::1"] {
+            assert_eq!(reach(ip.parse().unwrap()), Reach::Public, "{ip}");
         }
     }
 

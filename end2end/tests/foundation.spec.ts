@@ -1,13 +1,13 @@
-import { expect, test } from "@playwright/test";
-import { demoAccount, hydrated, ready, signIn } from "./support";
+import { demoAccount, expect, hydrated, newWorld, ready, signIn, test } from "./support";
 
 test("a consultant signs in, sees the dashboard and signs out", async ({ page }, testInfo) => {
-  await signIn(page, testInfo, "Consultant");
+  const world = await newWorld(testInfo);
+  await signIn(page, testInfo, world.consultant);
   await expect(page).toHaveURL(/\/dashboard$/);
-  await expect(page.getByRole("heading", { name: "Welcome, Casey Consultant" })).toBeVisible();
-  await expect(page.getByTestId("tenant-name")).toHaveText("Northwind Auctions");
+  await expect(page.getByRole("heading", { name: `Welcome, ${world.consultant.name}` })).toBeVisible();
+  await expect(page.getByTestId("tenant-name")).toHaveText(world.tenant);
   await expect(page.getByTestId("signed-in-as")).toContainText("Consultant");
-  await expect(page.getByRole("cell", { name: "Frankie Family" })).toBeVisible();
+  await expect(page.getByRole("cell", { name: world.family.name })).toBeVisible();
   await ready(page, testInfo);
 
   await page.getByRole("button", { name: "Sign out" }).click();
@@ -19,7 +19,8 @@ test("a consultant signs in, sees the dashboard and signs out", async ({ page },
 });
 
 test("a wrong password shows an error and keeps the visitor signed out", async ({ page }, testInfo) => {
-  await signIn(page, testInfo, "Consultant", "not the password");
+  const world = await newWorld(testInfo);
+  await signIn(page, testInfo, world.consultant, "not the password");
   await expect(page.getByRole("alert")).toHaveText("The email or password is incorrect.");
   await expect(page).toHaveURL(/\/sign-in/);
   const response = await page.goto("/dashboard");
@@ -34,14 +35,15 @@ test("empty fields are named in the error", async ({ page }, testInfo) => {
 });
 
 test("a family member may look but is refused a consultant-only action", async ({ page }, testInfo) => {
-  await signIn(page, testInfo, "Family member");
+  const world = await newWorld(testInfo);
+  await signIn(page, testInfo, world.family);
   await expect(page).toHaveURL(/\/dashboard$/);
-  await expect(page.getByRole("heading", { name: "Casey Consultant's household" })).toBeVisible();
+  await expect(page.getByRole("heading", { name: `${world.consultant.name}'s household` })).toBeVisible();
   await expect(page.getByRole("button", { name: "Send invitation" })).toHaveCount(0);
 
   // Even posting the consultant's form directly is refused.
   const refused = await page.request.post("/rpc/invite_family_member", {
-    form: { email: "cousin@example.com", display_name: "Cousin" },
+    form: { email: `cousin-${world.id}@e2e.example`, display_name: "Cousin" },
     headers: { Origin: new URL(page.url()).origin, Accept: "application/json" },
   });
   expect(refused.status()).toBe(403);
@@ -52,6 +54,37 @@ test("a family member may look but is refused a consultant-only action", async (
   await expect(page.getByRole("heading", { name: "No access" })).toBeVisible();
 });
 
+test("a person changes their password and signs out their other sessions", async ({ page, browser }, testInfo) => {
+  const world = await newWorld(testInfo);
+  // A second device.
+  const other = await browser.newPage();
+  await signIn(other, testInfo, world.admin);
+  await expect(other).toHaveURL(/\/tenant$/);
+
+  await signIn(page, testInfo, world.admin);
+  await expect(page).toHaveURL(/\/tenant$/);
+  await page.getByRole("link", { name: world.admin.name }).click();
+  await expect(page.getByRole("heading", { name: "Your account" })).toBeVisible();
+  await expect(page.getByTestId("sessions").getByRole("row")).toHaveCount(3);
+  await ready(page, testInfo);
+  await page.getByLabel("Current password").fill(world.admin.password);
+  await page.getByLabel("New password", { exact: true }).fill("password1234");
+  await page.getByLabel("New password again").fill("password1234");
+  await page.getByRole("button", { name: "Change password" }).click();
+  await expect(page.getByRole("alert").first()).toContainText("too easy to guess");
+  const fresh = `${world.admin.password}-renewed`;
+  await ready(page, testInfo);
+  await page.getByLabel("Current password").fill(world.admin.password);
+  await page.getByLabel("New password", { exact: true }).fill(fresh);
+  await page.getByLabel("New password again").fill(fresh);
+  await page.getByRole("button", { name: "Change password" }).click();
+  await expect(page.getByRole("status")).toContainText("Your password is changed");
+  await expect(page.getByTestId("sessions").getByRole("row")).toHaveCount(2);
+  const signedOut = await other.goto("/tenant");
+  expect(signedOut?.status()).toBe(401);
+  await other.close();
+});
+
 test("the page hydrates only when JavaScript runs", async ({ page }, testInfo) => {
   await page.goto("/sign-in");
   if (hydrated(testInfo)) {
@@ -59,5 +92,5 @@ test("the page hydrates only when JavaScript runs", async ({ page }, testInfo) =
   } else {
     await expect(page.locator("body")).not.toHaveAttribute("data-hydrated", "true");
   }
-  expect(demoAccount("Consultant").email).toBe("consultant@northwind.example");
+  expect(demoAccount("Platform admin").email).toBe("admin@remit.localhost");
 });

@@ -1,6 +1,7 @@
 // The Stripe sandbox's hosted pages, driven in Chromium. run.sh starts a standalone sandbox
 // and passes its URL and secret key.
-import { expect, test, type Page } from "@playwright/test";
+import { type Page } from "@playwright/test";
+import { expect, test } from "./support";
 
 const base = process.env.REMIT_SANDBOX_URL!;
 const key = process.env.REMIT_SANDBOX_KEY!;

@@ -1,9 +1,13 @@
 import { readFileSync } from "node:fs";
-import { expect, type Page, type TestInfo } from "@playwright/test";
+import { randomUUID } from "node:crypto";
+import { test as base, expect, request as playwrightRequest, type APIRequestContext, type Page, type TestInfo } from "@playwright/test";
+
+export { expect };
 
 export type Role = "Platform admin" | "Tenant owner" | "Tenant admin" | "Consultant" | "Family member";
 
-/** The demo accounts the server printed at start (development mode). */
+/** The demo accounts the server printed at start (development mode). Only the platform admin is
+ * used by the tests: everything else each test makes for itself. */
 export function demoAccount(role: Role): { email: string; password: string } {
   const log = readFileSync(process.env.REMIT_SERVER_LOG!, "utf8");
   const line = log.split("\n").find((l) => l.trimStart().startsWith(role + " "));
@@ -11,6 +15,28 @@ export function demoAccount(role: Role): { email: string; password: string } {
   const [email, password] = line.trim().slice(role.length).trim().split(/\s+/);
   return { email, password };
 }
+
+/** Every page fails its test on a Content-Security-Policy violation (or an uncaught error), so
+ * hydration and Stripe's Connect.js are proven to work under the policy. */
+export const test = base.extend<{ cspViolations: string[] }>({
+  cspViolations: [
+    async ({ page }, use) => {
+      const violations: string[] = [];
+      page.on("console", (message) => {
+        const text = message.text();
+        if (message.type() === "error" && /Content Security Policy|Refused to (execute|load|apply|frame|connect)/i.test(text)) {
+          violations.push(text);
+        }
+      });
+      page.on("pageerror", (error) => {
+        if (/Content Security Policy/i.test(error.message)) violations.push(error.message);
+      });
+      await use(violations);
+      expect(violations, "Content-Security-Policy violations in Chromium's console").toEqual([]);
+    },
+    { auto: true },
+  ],
+});
 
 export function hydrated(testInfo: TestInfo): boolean {
   return testInfo.project.name === "hydrated";
@@ -23,11 +49,108 @@ export async function ready(page: Page, testInfo: TestInfo) {
   }
 }
 
-export async function signIn(page: Page, testInfo: TestInfo, role: Role, password?: string) {
-  const account = demoAccount(role);
+export interface Account {
+  email: string;
+  password: string;
+  name: string;
+}
+
+export async function signIn(page: Page, testInfo: TestInfo, who: Account | Role, password?: string) {
+  const account = typeof who === "string" ? demoAccount(who) : who;
   await page.goto("/sign-in");
   await ready(page, testInfo);
   await page.getByLabel("Email").fill(account.email);
   await page.getByLabel("Password").fill(password ?? account.password);
   await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+const baseURL = () => process.env.REMIT_BASE_URL!;
+
+/** An API client that calls server functions the way the hydrated app does, with its own cookies. */
+async function client(): Promise<APIRequestContext> {
+  return playwrightRequest.newContext({ baseURL: baseURL(), extraHTTPHeaders: { Origin: baseURL(), Accept: "application/json" } });
+}
+
+async function rpc(api: APIRequestContext, name: string, form: Record<string, string>) {
+  const response = await api.post(`/rpc/${name}`, { form });
+  if (!response.ok()) throw new Error(`${name}: ${response.status()} ${await response.text()}`);
+  return response.text();
+}
+
+/** The platform admin's API client, signed in. */
+export async function adminApi(): Promise<APIRequestContext> {
+  const api = await client();
+  const admin = demoAccount("Platform admin");
+  await rpc(api, "sign_in", { email: admin.email, password: admin.password });
+  return api;
+}
+
+/** The link starting with `prefix` in the newest email to `to`, read in the development outbox. */
+export async function linkInMail(to: string, prefix: RegExp): Promise<string> {
+  const api = await adminApi();
+  try {
+    for (let tries = 0; tries < 100; tries++) {
+      const emails = JSON.parse(await rpc(api, "outbox", { to })) as { id: string }[];
+      for (const email of emails) {
+        const view = JSON.parse(await rpc(api, "outbox_email", { id: email.id })) as { body: string };
+        const found = view.body.match(new RegExp(prefix.source + "\\S*"));
+        if (found) return found[0];
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`no link ${prefix} in mail to ${to}`);
+  } finally {
+    await api.dispose();
+  }
+}
+
+/** Accepts the invitation emailed to `email` by choosing a password. */
+async function acceptInvitation(email: string, name: string): Promise<Account> {
+  const link = await linkInMail(email, /https?:\/\/\S+\/reset-password\?token=/);
+  const token = new URL(link).searchParams.get("token")!;
+  const password = `e2e-${randomUUID()}`;
+  const api = await client();
+  try {
+    await rpc(api, "choose_password", { token, password, confirmation: password });
+  } finally {
+    await api.dispose();
+  }
+  return { email, password, name };
+}
+
+/** A tenant of this test alone, with its owner, an admin, a consultant and the consultant's
+ * family member, each with a password: no test sees another's people, events or mail. */
+export interface World {
+  id: string;
+  tenant: string;
+  owner: Account;
+  admin: Account;
+  consultant: Account;
+  family: Account;
+}
+
+export async function newWorld(testInfo: TestInfo): Promise<World> {
+  const id = randomUUID().slice(0, 8);
+  const tenant = `E2E ${testInfo.project.name} ${id}`;
+  const at = (who: string) => `${who}-${id}@e2e.example`;
+  const admin = await adminApi();
+  try {
+    await rpc(admin, "create_tenant", { name: tenant, owner_email: at("owner"), owner_name: `Olivia ${id}` });
+  } finally {
+    await admin.dispose();
+  }
+  const owner = await acceptInvitation(at("owner"), `Olivia ${id}`);
+  const ownerApi = await client();
+  await rpc(ownerApi, "sign_in", { email: owner.email, password: owner.password });
+  await rpc(ownerApi, "invite_member", { email: at("admin"), display_name: `Adam ${id}`, role: "tenant_admin" });
+  await rpc(ownerApi, "invite_member", { email: at("consultant"), display_name: `Casey ${id}`, role: "consultant" });
+  await ownerApi.dispose();
+  const tenantAdmin = await acceptInvitation(at("admin"), `Adam ${id}`);
+  const consultant = await acceptInvitation(at("consultant"), `Casey ${id}`);
+  const consultantApi = await client();
+  await rpc(consultantApi, "sign_in", { email: consultant.email, password: consultant.password });
+  await rpc(consultantApi, "invite_family_member", { email: at("family"), display_name: `Frankie ${id}` });
+  await consultantApi.dispose();
+  const family = await acceptInvitation(at("family"), `Frankie ${id}`);
+  return { id, tenant, owner, admin: tenantAdmin, consultant, family };
 }

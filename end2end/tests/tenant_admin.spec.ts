@@ -1,8 +1,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { expect, test } from "@playwright/test";
-import { ready, signIn } from "./support";
+import { expect, newWorld, ready, signIn, test } from "./support";
 
 /** A tenant's webhook endpoint: records each delivery and whether its signature verified. */
 async function receiver(secret: () => string) {
@@ -26,7 +25,9 @@ async function receiver(secret: () => string) {
 }
 
 test("an owner creates a key, sees it once, revokes it with a reason, and tests a webhook", async ({ page }, testInfo) => {
-  await signIn(page, testInfo, "Tenant owner");
+  // A tenant of this test alone: no other test's payments reach this endpoint.
+  const world = await newWorld(testInfo);
+  await signIn(page, testInfo, world.owner);
   await expect(page).toHaveURL(/\/tenant$/);
 
   await page.getByRole("link", { name: "API keys" }).click();
@@ -76,4 +77,29 @@ test("an owner creates a key, sees it once, revokes it with a reason, and tests 
 
   await page.getByRole("link", { name: "Audit log" }).click();
   await expect(page.getByTestId("audit-log")).toContainText("Rotating after the demo");
+});
+
+test("an owner deactivates a consultant, who is signed out and refused", async ({ page, browser }, testInfo) => {
+  const world = await newWorld(testInfo);
+  const consultant = await browser.newPage();
+  await signIn(consultant, testInfo, world.consultant);
+  await expect(consultant).toHaveURL(/\/dashboard$/);
+
+  await signIn(page, testInfo, world.owner);
+  await page.getByRole("link", { name: "People" }).click();
+  await ready(page, testInfo);
+  const row = page.getByTestId("people").getByRole("row").filter({ hasText: world.consultant.email });
+  await row.getByRole("button", { name: "Deactivate" }).click();
+  await expect(row).toContainText("Deactivated");
+  const refused = await consultant.goto("/dashboard");
+  expect(refused?.status()).toBe(401);
+  await signIn(consultant, testInfo, world.consultant);
+  await expect(consultant.getByRole("alert")).toContainText("deactivated");
+  await consultant.close();
+
+  await ready(page, testInfo);
+  await row.getByRole("button", { name: "Reactivate" }).click();
+  await expect(row).toContainText("Active");
+  await page.getByRole("link", { name: "Audit log" }).click();
+  await expect(page.getByTestId("audit-log")).toContainText("user.deactivated");
 });

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod middleware;
 pub mod routes;
+pub mod serve;
 pub mod startup;
 pub mod telemetry;
 

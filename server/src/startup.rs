@@ -4,23 +4,30 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 
 use anyhow::Context as _;
 use app::{App, shell};
-use axum::{Router, extract::FromRef, middleware, routing::get};
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, FromRef},
+    middleware,
+    routing::get,
+};
 use domain::{
     Services,
     config::{Settings, StripeSettings},
     crypto, jobs, seed,
-    stripe::StripeConfig,
+    stripe::{ModeKeys, StripeConfig},
 };
 use leptos::prelude::*;
 use leptos_axum::{AxumRouteListing, LeptosRoutes as _, generate_route_list};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::{
     api,
-    middleware::{client_ip, csrf, request_id, rpc_status, security_headers, session},
-    routes,
+    middleware::{client_ip, csrf, guard, request_id, rpc_status, security_headers, session},
+    routes, serve,
 };
+use security_headers::CspNonce;
 
 /// Everything handlers can extract with `State`.
 #[derive(Clone)]
@@ -75,14 +82,18 @@ async fn stripe(settings: &Settings) -> anyhow::Result<(StripeConfig, Option<str
     sandbox.register_webhook_endpoint(&webhook_url, &webhook_secret, false);
     sandbox.register_webhook_endpoint(&webhook_url, &webhook_secret, true);
     tracing::info!(url = sandbox.url(), "Stripe sandbox started (no STRIPE_SECRET_KEY set)");
+    // The sandbox is Stripe's test mode: live data has no keys here and is refused.
     let config = StripeConfig {
         api_base: format!("{}/", sandbox.url()),
         connect_base: sandbox.url().to_owned(),
         connect_js_url: format!("{}/connect.js", sandbox.url()),
-        secret_key: SecretString::from(secret_key),
-        publishable_key: options.publishable_key,
-        webhook_secrets: vec![SecretString::from(webhook_secret)],
-        connect_client_id: options.connect_client_id,
+        live: None,
+        test: Some(ModeKeys {
+            secret_key: SecretString::from(secret_key),
+            publishable_key: options.publishable_key,
+            webhook_secrets: vec![SecretString::from(webhook_secret)],
+            connect_client_id: options.connect_client_id,
+        }),
     };
     Ok((config, Some(sandbox)))
 }
@@ -161,10 +172,11 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let jobs = self.worker.map(|worker| jobs::Supervisor::start(self.services.clone(), worker));
         tracing::info!(address = %self.listener.local_addr()?, "remit is listening");
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("the HTTP server failed")?;
+        let timeouts = serve::Timeouts {
+            header_read: self.services.settings.http_header_timeout,
+            drain: self.services.settings.http_request_timeout + Duration::from_secs(5),
+        };
+        serve::serve(self.listener, self.router, timeouts, shutdown).await;
         if let Some(jobs) = jobs
             && !jobs.stop(JOB_SHUTDOWN_GRACE).await
         {
@@ -197,12 +209,23 @@ pub fn router(services: Services, addr: SocketAddr) -> Router {
     let leptos_options = leptos_options(&services.settings, addr);
     let state = AppState { leptos_options, services: services.clone() };
     let routes = page_routes();
+    // Every render gets the services, and the nonce the security headers put in this response's
+    // Content-Security-Policy, for the inline scripts Leptos writes.
     let context = {
         let services = services.clone();
-        move || provide_context(services.clone())
+        move || {
+            provide_context(services.clone());
+            if let Some(nonce) =
+                use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<CspNonce>().cloned())
+            {
+                provide_context(leptos::nonce::Nonce::from_value(nonce.0));
+            }
+        }
     };
     let allowed_origin = csrf::AllowedOrigin::from_url(&services.settings.public_base_url);
     let client_ip_source = client_ip::ClientIpSource(services.settings.client_ip_header.clone());
+    let policy = security_headers::Policy::new(&services.settings.public_base_url, services.stripe.config());
+    let request_timeout = services.settings.http_request_timeout;
 
     let router = Router::new()
         .route("/healthz", get(routes::health::healthz))
@@ -210,7 +233,11 @@ pub fn router(services: Services, addr: SocketAddr) -> Router {
         .route("/admin/outbox/{email_id}/attachments/{attachment_id}", get(routes::outbox::attachment))
         .route("/pay/{token}/receipt.pdf", get(routes::receipts::buyer))
         .route("/winnings/{id}/receipt.pdf", get(routes::receipts::staff))
-        .route(STRIPE_WEBHOOK_PATH, axum::routing::post(routes::stripe_webhook::receive))
+        .route(
+            STRIPE_WEBHOOK_PATH,
+            axum::routing::post(routes::stripe_webhook::receive)
+                .layer(DefaultBodyLimit::max(domain::stripe_webhooks::MAX_EVENT_BYTES)),
+        )
         .merge(api::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = state.leptos_options.clone();
@@ -223,6 +250,9 @@ pub fn router(services: Services, addr: SocketAddr) -> Router {
         .layer(middleware::from_fn_with_state(services, session::resolve))
         .layer(middleware::from_fn_with_state(client_ip_source, client_ip::resolve))
         .layer(middleware::from_fn_with_state(allowed_origin, csrf::check_origin))
-        .layer(middleware::from_fn(security_headers::apply));
+        .layer(middleware::from_fn(guard::check_input))
+        .layer(TimeoutLayer::with_status_code(http::StatusCode::SERVICE_UNAVAILABLE, request_timeout))
+        .layer(middleware::from_fn(guard::catch_panic))
+        .layer(middleware::from_fn_with_state(policy, security_headers::apply));
     request_id::layer(router)
 }

@@ -15,6 +15,8 @@ pub enum FaultKind {
     Timeout,
     /// The connection is dropped mid-response.
     Disconnect,
+    /// The call is answered normally, after `delay_ms` (default 30 s): a slow Stripe.
+    Latency,
 }
 
 /// Fail the next `count` calls whose method and path match.
@@ -27,7 +29,7 @@ pub struct FaultRule {
     pub kind: FaultKind,
     #[serde(default = "one")]
     pub count: u32,
-    /// For `timeout`: how long the call hangs.
+    /// For `timeout` and `latency`: how long the call hangs.
     #[serde(default)]
     pub delay_ms: Option<u64>,
 }

@@ -33,6 +33,8 @@ pub use webhooks::{DeliveryRecord, Mode as DeliveryMode, RetryPolicy, signature_
 pub struct Options {
     /// The secret key clients must present (`sk_test_…`).
     pub secret_key: String,
+    /// A live-mode key it also takes (`sk_live_…`): objects made with it have `livemode: true`.
+    pub live_secret_key: Option<String>,
     pub publishable_key: String,
     /// The platform's Connect OAuth client id (`ca_…`).
     pub connect_client_id: String,
@@ -45,6 +47,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             secret_key: "sk_test_sandbox".into(),
+            live_secret_key: None,
             publishable_key: "pk_test_sandbox".into(),
             connect_client_id: "ca_sandbox".into(),
             public_url: None,
@@ -67,7 +70,7 @@ impl Sandbox {
         let addr = listener.local_addr()?;
         let url = options.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         let config = state::Config {
-            secret_keys: vec![options.secret_key],
+            secret_keys: std::iter::once(options.secret_key).chain(options.live_secret_key).collect(),
             publishable_key: options.publishable_key,
             connect_client_id: options.connect_client_id,
             public_url: url.clone(),

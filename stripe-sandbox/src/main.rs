@@ -1,11 +1,11 @@
-//! `stripe-sandbox [--host 127.0.0.1] [--port 12111] [--secret-key sk_test_…] [--public-url URL]
-//! [--webhook URL=whsec_…] [--connect-webhook URL=whsec_…]`
+//! `stripe-sandbox [--host 127.0.0.1] [--port 12111] [--secret-key sk_test_…] [--live-secret-key sk_live_…]
+//! [--public-url URL] [--webhook URL=whsec_…] [--connect-webhook URL=whsec_…]`
 
 use std::process::ExitCode;
 
 use stripe_sandbox::{Options, Sandbox};
 
-const USAGE: &str = "usage: stripe-sandbox [--host HOST] [--port PORT] [--secret-key sk_test_…] [--publishable-key pk_test_…] \
+const USAGE: &str = "usage: stripe-sandbox [--host HOST] [--port PORT] [--secret-key sk_test_…] [--live-secret-key sk_live_…] [--publishable-key pk_test_…] \
 [--connect-client-id ca_…] [--public-url URL] [--webhook URL=whsec_…]… [--connect-webhook URL=whsec_…]…";
 
 #[tokio::main]
@@ -29,6 +29,7 @@ async fn main() -> ExitCode {
             "--host" => host = value,
             "--port" => port = value,
             "--secret-key" => options.secret_key = value,
+            "--live-secret-key" => options.live_secret_key = Some(value),
             "--publishable-key" => options.publishable_key = value,
             "--connect-client-id" => options.connect_client_id = value,
             "--public-url" => options.public_url = Some(value),

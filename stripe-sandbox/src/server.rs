@@ -127,6 +127,26 @@ pub fn authenticate(state: &State, headers: &HeaderMap) -> Result<(), ApiError> 
     ))
 }
 
+/// Whether the request's key is a live-mode key (`sk_live_…`, `rk_live_…`).
+fn is_live_key(headers: &HeaderMap) -> bool {
+    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let key = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).unwrap_or_default();
+    key.starts_with("sk_live_") || key.starts_with("rk_live_")
+}
+
+/// Marks an object a live key made (and its stored copy) as live.
+fn mark_live(state: &mut State, value: &mut Value) {
+    if value.get("livemode").is_none() {
+        return;
+    }
+    value["livemode"] = Value::Bool(true);
+    if let Some(id) = value.get("id").and_then(Value::as_str).map(str::to_owned)
+        && let Some(stored) = state.get_mut(&id)
+    {
+        stored["livemode"] = Value::Bool(true);
+    }
+}
+
 /// Answers a call that a fault rule caught (after the delay, for timeouts).
 pub async fn fault(rule: &FaultRule) -> Response {
     if rule.kind == FaultKind::Timeout {
@@ -137,7 +157,7 @@ pub async fn fault(rule: &FaultRule) -> Response {
 
 fn fault_response(rule: &FaultRule) -> Response {
     match rule.kind {
-        FaultKind::ServerError | FaultKind::Timeout => {
+        FaultKind::ServerError | FaultKind::Timeout | FaultKind::Latency => {
             let mut r = error_response(&ApiError::new(
                 500,
                 "api_error",
@@ -185,8 +205,14 @@ async fn api_call(
         return error_response(&err);
     }
     if let Some(rule) = shared.faults.take(method.as_str(), &path) {
-        return fault(&rule).await;
+        if rule.kind == FaultKind::Latency {
+            tokio::time::sleep(rule.delay()).await;
+        } else {
+            return fault(&rule).await;
+        }
     }
+    // Objects made with a live key are live-mode objects, as at Stripe.
+    let live_key = is_live_key(&headers);
     let raw = if method == Method::POST { body.to_vec() } else { uri.query().unwrap_or_default().as_bytes().to_vec() };
     let mut map = match parse_form(&raw) {
         Ok(map) => map,
@@ -231,6 +257,9 @@ async fn api_call(
         let call = Call { method: method.as_str(), segments, account: account.clone(), params: Params::new(map) };
         let (status, body, save) = match api::dispatch(state, call) {
             Ok(mut value) => {
+                if live_key && method == Method::POST {
+                    mark_live(state, &mut value);
+                }
                 expand(state, &mut value, &expand_paths);
                 (200, value, true)
             }

@@ -1,4 +1,5 @@
-//! The platform admin pages: tenants, users, and the local mail outbox.
+//! The platform admin pages: tenants (and their suspension), users, background jobs, and the
+//! mail outbox.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,8 @@ pub struct TenantRow {
     pub name: String,
     pub created: String,
     pub user_count: i64,
+    pub suspended: bool,
+    pub suspended_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,7 +26,7 @@ pub struct AdminOverview {
 #[server(prefix = "/rpc", endpoint = "admin_overview")]
 pub async fn load_admin_overview() -> Result<AdminOverview, AppError> {
     use domain::auth::policy;
-    crate::server::authorize(policy::PLATFORM_ADMIN)?;
+    let admin = crate::server::authorize(policy::PLATFORM_ADMIN)?;
     let services = crate::server::services()?;
     let overview = domain::accounts::platform_overview(&services.pool).await?;
     Ok(AdminOverview {
@@ -35,9 +38,11 @@ pub async fn load_admin_overview() -> Result<AdminOverview, AppError> {
                 name: t.name,
                 created: t.created_at.format("%Y-%m-%d").to_string(),
                 user_count: t.user_count,
+                suspended: t.suspended,
+                suspended_reason: t.suspended_reason,
             })
             .collect(),
-        people: overview.users.into_iter().map(PersonRow::from).collect(),
+        people: overview.users.into_iter().map(|u| PersonRow::new(u, &admin)).collect(),
     })
 }
 
@@ -94,12 +99,14 @@ impl From<domain::mail::EmailSummary> for EmailRow {
 /// How many emails the outbox lists.
 pub const OUTBOX_PAGE: i64 = 100;
 
+/// The newest emails, or those to one address (`to`).
 #[server(prefix = "/rpc", endpoint = "outbox")]
-pub async fn outbox() -> Result<Vec<EmailRow>, AppError> {
+pub async fn outbox(to: Option<String>) -> Result<Vec<EmailRow>, AppError> {
     use domain::auth::policy;
     crate::server::authorize(policy::PLATFORM_ADMIN)?;
     let services = crate::server::services()?;
-    Ok(domain::mail::list_recent(&services.pool, OUTBOX_PAGE).await?.into_iter().map(EmailRow::from).collect())
+    let to = to.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    Ok(domain::mail::list_recent(&services.pool, to, OUTBOX_PAGE).await?.into_iter().map(EmailRow::from).collect())
 }
 
 #[server(prefix = "/rpc", endpoint = "outbox_email")]
@@ -108,7 +115,7 @@ pub async fn outbox_email(id: String) -> Result<EmailView, AppError> {
     crate::server::authorize(policy::PLATFORM_ADMIN)?;
     let id = id.parse().map_err(|_| Error::NotFound("email"))?;
     let services = crate::server::services()?;
-    let email = domain::mail::get(&services.pool, id).await?;
+    let email = domain::mail::get(&services.pool, &services.mailer, &services.settings.encryption_key, id).await?;
     Ok(EmailView {
         row: email.summary.into(),
         body: email.text_body,
@@ -123,4 +130,75 @@ pub async fn outbox_email(id: String) -> Result<EmailView, AppError> {
             })
             .collect(),
     })
+}
+
+#[server(prefix = "/rpc", endpoint = "suspend_tenant")]
+pub async fn suspend_tenant(tenant_id: String, reason: String) -> Result<(), AppError> {
+    use domain::{Error, auth::policy};
+    let admin = crate::server::authorize(policy::PLATFORM_ADMIN)?;
+    let services = crate::server::services()?;
+    let tenant_id = tenant_id.parse().map_err(|_| Error::NotFound("tenant"))?;
+    domain::accounts::suspend_tenant(&services, &admin, tenant_id, &reason).await?;
+    Ok(())
+}
+
+#[server(prefix = "/rpc", endpoint = "reactivate_tenant")]
+pub async fn reactivate_tenant(tenant_id: String) -> Result<(), AppError> {
+    use domain::{Error, auth::policy};
+    let admin = crate::server::authorize(policy::PLATFORM_ADMIN)?;
+    let services = crate::server::services()?;
+    let tenant_id = tenant_id.parse().map_err(|_| Error::NotFound("tenant"))?;
+    domain::accounts::reactivate_tenant(&services, &admin, tenant_id).await?;
+    Ok(())
+}
+
+/// A background job that failed, for the jobs page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailingJobRow {
+    pub id: i64,
+    pub task: String,
+    pub attempts: String,
+    pub last_error: String,
+    /// "Given up", or when it runs again.
+    pub next: String,
+    pub queued: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobsView {
+    /// Jobs waiting, per task.
+    pub queue: Vec<(String, i64)>,
+    pub failing: Vec<FailingJobRow>,
+}
+
+#[server(prefix = "/rpc", endpoint = "jobs_overview")]
+pub async fn jobs_overview() -> Result<JobsView, AppError> {
+    use domain::auth::policy;
+    crate::server::authorize(policy::PLATFORM_ADMIN)?;
+    let services = crate::server::services()?;
+    let failing = domain::jobs::failing(&services.pool, 100).await?;
+    Ok(JobsView {
+        queue: domain::jobs::queue_depth(&services.pool).await?,
+        failing: failing
+            .into_iter()
+            .map(|j| FailingJobRow {
+                id: j.id,
+                task: j.task,
+                attempts: format!("{} of {}", j.attempts, j.max_attempts),
+                last_error: j.last_error,
+                next: j.next_run.map_or_else(|| "Given up".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+                queued: j.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            })
+            .collect(),
+    })
+}
+
+#[server(prefix = "/rpc", endpoint = "retry_job")]
+pub async fn retry_job(id: String) -> Result<(), AppError> {
+    use domain::{Error, auth::policy};
+    crate::server::authorize(policy::PLATFORM_ADMIN)?;
+    let services = crate::server::services()?;
+    let id = id.parse().map_err(|_| Error::NotFound("job"))?;
+    domain::jobs::retry_now(&services.pool, id).await?;
+    Ok(())
 }

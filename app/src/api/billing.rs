@@ -369,7 +369,7 @@ pub async fn load_billing_metrics() -> Result<MetricsView, AppError> {
     use domain::{auth::policy, money::format_minor};
     crate::server::authorize(policy::PLATFORM_ADMIN)?;
     let services = crate::server::services()?;
-    let m = domain::billing::metrics::billing_metrics(&services.pool).await?;
+    let m = domain::billing::metrics::billing_metrics(&services.pool, services.stripe.platform().livemode()).await?;
     let percent = |share: Option<f64>| share.map_or_else(|| "—".to_owned(), |s| format!("{:.1} %", s * 100.0));
     let mrr_currency = m.mrr.first().map_or_else(|| "usd".to_owned(), |x| x.currency.clone());
     Ok(MetricsView {

@@ -23,12 +23,13 @@ pub async fn load_consultant_dashboard() -> Result<ConsultantDashboard, AppError
     let principal = crate::server::authorize(policy::CONSULTANT_HOUSEHOLD)?;
     let services = crate::server::services()?;
     let overview = domain::accounts::household_overview(&services.pool, &principal).await?;
+    let household = overview.members.into_iter().map(|u| PersonRow::new(u, &principal)).collect();
     Ok(ConsultantDashboard {
         display_name: principal.display_name,
         role: principal.role.into(),
         tenant_name: overview.tenant.name,
         consultant_name: overview.consultant_name,
-        household: overview.members.into_iter().map(PersonRow::from).collect(),
+        household,
         can_manage: principal.role == Role::Consultant,
     })
 }

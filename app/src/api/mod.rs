@@ -8,6 +8,7 @@ pub mod billing;
 pub mod household;
 pub mod overview;
 pub mod payouts;
+pub mod people;
 pub mod receipts;
 pub mod security;
 pub mod tenant;
@@ -61,7 +62,7 @@ impl From<domain::auth::Role> for UserRole {
     }
 }
 
-/// A person as listed on the tenant and admin pages.
+/// A person as listed on the tenant and admin pages, with what the viewer may do to them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PersonRow {
     pub id: String,
@@ -70,13 +71,34 @@ pub struct PersonRow {
     pub role: UserRole,
     pub tenant_name: Option<String>,
     pub consultant_name: Option<String>,
+    /// False while an invitation is still open.
     pub active: bool,
+    pub deactivated: bool,
     pub joined: String,
+    pub actions: PersonActions,
+}
+
+/// The management buttons the viewer gets for a person.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonActions {
+    pub deactivate: bool,
+    pub reactivate: bool,
+    pub resend_invitation: bool,
+    pub revoke_invitation: bool,
+    pub change_role_to: Option<UserRole>,
+}
+
+impl PersonActions {
+    pub fn any(&self) -> bool {
+        *self != Self::default()
+    }
 }
 
 #[cfg(feature = "ssr")]
-impl From<domain::accounts::UserSummary> for PersonRow {
-    fn from(u: domain::accounts::UserSummary) -> Self {
+impl PersonRow {
+    /// `u` as `viewer` sees it.
+    pub fn new(u: domain::accounts::UserSummary, viewer: &domain::auth::Principal) -> Self {
+        let a = domain::accounts::actions(viewer, &u);
         Self {
             id: u.id.to_string(),
             display_name: u.display_name,
@@ -85,7 +107,15 @@ impl From<domain::accounts::UserSummary> for PersonRow {
             tenant_name: u.tenant_name,
             consultant_name: u.consultant_name,
             active: u.active,
+            deactivated: u.deactivated,
             joined: u.created_at.format("%Y-%m-%d").to_string(),
+            actions: PersonActions {
+                deactivate: a.deactivate,
+                reactivate: a.reactivate,
+                resend_invitation: a.resend_invitation,
+                revoke_invitation: a.revoke_invitation,
+                change_role_to: a.change_role_to.map(UserRole::from),
+            },
         }
     }
 }

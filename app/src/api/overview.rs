@@ -60,6 +60,15 @@ pub struct Overview {
     pub tenants: Vec<TenantHealthView>,
     pub days: Vec<DayView>,
     pub alerts: Vec<AlertView>,
+    /// The mode the payment figures are of: live and test data are never added up.
+    pub livemode: bool,
+}
+
+impl Overview {
+    /// The query value that shows the other mode.
+    pub fn other_mode(&self) -> (&'static str, &'static str) {
+        if self.livemode { ("test", "Show test data") } else { ("live", "Show live data") }
+    }
 }
 
 #[cfg(feature = "ssr")]
@@ -87,9 +96,23 @@ mod convert {
         }
     }
 
-    pub async fn overview(services: &domain::Services, tenant: Option<uuid::Uuid>) -> Result<Overview, AppError> {
-        let tenants = domain::dashboard::tenants(&services.pool, tenant).await?;
-        let days = domain::dashboard::daily_outcomes(&services.pool, tenant, None, 30).await?;
+    /// The mode asked for (`live` or `test`), else the platform's.
+    pub fn livemode(services: &domain::Services, mode: Option<&str>) -> bool {
+        match mode {
+            Some("test") => false,
+            Some("live") => true,
+            _ => services.stripe.platform().livemode(),
+        }
+    }
+
+    pub async fn overview(
+        services: &domain::Services,
+        tenant: Option<uuid::Uuid>,
+        mode: Option<&str>,
+    ) -> Result<Overview, AppError> {
+        let livemode = livemode(services, mode);
+        let tenants = domain::dashboard::tenants(&services.pool, tenant, livemode).await?;
+        let days = domain::dashboard::daily_outcomes(&services.pool, tenant, None, livemode, 30).await?;
         let alerts = domain::alerts::recent(&services.pool, tenant, 20).await?;
         Ok(Overview {
             tenants: tenants.into_iter().map(health).collect(),
@@ -106,24 +129,25 @@ mod convert {
                     at: a.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
                 })
                 .collect(),
+            livemode,
         })
     }
 }
 
 #[server(prefix = "/rpc", endpoint = "admin_dashboard")]
-pub async fn load_admin_dashboard() -> Result<Overview, AppError> {
+pub async fn load_admin_dashboard(mode: Option<String>) -> Result<Overview, AppError> {
     use domain::auth::policy;
     crate::server::authorize(policy::PLATFORM_ADMIN)?;
     let services = crate::server::services()?;
-    convert::overview(&services, None).await
+    convert::overview(&services, None, mode.as_deref()).await
 }
 
 #[server(prefix = "/rpc", endpoint = "tenant_overview")]
-pub async fn load_tenant_overview() -> Result<Overview, AppError> {
+pub async fn load_tenant_overview(mode: Option<String>) -> Result<Overview, AppError> {
     use domain::auth::policy;
     let staff = crate::server::authorize(policy::TENANT_STAFF)?;
     let services = crate::server::services()?;
-    convert::overview(&services, Some(staff.tenant()?)).await
+    convert::overview(&services, Some(staff.tenant()?), mode.as_deref()).await
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

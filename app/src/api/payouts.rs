@@ -26,6 +26,8 @@ pub struct PaymentSetup {
     pub publishable_key: String,
     pub connect_js_url: String,
     pub notice: Option<String>,
+    /// The other address the consultant approved for payout links, if any.
+    pub link_recipient: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -50,15 +52,15 @@ pub async fn load_payment_setup() -> Result<PaymentSetup, AppError> {
     let services = crate::server::services()?;
     let consultant = viewer.consultant_scope()?;
     let notice = crate::server::take_flash(NOTICE_FLASH).await?.pop();
-    let config = services.stripe.config();
     Ok(PaymentSetup {
         subscribed: domain::billing::is_subscribed(&services.pool, consultant).await?,
         account: domain::payouts::status(&services, consultant).await?.map(account_view),
         can_manage: viewer.role == Role::Consultant,
         email: viewer.email.clone(),
-        publishable_key: config.publishable_key.clone(),
-        connect_js_url: config.connect_js_url.clone(),
+        publishable_key: services.stripe.platform().keys().publishable_key.clone(),
+        connect_js_url: services.stripe.config().connect_js_url.clone(),
         notice,
+        link_recipient: domain::payouts::onboarding_links::recipient(&services, consultant).await?,
     })
 }
 
@@ -86,6 +88,21 @@ pub async fn account_session() -> Result<String, AppError> {
     let services = crate::server::services()?;
     let session = domain::payouts::account_session(&services, &consultant).await?;
     Ok(session.client_secret.expose_secret().to_owned())
+}
+
+/// A consultant approves one other address for their payout links (empty removes it).
+#[server(prefix = "/rpc", endpoint = "set_payout_link_recipient")]
+pub async fn set_payout_link_recipient(email: String) -> Result<(), AppError> {
+    use domain::auth::policy;
+    let consultant = crate::server::authorize(policy::CONSULTANT)?;
+    let services = crate::server::services()?;
+    let recipient = Some(email.trim()).filter(|e| !e.is_empty());
+    domain::payouts::onboarding_links::set_recipient(&services, &consultant, recipient).await?;
+    let message = match recipient {
+        Some(r) => format!("Payout links may now also go to {r}."),
+        None => "Payout links now go only to your own address.".to_owned(),
+    };
+    crate::server::put_flash(NOTICE_FLASH, &message).await
 }
 
 /// Sends a one-time onboarding link. `consultant_id` is empty for the signed-in consultant.

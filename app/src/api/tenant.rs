@@ -39,7 +39,7 @@ pub async fn load_tenant_settings() -> Result<TenantSettings, AppError> {
         tenant_name: overview.tenant.name,
         created: overview.tenant.created_at.format("%Y-%m-%d").to_string(),
         viewer_role: principal.role.into(),
-        people: overview.users.into_iter().map(PersonRow::from).collect(),
+        people: overview.users.into_iter().map(|u| PersonRow::new(u, &principal)).collect(),
     })
 }
 

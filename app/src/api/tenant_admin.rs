@@ -226,6 +226,7 @@ pub struct Webhooks {
     /// A secret made by the last save, shown once.
     pub new_secret: Option<String>,
     pub test_result: Option<TestResultView>,
+    /// The owner changes the URL, the secret, or removes the endpoint; admins look and test.
     pub can_remove: bool,
 }
 
@@ -279,9 +280,9 @@ pub async fn load_webhooks() -> Result<Webhooks, AppError> {
 pub async fn save_webhook(url: String, regenerate_secret: Option<String>) -> Result<(), AppError> {
     use domain::{auth::policy, tenant_webhooks};
     use secrecy::ExposeSecret as _;
-    let staff = crate::server::authorize(policy::TENANT_STAFF)?;
+    let owner = crate::server::authorize(policy::TENANT_OWNER)?;
     let services = crate::server::services()?;
-    let configured = tenant_webhooks::configure(&services, &staff, &url, regenerate_secret.is_some()).await?;
+    let configured = tenant_webhooks::configure(&services, &owner, &url, regenerate_secret.is_some()).await?;
     if let Some(secret) = configured.new_secret {
         crate::server::put_flash(NEW_WEBHOOK_SECRET_FLASH, secret.expose_secret()).await?;
     }

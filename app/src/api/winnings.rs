@@ -18,6 +18,8 @@ pub struct PayView {
     /// Seconds left in the payment window when the page was made (the page counts down).
     pub seconds_left: i64,
     pub can_pay: bool,
+    /// Why the lot cannot be paid for now (payments paused).
+    pub unavailable: Option<String>,
     pub last_failure: Option<String>,
     /// Where the buyer downloads the receipt, once the lot is paid.
     pub receipt_url: Option<String>,
@@ -39,6 +41,7 @@ pub async fn load_pay_page(token: String) -> Result<PayView, AppError> {
         pay_by: w.pay_by.format("%-d %B %Y, %H:%M UTC").to_string(),
         seconds_left: (w.pay_by - chrono::Utc::now()).num_seconds().max(0),
         can_pay: page.can_pay,
+        unavailable: page.unavailable,
         last_failure: page.last_failure,
         receipt_url,
     })
@@ -151,7 +154,7 @@ pub async fn register_winning(
         amount: amount.amount,
         currency: currency_code.code().to_owned(),
     };
-    let livemode = services.stripe.config().livemode();
+    let livemode = services.stripe.platform().livemode();
     domain::checkout::register(&services, staff.tenant()?, livemode, Some(staff.user_id), &input).await?;
     Ok(())
 }

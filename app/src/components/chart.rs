@@ -6,6 +6,7 @@ use crate::api::overview::DayView;
 
 const WIDTH: f64 = 600.0;
 const HEIGHT: f64 = 150.0;
+/// Tailwind's green-600 and red-600, as the legend's classes show them.
 const SUCCEEDED: &str = "#16a34a";
 const FAILED: &str = "#dc2626";
 
@@ -46,8 +47,9 @@ pub fn OutcomeChart(days: Vec<DayView>) -> impl IntoView {
                 {bars}
             </svg>
             <figcaption class="mt-2 flex flex-wrap gap-4 text-xs text-gray-600">
-                <span><span style=format!("color:{SUCCEEDED}")>"■"</span>" succeeded"</span>
-                <span><span style=format!("color:{FAILED}")>"■"</span>" failed"</span>
+                // Classes, not style attributes: the Content-Security-Policy allows no inline styles.
+                <span><span class="text-green-600">"■"</span>" succeeded"</span>
+                <span><span class="text-red-600">"■"</span>" failed"</span>
                 <span data-testid="chart-summary">{summary}</span>
             </figcaption>
         </figure>

@@ -11,6 +11,10 @@ use crate::{
     components::ui,
 };
 
+/// Pages whose Content-Security-Policy lets Stripe's Connect.js in (the server's security headers
+/// say the same): links to them load the page in full rather than rendering it in place.
+pub const STRIPE_EMBED_PAGES: &[&str] = &["/payment-setup"];
+
 /// The signed-in user (or `None`), shared with every page through context.
 #[derive(Clone, Copy)]
 pub struct CurrentUser(pub Resource<Result<Option<Me>, crate::error::AppError>>);
@@ -24,6 +28,7 @@ fn nav_links(role: UserRole) -> &'static [(&'static str, &'static str)] {
             ("/admin/plans", "Plans"),
             ("/admin/security", "Security"),
             ("/admin/audit", "Audit log"),
+            ("/admin/jobs", "Jobs"),
             ("/admin/outbox", "Outbox"),
         ],
         UserRole::TenantOwner | UserRole::TenantAdmin => &[
@@ -77,12 +82,16 @@ fn SignedInNav(me: Me) -> impl IntoView {
         <nav aria-label="Main" class="flex grow flex-wrap items-center gap-4 text-sm">
             {nav_links(me.role)
                 .iter()
-                .map(|(href, label)| view! { <A href=*href attr:class="font-medium text-gray-700 hover:text-blue-700">{*label}</A> })
+                .map(|(href, label)| {
+                    // Pages that embed Stripe load in full: their Content-Security-Policy allows Stripe's scripts.
+                    let external = STRIPE_EMBED_PAGES.contains(href).then_some("external");
+                    view! { <A href=*href attr:rel=external attr:class="font-medium text-gray-700 hover:text-blue-700">{*label}</A> }
+                })
                 .collect_view()}
         </nav>
         <div class="flex flex-wrap items-center gap-3 text-sm">
             <span data-testid="signed-in-as">
-                <span class="font-medium">{me.display_name}</span>
+                <A href="/account" attr:class="font-medium text-gray-700 hover:text-blue-700">{me.display_name}</A>
                 " "
                 <span class=ui::BADGE>{me.role.label()}</span>
             </span>

@@ -1,10 +1,13 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::people::PeopleTable;
 use crate::{
-    api::admin::{AdminOverview, CreateTenant, EmailRow, EmailView, load_admin_overview, outbox, outbox_email},
+    api::admin::{
+        AdminOverview, CreateTenant, EmailRow, EmailView, JobsView, ReactivateTenant, RetryJob, SuspendTenant,
+        TenantRow, jobs_overview, load_admin_overview, outbox, outbox_email,
+    },
     components::{
         forms::{FormError, TextField, action_error},
         status::Loaded,
@@ -15,21 +18,68 @@ use crate::{
 #[component]
 pub fn AdminPage() -> impl IntoView {
     let create = ServerAction::<CreateTenant>::new();
-    let data = Resource::new(move || create.version().get(), |_| load_admin_overview());
+    let suspend = ServerAction::<SuspendTenant>::new();
+    let reactivate = ServerAction::<ReactivateTenant>::new();
+    let data = Resource::new(
+        move || (create.version().get(), suspend.version().get(), reactivate.version().get()),
+        |_| load_admin_overview(),
+    );
     view! {
         <Title text="Tenants & users"/>
-        <Loaded data view=move |o| view! { <Overview o create/> }/>
+        <Loaded data view=move |o| view! { <Overview o create suspend reactivate/> }/>
     }
 }
 
 #[component]
-fn Overview(o: AdminOverview, create: ServerAction<CreateTenant>) -> impl IntoView {
+fn TenantStatus(
+    t: TenantRow,
+    suspend: ServerAction<SuspendTenant>,
+    reactivate: ServerAction<ReactivateTenant>,
+) -> impl IntoView {
+    let field = format!("reason-{}", t.id);
+    if t.suspended {
+        view! {
+            <span class=ui::BADGE_HIGH>"Suspended"</span>
+            <span class=ui::MUTED>{t.suspended_reason.map(|r| format!(" {r}"))}</span>
+            <ActionForm action=reactivate attr:class="mt-2">
+                <input type="hidden" name="tenant_id" value=t.id/>
+                <button type="submit" class=ui::BUTTON_QUIET>"Reactivate"</button>
+            </ActionForm>
+        }
+        .into_any()
+    } else {
+        view! {
+            <ActionForm action=suspend attr:class="flex flex-wrap items-end gap-2">
+                <input type="hidden" name="tenant_id" value=t.id/>
+                <label class="sr-only" for=field.clone()>"Reason"</label>
+                <input id=field name="reason" placeholder="Reason for suspending" maxlength=500 class=ui::INPUT/>
+                <button type="submit" class=ui::BUTTON_QUIET>"Suspend"</button>
+            </ActionForm>
+        }
+        .into_any()
+    }
+}
+
+#[component]
+fn Overview(
+    o: AdminOverview,
+    create: ServerAction<CreateTenant>,
+    suspend: ServerAction<SuspendTenant>,
+    reactivate: ServerAction<ReactivateTenant>,
+) -> impl IntoView {
     let error = action_error(create);
+    let suspend_error = action_error(suspend);
+    let reactivate_error = action_error(reactivate);
     view! {
         <div class="flex flex-col gap-6">
             <h1 class=ui::HEADING>"Tenants & users"</h1>
             <section class=ui::CARD>
                 <h2 class="mb-4 text-lg font-semibold text-gray-900">"Tenants"</h2>
+                <p class="mb-4 text-sm text-gray-500">
+                    "A suspended tenant's people cannot sign in, its API keys are refused and its buyers cannot pay; nothing is deleted."
+                </p>
+                <FormError error=suspend_error/>
+                <FormError error=reactivate_error/>
                 <div class="overflow-x-auto">
                     <table class=ui::TABLE data-testid="tenants">
                         <thead>
@@ -37,17 +87,23 @@ fn Overview(o: AdminOverview, create: ServerAction<CreateTenant>) -> impl IntoVi
                                 <th class=ui::TH>"Name"</th>
                                 <th class=ui::TH>"People"</th>
                                 <th class=ui::TH>"Since"</th>
+                                <th class=ui::TH>"Status"</th>
                             </tr>
                         </thead>
                         <tbody>
                             {o.tenants
                                 .into_iter()
-                                .map(|t| view! {
-                                    <tr>
-                                        <td class=ui::TD>{t.name}</td>
-                                        <td class=ui::TD>{t.user_count}</td>
-                                        <td class=ui::TD>{t.created}</td>
-                                    </tr>
+                                .map(|t| {
+                                    let (name, count, created) = (t.name.clone(), t.user_count, t.created.clone());
+                                    let marker = name.clone();
+                                    view! {
+                                        <tr data-tenant=marker>
+                                            <td class=ui::TD>{name}</td>
+                                            <td class=ui::TD>{count}</td>
+                                            <td class=ui::TD>{created}</td>
+                                            <td class=ui::TD><TenantStatus t suspend reactivate/></td>
+                                        </tr>
+                                    }
                                 })
                                 .collect_view()}
                         </tbody>
@@ -77,22 +133,32 @@ fn Overview(o: AdminOverview, create: ServerAction<CreateTenant>) -> impl IntoVi
 
 #[component]
 pub fn OutboxPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| outbox());
+    let query = use_query_map();
+    let to = move || query.read().get("to");
+    let data = Resource::new(to, outbox);
     view! {
         <Title text="Outbox"/>
-        <Loaded data view=|emails| view! { <OutboxList emails/> }/>
+        <Loaded data view=move |emails| view! { <OutboxList emails to=to().unwrap_or_default()/> }/>
     }
 }
 
 #[component]
-fn OutboxList(emails: Vec<EmailRow>) -> impl IntoView {
+fn OutboxList(emails: Vec<EmailRow>, to: String) -> impl IntoView {
     view! {
         <div class="flex flex-col gap-6">
             <section>
                 <h1 class=ui::HEADING>"Outbox"</h1>
                 <p class=ui::MUTED>
-                    "Every email Remit has sent or is sending, newest first. Without SMTP_URL, email is delivered here only."
+                    "Every email Remit has sent or is sending, newest first. Without SMTP_URL, email is delivered here only; \
+                     one-time links are shown only in development, and otherwise removed once an email is sent."
                 </p>
+                <form method="get" class="mt-4 flex flex-wrap items-end gap-2">
+                    <div>
+                        <label for="outbox-to" class=ui::LABEL>"To"</label>
+                        <input id="outbox-to" name="to" type="email" value=to class=ui::INPUT/>
+                    </div>
+                    <button type="submit" class=ui::BUTTON_QUIET>"Show"</button>
+                </form>
             </section>
             <section class=ui::CARD>
                 {if emails.is_empty() {
@@ -176,6 +242,82 @@ fn Email(email: EmailView) -> impl IntoView {
                         }).collect_view()}
                     </ul>
                 })}
+            </section>
+        </div>
+    }
+}
+
+#[component]
+pub fn JobsPage() -> impl IntoView {
+    let retry = ServerAction::<RetryJob>::new();
+    let data = Resource::new(move || retry.version().get(), |_| jobs_overview());
+    view! {
+        <Title text="Background jobs"/>
+        <Loaded data view=move |jobs| view! { <Jobs jobs retry/> }/>
+    }
+}
+
+#[component]
+fn Jobs(jobs: JobsView, retry: ServerAction<RetryJob>) -> impl IntoView {
+    let error = action_error(retry);
+    view! {
+        <div class="flex flex-col gap-6">
+            <section>
+                <h1 class=ui::HEADING>"Background jobs"</h1>
+                <p class=ui::MUTED>
+                    "Emails, receipts, webhooks, Stripe events and scheduled checks run as jobs. A job that fails is retried with backoff; after 3 failures platform admins are alerted."
+                </p>
+            </section>
+            <section class=ui::CARD>
+                <h2 class="mb-4 text-lg font-semibold text-gray-900">"Waiting"</h2>
+                {if jobs.queue.is_empty() {
+                    view! { <p class=ui::MUTED>"No jobs are waiting."</p> }.into_any()
+                } else {
+                    view! {
+                        <ul class="flex flex-col gap-1 text-sm" data-testid="job-queue">
+                            {jobs.queue.into_iter().map(|(task, count)| view! { <li>{task} ": " {count}</li> }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }}
+            </section>
+            <section class=ui::CARD>
+                <h2 class="mb-4 text-lg font-semibold text-gray-900">"Failing"</h2>
+                <FormError error/>
+                {if jobs.failing.is_empty() {
+                    view! { <p class=ui::MUTED>"No job is failing."</p> }.into_any()
+                } else {
+                    view! {
+                        <div class="overflow-x-auto">
+                            <table class=ui::TABLE data-testid="failing-jobs">
+                                <thead>
+                                    <tr>
+                                        <th class=ui::TH>"Job"</th>
+                                        <th class=ui::TH>"Attempts"</th>
+                                        <th class=ui::TH>"Last error"</th>
+                                        <th class=ui::TH>"Next try"</th>
+                                        <th class=ui::TH>""</th>
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {jobs.failing.into_iter().map(|j| view! {
+                                        <tr>
+                                            <td class=ui::TD>{format!("{} #{}", j.task, j.id)}<br/><span class=ui::MUTED>{j.queued}</span></td>
+                                            <td class=ui::TD>{j.attempts}</td>
+                                            <td class=ui::TD>{j.last_error}</td>
+                                            <td class=ui::TD>{j.next}</td>
+                                            <td class=ui::TD>
+                                                <ActionForm action=retry>
+                                                    <input type="hidden" name="id" value=j.id.to_string()/>
+                                                    <button type="submit" class=ui::BUTTON_QUIET>"Retry now"</button>
+                                                </ActionForm>
+                                            </td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any()
+                }}
             </section>
         </div>
     }

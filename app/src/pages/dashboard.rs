@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::people::PeopleTable;
+use super::people::{PeopleActions, PeopleTable};
 use crate::{
     api::household::{ConsultantDashboard, InviteFamilyMember, load_consultant_dashboard},
     components::{
@@ -15,15 +15,16 @@ use crate::{
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let invite = ServerAction::<InviteFamilyMember>::new();
-    let data = Resource::new(move || invite.version().get(), |_| load_consultant_dashboard());
+    let manage = PeopleActions::new();
+    let data = Resource::new(move || (invite.version().get(), manage.version()), |_| load_consultant_dashboard());
     view! {
         <Title text="Dashboard"/>
-        <Loaded data view=move |d| view! { <Dashboard d invite/> }/>
+        <Loaded data view=move |d| view! { <Dashboard d invite manage/> }/>
     }
 }
 
 #[component]
-fn Dashboard(d: ConsultantDashboard, invite: ServerAction<InviteFamilyMember>) -> impl IntoView {
+fn Dashboard(d: ConsultantDashboard, invite: ServerAction<InviteFamilyMember>, manage: PeopleActions) -> impl IntoView {
     let error = action_error(invite);
     let household_title =
         if d.can_manage { "Your household".to_owned() } else { format!("{}'s household", d.consultant_name) };
@@ -41,7 +42,7 @@ fn Dashboard(d: ConsultantDashboard, invite: ServerAction<InviteFamilyMember>) -
                 <p class="mb-4 text-sm text-gray-500">
                     "Family members can sign in and follow your payments and payouts. They cannot change anything."
                 </p>
-                <PeopleTable people=d.household/>
+                <PeopleTable people=d.household manage/>
             </section>
             {d.can_manage.then(|| view! {
                 <section class=ui::CARD>

@@ -1,3 +1,4 @@
+mod account;
 mod admin;
 mod api_keys;
 mod audit;
@@ -17,7 +18,8 @@ mod tenant_settings;
 mod verify_receipt;
 mod webhooks;
 
-pub use admin::{AdminPage, OutboxEmailPage, OutboxPage};
+pub use account::AccountPage;
+pub use admin::{AdminPage, JobsPage, OutboxEmailPage, OutboxPage};
 pub use api_keys::ApiKeysPage;
 pub use audit::AuditPage;
 pub use billing::{BillingPage, PaymentMethodsPage};

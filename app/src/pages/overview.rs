@@ -1,5 +1,6 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 use crate::{
     api::overview::{AlertView, Overview, RateView, TenantHealthView, load_admin_dashboard, load_tenant_overview},
@@ -96,9 +97,22 @@ fn Chart(title: &'static str, days: Vec<crate::api::overview::DayView>) -> impl 
     }
 }
 
+/// "Live data · Show test data": payment figures are of one mode at a time.
+#[component]
+fn ModeSwitch(livemode: bool, other: (&'static str, &'static str)) -> impl IntoView {
+    view! {
+        <p class="text-sm" data-testid="mode">
+            <span class=if livemode { ui::BADGE_OK } else { ui::BADGE_WAIT }>{if livemode { "Live data" } else { "Test data" }}</span>
+            " "
+            <a class=ui::LINK href=format!("?mode={}", other.0)>{other.1}</a>
+        </p>
+    }
+}
+
 #[component]
 pub fn AdminDashboardPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| load_admin_dashboard());
+    let query = use_query_map();
+    let data = Resource::new(move || query.read().get("mode"), load_admin_dashboard);
     view! {
         <Title text="Dashboard"/>
         <Loaded data view=|o| view! { <AdminDashboard o/> }/>
@@ -107,9 +121,11 @@ pub fn AdminDashboardPage() -> impl IntoView {
 
 #[component]
 fn AdminDashboard(o: Overview) -> impl IntoView {
+    let other = o.other_mode();
     view! {
         <div class="flex flex-col gap-6">
             <h1 class=ui::HEADING>"Platform health"</h1>
+            <ModeSwitch livemode=o.livemode other/>
             <section class=ui::CARD>
                 <h2 class="mb-4 text-lg font-semibold text-gray-900">"Tenants"</h2>
                 <div class="overflow-x-auto">
@@ -150,7 +166,8 @@ fn AdminDashboard(o: Overview) -> impl IntoView {
 
 #[component]
 pub fn TenantOverviewPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| load_tenant_overview());
+    let query = use_query_map();
+    let data = Resource::new(move || query.read().get("mode"), load_tenant_overview);
     view! {
         <Title text="Overview"/>
         <Loaded data view=|o| view! { <TenantOverview o/> }/>
@@ -159,6 +176,7 @@ pub fn TenantOverviewPage() -> impl IntoView {
 
 #[component]
 fn TenantOverview(o: Overview) -> impl IntoView {
+    let (livemode, other) = (o.livemode, o.other_mode());
     let Some(t) = o.tenants.into_iter().next() else {
         return view! { <p class=ui::MUTED>"No tenant."</p> }.into_any();
     };
@@ -167,6 +185,7 @@ fn TenantOverview(o: Overview) -> impl IntoView {
             <section>
                 <h1 class=ui::HEADING data-testid="tenant-name">{t.name.clone()}</h1>
                 <p class=ui::MUTED>{format!("Status: {}", t.status)}</p>
+                <ModeSwitch livemode other/>
             </section>
             <div class="grid grid-cols-1 gap-4 md:grid-cols-3">
                 <section class=ui::CARD>

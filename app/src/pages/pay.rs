@@ -65,6 +65,10 @@ fn Pay(p: PayView, token: String, pay: ServerAction<PayWinning>) -> impl IntoVie
                 "failed" => view! {
                     <p class="mt-4 text-sm text-red-700" role="alert">"Payment failed three times, so this link is closed. Please contact the auction house."</p>
                 }.into_any(),
+                _ if p.unavailable.is_some() => view! {
+                    <h2 class="mt-4 text-lg font-semibold text-gray-900" data-testid="payments-paused">"Payments are paused"</h2>
+                    <p class="text-sm text-gray-600">{p.unavailable.clone()}</p>
+                }.into_any(),
                 _ if !p.can_pay => view! {
                     <h2 class="mt-4 text-lg font-semibold text-gray-900" data-testid="window-closed">"Payment window closed"</h2>
                     <p class="text-sm text-gray-600">{format!("Payment was due by {}. Please contact the auction house.", p.pay_by)}</p>

@@ -6,8 +6,8 @@ use leptos_meta::Title;
 
 use crate::{
     api::payouts::{
-        PaymentSetup, PayoutAccountView, SendOnboardingLink, StartPayoutSetup, TenantPayouts, load_payment_setup,
-        load_tenant_payouts,
+        PaymentSetup, PayoutAccountView, SendOnboardingLink, SetPayoutLinkRecipient, StartPayoutSetup, TenantPayouts,
+        load_payment_setup, load_tenant_payouts,
     },
     components::{
         forms::{FieldError, FormError, Notice, action_error},
@@ -20,12 +20,16 @@ use crate::{
 pub fn PaymentSetupPage() -> impl IntoView {
     let start = ServerAction::<StartPayoutSetup>::new();
     let send = ServerAction::<SendOnboardingLink>::new();
-    let data = Resource::new(move || (start.version().get(), send.version().get()), |_| load_payment_setup());
+    let approve = ServerAction::<SetPayoutLinkRecipient>::new();
+    let data = Resource::new(
+        move || (start.version().get(), send.version().get(), approve.version().get()),
+        |_| load_payment_setup(),
+    );
     view! {
         <Title text="Payment setup"/>
         <div class="flex flex-col gap-6">
             <h1 class=ui::HEADING>"Payment setup"</h1>
-            <Loaded data view=move |s| view! { <Setup s start send/> }/>
+            <Loaded data view=move |s| view! { <Setup s start send approve/> }/>
         </div>
     }
 }
@@ -66,6 +70,7 @@ fn Setup(
     s: PaymentSetup,
     start: ServerAction<StartPayoutSetup>,
     send: ServerAction<SendOnboardingLink>,
+    approve: ServerAction<SetPayoutLinkRecipient>,
 ) -> impl IntoView {
     let start_error = action_error(start);
     if !s.subscribed {
@@ -132,9 +137,34 @@ fn Setup(
                 </noscript>
             </section>
             <SendLink send consultant_id=String::new() email=s.email.clone()/>
+            <ApprovedRecipient approve current=s.link_recipient.clone()/>
         })}
     }
     .into_any()
+}
+
+/// The one other address the consultant allows payout links to go to.
+#[component]
+fn ApprovedRecipient(approve: ServerAction<SetPayoutLinkRecipient>, current: Option<String>) -> impl IntoView {
+    let error = action_error(approve);
+    view! {
+        <section class=ui::CARD>
+            <h2 class=ui::SUBHEADING>"Who else may receive your payout links"</h2>
+            <p class="mt-1 text-sm text-gray-600">
+                "A payout link lets its holder enter the bank account your payouts go to. Links go to your own address, \
+                 or to one address you approve here (for example whoever keeps your books); you are told of every link sent."
+            </p>
+            <FormError error/>
+            <ActionForm action=approve attr:class="mt-4 flex flex-wrap items-end gap-2">
+                <div>
+                    <label for="link-recipient" class=ui::LABEL>"Approved address (leave empty for none)"</label>
+                    <input id="link-recipient" name="email" type="email" value=current class=ui::INPUT/>
+                    <FieldError error field="email"/>
+                </div>
+                <button type="submit" class=ui::BUTTON_QUIET>"Save"</button>
+            </ActionForm>
+        </section>
+    }
 }
 
 /// The form that sends a one-time link to Stripe's hosted onboarding.
@@ -145,7 +175,7 @@ fn SendLink(send: ServerAction<SendOnboardingLink>, consultant_id: String, email
     view! {
         <section class=ui::CARD>
             <h2 class=ui::SUBHEADING>"Send an onboarding link"</h2>
-            <p class="mt-1 text-sm text-gray-600">"The link opens Stripe's hosted pages, once, within 7 days: for another device, or for whoever keeps the books."</p>
+            <p class="mt-1 text-sm text-gray-600">"The link opens Stripe's hosted pages, once, within 7 days: for another device, or for the address the consultant approved."</p>
             <FormError error/>
             <ActionForm action=send attr:class="mt-4 flex flex-wrap items-end gap-2">
                 <input type="hidden" name="consultant_id" value=consultant_id/>
@@ -176,7 +206,7 @@ pub fn PaymentSetupCompletePage() -> impl IntoView {
 fn Complete(s: PaymentSetup) -> impl IntoView {
     match s.account {
         None => {
-            view! { <p class=ui::MUTED><a class=ui::LINK href="/payment-setup">"Start payout setup"</a></p> }.into_any()
+            view! { <p class=ui::MUTED><a class=ui::LINK rel="external" href="/payment-setup">"Start payout setup"</a></p> }.into_any()
         }
         Some(a) => {
             let heading =
@@ -185,7 +215,7 @@ fn Complete(s: PaymentSetup) -> impl IntoView {
                 <section class=ui::CARD data-testid="payout-complete">
                     <h2 class="mb-2 text-lg font-semibold text-gray-900">{heading}</h2>
                     <AccountState a/>
-                    <p class="mt-4 text-sm"><a class=ui::LINK href="/payment-setup">"Back to payment setup"</a></p>
+                    <p class="mt-4 text-sm"><a class=ui::LINK rel="external" href="/payment-setup">"Back to payment setup"</a></p>
                 </section>
             }
             .into_any()

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::people::PeopleTable;
+use super::people::{PeopleActions, PeopleTable};
 use crate::{
     api::tenant::{InviteMember, RenameTenant, TenantSettings, load_tenant_settings},
     components::{
@@ -15,10 +15,14 @@ use crate::{
 pub fn TenantSettingsPage() -> impl IntoView {
     let invite = ServerAction::<InviteMember>::new();
     let rename = ServerAction::<RenameTenant>::new();
-    let data = Resource::new(move || (invite.version().get(), rename.version().get()), |_| load_tenant_settings());
+    let manage = PeopleActions::new();
+    let data = Resource::new(
+        move || (invite.version().get(), rename.version().get(), manage.version()),
+        |_| load_tenant_settings(),
+    );
     view! {
         <Title text="Tenant settings"/>
-        <Loaded data view=move |s| view! { <Settings s invite rename/> }/>
+        <Loaded data view=move |s| view! { <Settings s invite rename manage/> }/>
     }
 }
 
@@ -27,6 +31,7 @@ fn Settings(
     s: TenantSettings,
     invite: ServerAction<InviteMember>,
     rename: ServerAction<RenameTenant>,
+    manage: PeopleActions,
 ) -> impl IntoView {
     let invite_error = action_error(invite);
     let rename_error = action_error(rename);
@@ -52,7 +57,7 @@ fn Settings(
             })}
             <section class=ui::CARD>
                 <h2 class="mb-4 text-lg font-semibold text-gray-900">"People"</h2>
-                <PeopleTable people=s.people/>
+                <PeopleTable people=s.people manage/>
             </section>
             <section class=ui::CARD>
                 <h2 class=ui::SUBHEADING>"Invite someone"</h2>

@@ -69,15 +69,26 @@ fn Settings(
                     }}
                 </p>
             })}
-            <FormError error=save_error/>
-            <ActionForm action=save attr:class="mt-4 flex flex-col gap-3" attr:novalidate="">
-                <TextField id="webhook-url" name="url" label="HTTPS URL" error=save_error input_type="url" maxlength=2048 value=url.unwrap_or_default()/>
-                <label class="text-sm">
-                    <input type="checkbox" name="regenerate_secret" value="yes"/>
-                    " Make a new signing secret (the current one stops working)"
-                </label>
-                <div><button type="submit" class=ui::BUTTON>"Save endpoint"</button></div>
-            </ActionForm>
+            {if w.can_remove {
+                view! {
+                    <FormError error=save_error/>
+                    <ActionForm action=save attr:class="mt-4 flex flex-col gap-3" attr:novalidate="">
+                        <TextField id="webhook-url" name="url" label="HTTPS URL" error=save_error input_type="url" maxlength=2048 value=url.clone().unwrap_or_default()/>
+                        <label class="text-sm">
+                            <input type="checkbox" name="regenerate_secret" value="yes"/>
+                            " Make a new signing secret (the current one stops working)"
+                        </label>
+                        <div><button type="submit" class=ui::BUTTON>"Save endpoint"</button></div>
+                    </ActionForm>
+                }.into_any()
+            } else {
+                view! {
+                    <p class="mt-2 text-sm text-gray-600">
+                        {url.clone().map_or_else(|| "No endpoint yet.".to_owned(), |u| format!("Events go to {u}."))}
+                        " Only the tenant's owner changes the endpoint or its secret."
+                    </p>
+                }.into_any()
+            }}
             {(has_url && w.can_remove).then(|| view! {
                 <FormError error=remove_error/>
                 <ActionForm action=remove attr:class="mt-4">

@@ -77,6 +77,24 @@ pub mod policy {
     pub const CONSULTANT_HOUSEHOLD: &[Role] = &[Role::Consultant, Role::FamilyMember];
     /// Who may send a consultant a payout onboarding link: the consultant, or their tenant's staff.
     pub const ONBOARDING_LINK_ISSUERS: &[Role] = &[Role::Consultant, Role::TenantOwner, Role::TenantAdmin];
+    /// Who invites people (and may resend or revoke their own tenant's or household's invitations).
+    pub const INVITERS: &[Role] = &[Role::TenantOwner, Role::TenantAdmin, Role::Consultant];
+}
+
+/// Where to send someone after sign-in, if `next` is a safe place: a path on Remit itself. It
+/// must start with a single `/`, hold no backslash, whitespace or control character (browsers
+/// drop tabs and newlines, so `/\t/evil.example` would become `//evil.example`), and, resolved
+/// against `base` (`PUBLIC_BASE_URL`), keep its origin. Anything else is ignored.
+pub fn safe_redirect(base: &url::Url, next: &str) -> Option<String> {
+    let plain = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 2048
+        && !next.chars().any(|c| c == '\\' || c.is_control() || c.is_whitespace());
+    if !plain {
+        return None;
+    }
+    let resolved = base.join(next).ok()?;
+    (resolved.origin() == base.origin()).then(|| next.to_owned())
 }
 
 /// The authorisation helper: no principal is 401, a principal outside `allowed` is 403.
@@ -153,6 +171,26 @@ mod tests {
         let consultant = principal(Role::Consultant);
         assert_eq!(consultant.consultant_scope().unwrap(), consultant.user_id);
         assert!(principal(Role::TenantAdmin).consultant_scope().is_err());
+    }
+
+    #[test]
+    fn only_paths_on_remit_are_followed_after_sign_in() {
+        let base = url::Url::parse("https://pay.example.com").unwrap();
+        assert_eq!(safe_redirect(&base, "/settings?tab=keys").as_deref(), Some("/settings?tab=keys"));
+        for evil in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\u{7f}",
+            "/\u{0}x",
+            "https://evil.example",
+            "evil.example",
+            "",
+            "/ /evil.example",
+        ] {
+            assert_eq!(safe_redirect(&base, evil), None, "{evil:?}");
+        }
     }
 
     #[test]

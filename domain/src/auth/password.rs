@@ -11,8 +11,15 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::error::{Error, Result};
 
-pub const MIN_LENGTH: usize = 10;
+/// ASVS 2.1.1: at least 12 characters.
+pub const MIN_LENGTH: usize = 12;
 pub const MAX_LENGTH: usize = 1024;
+/// zxcvbn's score a new password must reach: 3 means about 10^10 guesses, "safely unguessable:
+/// moderate protection from offline slow-hash scenario".
+const MIN_STRENGTH: zxcvbn::Score = zxcvbn::Score::Three;
+/// Only this much of a password is judged for strength: zxcvbn's matching grows quickly with
+/// length, and any password this long that passed the length rule is long enough anyway.
+const STRENGTH_CHECKED_CHARS: usize = 100;
 
 fn hasher() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).expect("static Argon2 parameters are valid");
@@ -26,14 +33,38 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
     hasher().hash_password(b"remit-dummy-password", &salt).expect("hashing a constant works").to_string()
 });
 
-/// Rules for a new password; the message says what to change.
-pub fn validate_new(password: &SecretString) -> Result<()> {
-    let len = password.expose_secret().chars().count();
+/// Rules for a new password; the message says what to change. `personal` holds what a guesser
+/// would try first (the person's email and name), which the password must not lean on.
+pub fn validate_new(password: &SecretString, personal: &[&str]) -> Result<()> {
+    let secret = password.expose_secret();
+    let len = secret.chars().count();
     if len < MIN_LENGTH {
         return Err(Error::invalid("password", format!("Choose a password of at least {MIN_LENGTH} characters.")));
     }
     if len > MAX_LENGTH {
         return Err(Error::invalid("password", format!("Passwords can be at most {MAX_LENGTH} characters.")));
+    }
+    if secret.contains('\0') {
+        return Err(Error::invalid("password", "Passwords cannot contain the NUL character."));
+    }
+    let judged: String = secret.chars().take(STRENGTH_CHECKED_CHARS).collect();
+    let mut inputs: Vec<&str> = personal.to_vec();
+    let parts: Vec<&str> = personal.iter().flat_map(|p| p.split(|c: char| !c.is_alphanumeric())).collect();
+    inputs.extend(parts.into_iter().filter(|p| p.len() >= 3));
+    inputs.push("remit");
+    let strength = zxcvbn::zxcvbn(&judged, &inputs);
+    if strength.score() < MIN_STRENGTH {
+        let hint = strength
+            .feedback()
+            .and_then(|f| f.warning().map(|w| w.to_string()))
+            .unwrap_or_else(|| "It would be guessed too easily.".to_owned());
+        return Err(Error::invalid(
+            "password",
+            format!(
+                "This password is too easy to guess. {hint} Add more words or characters that are not a \
+                 common pattern, for example three or four unrelated words."
+            ),
+        ));
     }
     Ok(())
 }
@@ -80,8 +111,24 @@ mod tests {
 
     #[test]
     fn new_passwords_have_bounds() {
-        assert!(validate_new(&SecretString::from("short")).is_err());
-        assert!(validate_new(&SecretString::from("x".repeat(MAX_LENGTH + 1))).is_err());
-        assert!(validate_new(&SecretString::from("long enough pw")).is_ok());
+        let check = |p: &str| validate_new(&SecretString::from(p.to_owned()), &[]);
+        assert!(check("short").is_err());
+        assert!(check("tenletters").is_err(), "ASVS 2.1.1: at least 12 characters");
+        assert!(check(&"x".repeat(MAX_LENGTH + 1)).is_err());
+        assert!(check("correct horse battery staple").is_ok());
+        assert!(check("carbon-violet-harbour-94").is_ok());
+    }
+
+    #[test]
+    fn common_and_personal_passwords_are_refused() {
+        for weak in ["password1234", "Password1234", "qwertyuiop123", "123456789012", "aaaaaaaaaaaa", "iloveyou2024!"] {
+            let err = validate_new(&SecretString::from(weak.to_owned()), &[]).unwrap_err();
+            assert_eq!(err.field(), Some("password"), "{weak}");
+            assert!(err.public_message().contains("too easy to guess"), "{weak}: {}", err.public_message());
+        }
+        let personal = ["casey.consultant@northwind.example", "Casey Consultant"];
+        for guessable in ["casey.consultant@northwind.example", "caseyconsultant", "consultantcasey"] {
+            assert!(validate_new(&SecretString::from(guessable.to_owned()), &personal).is_err(), "{guessable}");
+        }
     }
 }

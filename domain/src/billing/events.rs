@@ -15,7 +15,7 @@ use crate::{
     error::Result,
     mail::{self, OutgoingEmail},
     money::format_minor,
-    stripe::upstream,
+    stripe::{StripeMode, upstream},
     stripe_webhooks::Envelope,
 };
 
@@ -52,14 +52,15 @@ pub async fn read_current(services: &Services, envelope: &Envelope) -> Result<Op
     let Some(id) = envelope.data.object.get("id").and_then(|v| v.as_str()) else {
         return Ok(None);
     };
-    let client = services.stripe.client();
+    let stripe = services.stripe.mode(envelope.livemode)?;
+    let client = stripe.client();
     let as_of = Utc::now();
     let current = match envelope.kind.split('.').next() {
         Some("customer") => Current::Subscription(Box::new(
             RetrieveSubscription::new(id).send(client).await.map_err(|e| upstream(e, "read a subscription"))?,
         )),
         Some("invoice") => {
-            let (invoice, intents) = read_invoice(services, id).await?;
+            let (invoice, intents) = read_invoice(stripe, id).await?;
             Current::Invoice { invoice: Box::new(invoice), intents }
         }
         _ => Current::PaymentMethod(Box::new(
@@ -71,10 +72,10 @@ pub async fn read_current(services: &Services, envelope: &Envelope) -> Result<Op
 
 /// An invoice and the PaymentIntents of its payment attempts.
 pub(super) async fn read_invoice(
-    services: &Services,
+    stripe: &StripeMode,
     id: &str,
 ) -> Result<(stripe_shared::Invoice, Vec<stripe_shared::PaymentIntent>)> {
-    let client = services.stripe.client();
+    let client = stripe.client();
     let invoice = RetrieveInvoice::new(id)
         .expand(vec!["payments".to_owned()])
         .send(client)
@@ -181,6 +182,7 @@ async fn trial_ending_email(
                 services.settings.public_url(super::subscriptions::RETURN_PATH),
             ),
             attachments: vec![],
+            links: None,
         },
     )
     .await?;
@@ -218,6 +220,7 @@ async fn payment_failed_email(
                 services.settings.public_url(payment_methods::RETURN_PATH),
             ),
             attachments: vec![],
+            links: None,
         },
     )
     .await?;

@@ -57,7 +57,8 @@ pub struct BillingMetrics {
 
 pub const DAYS: i32 = 30;
 
-pub async fn billing_metrics(pool: &PgPool) -> Result<BillingMetrics> {
+/// The metrics of consultants' subscriptions, which run in the platform's mode (`livemode`).
+pub async fn billing_metrics(pool: &PgPool, livemode: bool) -> Result<BillingMetrics> {
     let mrr = sqlx::query_as!(
         Mrr,
         r#"SELECT currency, sum(CASE WHEN "interval" = 'year' THEN amount / 12 ELSE amount END)::bigint AS "amount!"
@@ -77,7 +78,8 @@ pub async fn billing_metrics(pool: &PgPool) -> Result<BillingMetrics> {
     .await?;
     let payments = sqlx::query!(
         r#"SELECT count(*) AS "total!", count(*) FILTER (WHERE NOT succeeded) AS "failed!"
-           FROM payment_outcomes WHERE source = 'subscription' AND occurred_at > now() - interval '30 days'"#
+           FROM payment_outcomes WHERE source = 'subscription' AND livemode = $1 AND occurred_at > now() - interval '30 days'"#,
+        livemode
     )
     .fetch_one(pool)
     .await?;
@@ -105,7 +107,7 @@ pub async fn billing_metrics(pool: &PgPool) -> Result<BillingMetrics> {
     )
     .fetch_all(pool)
     .await?;
-    let outcomes = dashboard::daily_outcomes(pool, None, Some("subscription"), DAYS).await?;
+    let outcomes = dashboard::daily_outcomes(pool, None, Some("subscription"), livemode, DAYS).await?;
     Ok(BillingMetrics {
         mrr,
         counts,

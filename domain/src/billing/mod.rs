@@ -81,7 +81,7 @@ pub async fn ensure_customer(services: &Services, user: &Principal) -> Result<Cu
         .metadata(metadata.into_iter().collect::<std::collections::HashMap<_, _>>())
         .customize()
         .request_strategy(idempotent(format!("remit-customer-{}", user.user_id))?)
-        .send(services.stripe.client())
+        .send(services.stripe.platform().client())
         .await
         .map_err(|e| upstream(e, "set up your billing profile"))?;
     sqlx::query!(
@@ -159,6 +159,13 @@ pub async fn store_subscription(
         as_of,
     )
     .fetch_optional(&mut *conn)
+    .await?;
+    // The consultant's subscription Checkout did its job: the next subscribe starts afresh.
+    sqlx::query!(
+        "UPDATE subscription_checkouts SET status = 'closed' WHERE consultant_id = $1 AND status <> 'closed'",
+        owner.user_id
+    )
+    .execute(&mut *conn)
     .await?;
     match id {
         Some(id) => Ok(Some(id)),

@@ -57,7 +57,7 @@ pub async fn start_adding(services: &Services, consultant: &Principal) -> Result
         .cancel_url(services.settings.public_url(RETURN_PATH))
         .customize()
         .request_strategy(idempotent(format!("remit-add-card-{}", Uuid::new_v4()))?)
-        .send(services.stripe.client())
+        .send(services.stripe.platform().client())
         .await
         .map_err(|e| upstream(e, "start adding a card"))?;
     session.url.ok_or_else(|| anyhow::anyhow!("Checkout session {} has no URL", session.id).into())
@@ -111,7 +111,7 @@ pub async fn complete_adding(services: &Services, consultant: &Principal, sessio
     let customer = customer_of(&mut conn, consultant.user_id).await?.ok_or(Error::NotFound("checkout session"))?;
     let session = RetrieveCheckoutSession::new(session_id)
         .expand(vec!["setup_intent".to_owned()])
-        .send(services.stripe.client())
+        .send(services.stripe.platform().client())
         .await
         .map_err(|e| upstream(e, "confirm the new card"))?;
     if session.customer.as_ref().map(|c| c.id().as_str()) != Some(customer.stripe_customer_id.as_str()) {
@@ -127,7 +127,7 @@ pub async fn complete_adding(services: &Services, consultant: &Principal, sessio
         return Ok(CardAdded::NotSaved);
     };
     let pm = RetrievePaymentMethod::new(pm_id.as_str())
-        .send(services.stripe.client())
+        .send(services.stripe.platform().client())
         .await
         .map_err(|e| upstream(e, "read the new card"))?;
     store(&mut conn, &pm).await?;
@@ -184,7 +184,7 @@ async fn make_default_card(
     customer: &Customer,
     pm: &str,
 ) -> Result<Recovery> {
-    let client = services.stripe.client();
+    let client = services.stripe.platform().client();
     let mut settings = UpdateCustomerInvoiceSettings::new();
     settings.default_payment_method = Some(pm.to_owned());
     UpdateCustomer::new(customer.stripe_customer_id.as_str())
@@ -218,7 +218,7 @@ async fn make_default_card(
 /// Pays the customer's open subscription invoices now with the default card, rather than
 /// waiting for Stripe's next automatic retry.
 async fn pay_open_invoices(services: &Services, customer: &Customer) -> Result<Recovery> {
-    let client = services.stripe.client();
+    let client = services.stripe.platform().client();
     let open = ListInvoice::new()
         .customer(customer.stripe_customer_id.as_str())
         .status(stripe_shared::InvoiceStatus::Open)
@@ -257,7 +257,7 @@ pub async fn remove(services: &Services, consultant: &Principal, card_id: Uuid) 
     }
     drop(conn);
     DetachPaymentMethod::new(pm.as_str())
-        .send(services.stripe.client())
+        .send(services.stripe.platform().client())
         .await
         .map_err(|e| upstream(e, "remove the card"))?;
     sqlx::query!("DELETE FROM payment_methods WHERE id = $1", card_id).execute(&services.pool).await?;

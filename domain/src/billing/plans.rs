@@ -84,13 +84,13 @@ fn validate(input: &NewPlan) -> Result<ValidPlan> {
     if description.chars().count() > 500 {
         return Err(Error::invalid("description", "Keep the description under 500 characters."));
     }
+    crate::input::plain_text(&name, "name", false)?;
+    crate::input::plain_text(&description, "description", true)?;
     let currency = Currency::parse(&input.currency).ok_or_else(|| {
         Error::invalid("currency", format!("Choose one of: {}.", Currency::supported().collect::<Vec<_>>().join(", ")))
     })?;
     let price = Money::parse(&input.price, currency, "price")?;
-    if price.amount < 50 {
-        return Err(Error::invalid("price", "The price must be at least 0.50 (Stripe's minimum charge)."));
-    }
+    let price = Money::chargeable(price.amount, currency, "price")?;
     let interval =
         Interval::parse(input.interval.trim()).ok_or_else(|| Error::invalid("interval", "Bill monthly or yearly."))?;
     let trial = input.trial_days.trim();
@@ -115,7 +115,7 @@ pub async fn create(services: &Services, admin: &Principal, input: &NewPlan) -> 
         return Err(Error::invalid("name", "An active plan already has this name."));
     }
     let id = Uuid::new_v4();
-    let client = services.stripe.client();
+    let client = services.stripe.platform().client();
     let mut product = CreateProduct::new(plan.name.as_str()).metadata([("remit_plan".to_owned(), id.to_string())]);
     if !plan.description.is_empty() {
         product = product.description(plan.description.as_str());
@@ -201,7 +201,7 @@ pub async fn archive(services: &Services, admin: &Principal, plan_id: Uuid) -> R
     }
     UpdatePrice::new(plan.stripe_price_id.as_str())
         .active(false)
-        .send(services.stripe.client())
+        .send(services.stripe.platform().client())
         .await
         .map_err(|e| upstream(e, "archive the plan's price"))?;
     let mut tx = services.pool.begin().await?;

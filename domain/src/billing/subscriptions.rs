@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use stripe_billing::subscription::{RetrieveSubscription, UpdateSubscription, UpdateSubscriptionItems};
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
-    RetrieveCheckoutSession,
+    ExpireCheckoutSession, RetrieveCheckoutSession,
 };
 use stripe_client_core::StripeRequest as _;
 use stripe_shared::CheckoutSessionMode;
@@ -23,17 +23,99 @@ use crate::{
 pub const RETURN_PATH: &str = "/billing";
 
 /// Starts a subscription to `plan_id`: returns the Checkout URL the consultant pays on.
+///
+/// At most one subscription Checkout is pending per consultant (a unique row), so two tabs, or
+/// two clicks, get the same page rather than two subscriptions: the row is claimed under the
+/// consultant's lock, the session is made at Stripe after the transaction with an idempotency key
+/// of that claim (a repeated or concurrent request sends the same request and gets the same
+/// session), and an open page for another plan is expired at Stripe before a new one is made.
 pub async fn start_checkout(services: &Services, consultant: &Principal, plan_id: Uuid) -> Result<String> {
     let plan = plans::get(services, plan_id).await?;
     if !plan.active {
         return Err(Error::invalid("plan", "This plan is no longer offered; choose another."));
     }
-    let mut conn = services.pool.acquire().await?;
-    if current_subscription(&mut conn, consultant.user_id).await?.is_some() {
+    let customer = ensure_customer(services, consultant).await?;
+    // At most two rounds: a pending page for another plan is closed, then a new one claimed.
+    for _ in 0..2 {
+        match claim(services, consultant.user_id, plan_id).await? {
+            Pending::Open(url) => return Ok(url),
+            Pending::Claimed(claim_id) => {
+                return create_session(services, consultant, &plan, &customer, claim_id).await;
+            }
+            Pending::Replace { stripe_session_id } => {
+                if let Some(id) = stripe_session_id {
+                    // Best effort: a page that already completed brings its subscription through the
+                    // events, and the next request is then refused as "already subscribed".
+                    if let Err(err) =
+                        ExpireCheckoutSession::new(id.as_str()).send(services.stripe.platform().client()).await
+                    {
+                        tracing::info!(error = %err, "an earlier subscription page could not be expired");
+                    }
+                }
+            }
+        }
+    }
+    Err(Error::conflict("Another subscription page was just opened. Please try again."))
+}
+
+enum Pending {
+    /// The open page for this plan.
+    Open(String),
+    /// A claim (new, or left by a request that did not finish) to make the page for.
+    Claimed(Uuid),
+    /// A pending page of another plan (or expired) was closed; expire it at Stripe, then claim again.
+    Replace { stripe_session_id: Option<String> },
+}
+
+async fn claim(services: &Services, user_id: Uuid, plan_id: Uuid) -> Result<Pending> {
+    let mut tx = services.pool.begin().await?;
+    sqlx::query!("SELECT id FROM users WHERE id = $1 FOR UPDATE", user_id).fetch_one(&mut *tx).await?;
+    if current_subscription(&mut tx, user_id).await?.is_some() {
         return Err(Error::conflict("You already have a subscription. Change its plan instead of subscribing again."));
     }
-    drop(conn);
-    let customer = ensure_customer(services, consultant).await?;
+    let pending = sqlx::query!(
+        r#"SELECT id, plan_id, status, url, stripe_checkout_session_id,
+                  coalesce(expires_at > now() + interval '1 minute', false) AS "fresh!"
+           FROM subscription_checkouts WHERE consultant_id = $1 AND status IN ('creating', 'open')"#,
+        user_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let decision = match pending {
+        Some(p) if p.plan_id == plan_id && p.status == "open" && p.fresh => {
+            Pending::Open(p.url.ok_or_else(|| anyhow::anyhow!("open subscription checkout {} has no URL", p.id))?)
+        }
+        Some(p) if p.plan_id == plan_id && p.status == "creating" => Pending::Claimed(p.id),
+        Some(p) => {
+            sqlx::query!("UPDATE subscription_checkouts SET status = 'closed' WHERE id = $1", p.id)
+                .execute(&mut *tx)
+                .await?;
+            Pending::Replace { stripe_session_id: p.stripe_checkout_session_id }
+        }
+        None => {
+            let id = Uuid::new_v4();
+            sqlx::query!(
+                "INSERT INTO subscription_checkouts (id, consultant_id, plan_id) VALUES ($1, $2, $3)",
+                id,
+                user_id,
+                plan_id
+            )
+            .execute(&mut *tx)
+            .await?;
+            Pending::Claimed(id)
+        }
+    };
+    tx.commit().await?;
+    Ok(decision)
+}
+
+async fn create_session(
+    services: &Services,
+    consultant: &Principal,
+    plan: &plans::Plan,
+    customer: &super::Customer,
+    claim_id: Uuid,
+) -> Result<String> {
     let mut item = CreateCheckoutSessionLineItems::new();
     item.price = Some(plan.stripe_price_id.clone());
     item.quantity = Some(1);
@@ -51,11 +133,23 @@ pub async fn start_checkout(services: &Services, consultant: &Principal, plan_id
         .success_url(services.settings.public_url(&format!("{RETURN_PATH}?checkout={{CHECKOUT_SESSION_ID}}")))
         .cancel_url(services.settings.public_url(RETURN_PATH))
         .customize()
-        .request_strategy(idempotent(format!("remit-subscribe-{}", Uuid::new_v4()))?)
-        .send(services.stripe.client())
+        .request_strategy(idempotent(format!("remit-subscribe-{claim_id}"))?)
+        .send(services.stripe.platform().client())
         .await
         .map_err(|e| upstream(e, "start the subscription"))?;
-    session.url.ok_or_else(|| anyhow::anyhow!("Checkout session {} has no URL", session.id).into())
+    let url = session.url.clone().ok_or_else(|| anyhow::anyhow!("Checkout session {} has no URL", session.id))?;
+    let expires_at = chrono::DateTime::from_timestamp(session.expires_at, 0);
+    sqlx::query!(
+        "UPDATE subscription_checkouts SET status = 'open', stripe_checkout_session_id = $2, url = $3, expires_at = $4
+         WHERE id = $1 AND status = 'creating'",
+        claim_id,
+        session.id.as_str(),
+        url,
+        expires_at,
+    )
+    .execute(&services.pool)
+    .await?;
+    Ok(url)
 }
 
 /// After Checkout: reads the session's subscription from Stripe and stores it, so the page shows
@@ -67,7 +161,7 @@ pub async fn complete_checkout(services: &Services, consultant: &Principal, sess
     let mut conn = services.pool.acquire().await?;
     let customer = customer_of(&mut conn, consultant.user_id).await?.ok_or(Error::NotFound("checkout session"))?;
     let session = RetrieveCheckoutSession::new(session_id)
-        .send(services.stripe.client())
+        .send(services.stripe.platform().client())
         .await
         .map_err(|e| upstream(e, "confirm the subscription"))?;
     if session.customer.as_ref().map(|c| c.id().as_str()) != Some(customer.stripe_customer_id.as_str()) {
@@ -78,7 +172,7 @@ pub async fn complete_checkout(services: &Services, consultant: &Principal, sess
     // The first invoice too, so the page is complete before its webhook arrives.
     if let Some(invoice) = sub.latest_invoice.as_ref().and_then(|i| i.id().clone()) {
         let as_of = Utc::now();
-        let (invoice, intents) = super::events::read_invoice(services, invoice.as_str()).await?;
+        let (invoice, intents) = super::events::read_invoice(services.stripe.platform(), invoice.as_str()).await?;
         let mut conn = services.pool.acquire().await?;
         super::store_invoice(&mut conn, &invoice, &intents, as_of).await?;
     }
@@ -89,7 +183,7 @@ pub async fn complete_checkout(services: &Services, consultant: &Principal, sess
 pub(super) async fn refresh(services: &Services, stripe_subscription_id: &str) -> Result<stripe_shared::Subscription> {
     let as_of = Utc::now();
     let sub = RetrieveSubscription::new(stripe_subscription_id)
-        .send(services.stripe.client())
+        .send(services.stripe.platform().client())
         .await
         .map_err(|e| upstream(e, "read the subscription"))?;
     let mut conn = services.pool.acquire().await?;
@@ -105,7 +199,7 @@ async fn own_subscription(services: &Services, consultant: &Principal) -> Result
 
 async fn update(services: &Services, request: UpdateSubscription, what: &str) -> Result<()> {
     let as_of = Utc::now();
-    let sub = request.send(services.stripe.client()).await.map_err(|e| upstream(e, what))?;
+    let sub = request.send(services.stripe.platform().client()).await.map_err(|e| upstream(e, what))?;
     let mut conn = services.pool.acquire().await?;
     store_subscription(&mut conn, &sub, as_of).await?;
     Ok(())
@@ -127,7 +221,7 @@ pub async fn change_plan(services: &Services, consultant: &Principal, plan_id: U
     }
     let id = own_subscription(services, consultant).await?;
     let current = RetrieveSubscription::new(id.as_str())
-        .send(services.stripe.client())
+        .send(services.stripe.platform().client())
         .await
         .map_err(|e| upstream(e, "read the subscription"))?;
     let item = current.items.data.first().ok_or_else(|| anyhow::anyhow!("subscription {id} has no items"))?;

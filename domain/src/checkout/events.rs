@@ -17,7 +17,7 @@ use crate::{
     jobs,
     money::format_minor,
     security::{self, NewEvent, Severity},
-    stripe::upstream,
+    stripe::{StripeMode, upstream},
     stripe_webhooks::Envelope,
     tenant_webhooks,
 };
@@ -93,10 +93,10 @@ impl Failure {
     }
 }
 
-async fn retrieve_intent(services: &Services, id: &str) -> Result<stripe_shared::PaymentIntent> {
+async fn retrieve_intent(stripe: &StripeMode, id: &str) -> Result<stripe_shared::PaymentIntent> {
     RetrievePaymentIntent::new(id)
         .expand(vec!["latest_charge".to_owned()])
-        .send(services.stripe.client())
+        .send(stripe.client())
         .await
         .map_err(|e| upstream(e, "read a payment"))
 }
@@ -109,6 +109,7 @@ pub async fn read_current(services: &Services, envelope: &Envelope) -> Result<Op
     }
     let object = &envelope.data.object;
     let Some(id) = object["id"].as_str() else { return Ok(None) };
+    let stripe = services.stripe.mode(envelope.livemode)?;
     let current = match envelope.kind.as_str() {
         kind if kind.starts_with("checkout.") => {
             let ours = sqlx::query_scalar!(
@@ -121,14 +122,14 @@ pub async fn read_current(services: &Services, envelope: &Envelope) -> Result<Op
             if !ours {
                 return Ok(None);
             }
-            Current::Session(Box::new(retrieve_session(services, id).await?))
+            Current::Session(Box::new(retrieve_session(stripe, id).await?))
         }
         kind if kind.starts_with("payment_intent.") => {
             if !object["metadata"]["payment_session"].is_string() {
                 return Ok(None);
             }
             let failure = (kind == "payment_intent.payment_failed").then(|| Failure::from_event_object(object));
-            Current::Intent { intent: Box::new(retrieve_intent(services, id).await?), failure }
+            Current::Intent { intent: Box::new(retrieve_intent(stripe, id).await?), failure }
         }
         kind => {
             let dispute = (kind == "charge.dispute.created").then(|| object.clone());
@@ -136,14 +137,12 @@ pub async fn read_current(services: &Services, envelope: &Envelope) -> Result<Op
             let (Some(charge_id), Some(intent_id)) = (charge_id, object["payment_intent"].as_str()) else {
                 return Ok(None);
             };
-            let intent = retrieve_intent(services, intent_id).await?;
+            let intent = retrieve_intent(stripe, intent_id).await?;
             if !intent.metadata.contains_key("payment_session") {
                 return Ok(None);
             }
-            let charge = RetrieveCharge::new(charge_id)
-                .send(services.stripe.client())
-                .await
-                .map_err(|e| upstream(e, "read a charge"))?;
+            let charge =
+                RetrieveCharge::new(charge_id).send(stripe.client()).await.map_err(|e| upstream(e, "read a charge"))?;
             Current::Charge { intent: Box::new(intent), charge: Box::new(charge), dispute }
         }
     };
@@ -151,10 +150,10 @@ pub async fn read_current(services: &Services, envelope: &Envelope) -> Result<Op
 }
 
 /// A Checkout Session with its payment and that payment's latest charge (for Radar's verdict).
-pub(super) async fn retrieve_session(services: &Services, id: &str) -> Result<stripe_shared::CheckoutSession> {
+pub(super) async fn retrieve_session(stripe: &StripeMode, id: &str) -> Result<stripe_shared::CheckoutSession> {
     RetrieveCheckoutSession::new(id)
         .expand(vec!["payment_intent.latest_charge".to_owned()])
-        .send(services.stripe.client())
+        .send(stripe.client())
         .await
         .map_err(|e| upstream(e, "read a checkout session"))
 }
@@ -163,7 +162,7 @@ pub(super) struct SessionRow {
     id: Uuid,
     pub(super) bid_id: Uuid,
     tenant_id: Uuid,
-    livemode: bool,
+    pub(super) livemode: bool,
 }
 
 pub(super) async fn session_by_stripe_id(conn: &mut PgConnection, id: &str) -> Result<Option<SessionRow>> {

@@ -6,7 +6,7 @@ pub mod events;
 
 use std::net::IpAddr;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use sqlx::PgConnection;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
@@ -22,9 +22,9 @@ use crate::{
     Services, crypto,
     error::{Error, Result},
     jobs,
-    mail::{self, OutgoingEmail},
-    money::{Currency, format_minor},
-    security::{self, Payer},
+    mail::{self, OneTimeLinks, OutgoingEmail},
+    money::{Currency, Money, format_minor},
+    security::{self, MailKind, Payer},
     stripe::{idempotent, upstream},
 };
 
@@ -77,6 +77,7 @@ fn text(value: &str, field: &'static str, what: &str) -> Result<String> {
     if value.is_empty() || value.chars().count() > MAX_TEXT {
         return Err(Error::invalid(field, format!("Give the {what} (up to {MAX_TEXT} characters).")));
     }
+    crate::input::plain_text(value, field, false)?;
     Ok(value.to_owned())
 }
 
@@ -109,15 +110,14 @@ pub(crate) async fn register_with_token(
     if description.chars().count() > 500 {
         return Err(Error::invalid("description", "Keep the description under 500 characters."));
     }
+    crate::input::plain_text(&description, "description", true)?;
     crate::auth::sign_in::validate_email(&input.buyer_email)
         .map_err(|_| Error::invalid("buyer_email", "Give the buyer's email address, like name@example.com."))?;
     let buyer_email = input.buyer_email.trim().to_owned();
     let currency = Currency::parse(&input.currency).ok_or_else(|| {
         Error::invalid("currency", format!("Use one of: {}.", Currency::supported().collect::<Vec<_>>().join(", ")))
     })?;
-    if input.amount < 50 {
-        return Err(Error::invalid("amount", "The amount is in minor units (cents) and must be at least 50."));
-    }
+    Money::chargeable(input.amount, currency, "amount")?;
 
     let mut tx = services.pool.begin().await?;
     let inserted = sqlx::query_scalar!(
@@ -158,8 +158,19 @@ pub(crate) async fn register_with_token(
         }
         return Ok((existing, false));
     };
+    // Wins registered by a tenant's system (not by its staff) count against its hourly mail limit.
+    if created_by.is_none() {
+        security::take_mail_quota(
+            &mut tx,
+            tenant_id,
+            MailKind::Winning,
+            services.settings.mail_limits.winnings_per_hour,
+        )
+        .await?;
+    }
     let winning = get(&mut tx, id).await?;
     let tenant = sqlx::query_scalar!("SELECT name FROM tenants WHERE id = $1", tenant_id).fetch_one(&mut *tx).await?;
+    let link = services.settings.public_url(&format!("/pay/{token}"));
     mail::enqueue(
         &mut tx,
         OutgoingEmail {
@@ -172,9 +183,10 @@ pub(crate) async fn register_with_token(
                  Keep this link to yourself: anyone with it can see the lot and pay for it.\n",
                 format_minor(input.amount, currency.code()),
                 winning.pay_by.format("%-d %B %Y, %H:%M UTC"),
-                services.settings.public_url(&format!("/pay/{token}")),
+                link,
             ),
             attachments: vec![],
+            links: OneTimeLinks::one(&services.settings.encryption_key, &link)?,
         },
     )
     .await?;
@@ -236,6 +248,9 @@ pub struct PayPage {
     pub tenant: String,
     /// A message about the last attempt, when it failed.
     pub last_failure: Option<String>,
+    /// Why the lot cannot be paid for now although it waits for payment (payments paused, or
+    /// its mode not set up).
+    pub unavailable: Option<String>,
     pub can_pay: bool,
 }
 
@@ -260,8 +275,9 @@ pub async fn pay_page(services: &Services, token: &str, client_ip: Option<IpAddr
     let id = bid_id_by_token(services, token, client_ip).await?;
     let mut conn = services.pool.acquire().await?;
     let winning = get(&mut conn, id).await?;
-    let tenant = sqlx::query_scalar!(
-        "SELECT t.name FROM tenants t JOIN winning_bids b ON b.tenant_id = t.id WHERE b.id = $1",
+    let tenant = sqlx::query!(
+        r#"SELECT t.name, t.status = 'suspended' AS "suspended!" FROM tenants t JOIN winning_bids b ON b.tenant_id = t.id
+           WHERE b.id = $1"#,
         id
     )
     .fetch_one(&mut *conn)
@@ -273,8 +289,16 @@ pub async fn pay_page(services: &Services, token: &str, client_ip: Option<IpAddr
     .fetch_optional(&mut *conn)
     .await?
     .flatten();
-    let can_pay = winning.status == "awaiting_payment" && winning.pay_by > Utc::now();
-    Ok(PayPage { winning, tenant, last_failure, can_pay })
+    let unavailable = if tenant.suspended {
+        Some(PAYMENTS_PAUSED.to_owned())
+    } else {
+        services.stripe.mode(winning.livemode).err().map(|_| {
+            "This auction house cannot take this payment yet: its payments are not set up. Please contact the auction house."
+                .to_owned()
+        })
+    };
+    let can_pay = winning.status == "awaiting_payment" && winning.pay_by > Utc::now() && unavailable.is_none();
+    Ok(PayPage { winning, tenant: tenant.name, last_failure, unavailable, can_pay })
 }
 
 /// Checks the velocity limits for a request to pay for `bid_id` (see [`security::admit_checkout`]).
@@ -325,7 +349,7 @@ pub async fn confirm_return(services: &Services, stripe_session_id: &str) -> Res
     if !waiting {
         return Ok(());
     }
-    let session = match events::retrieve_session(services, stripe_session_id).await {
+    let session = match events::retrieve_session(services.stripe.mode(row.livemode)?, stripe_session_id).await {
         Ok(session) => session,
         Err(err) => {
             err.log();
@@ -338,15 +362,88 @@ pub async fn confirm_return(services: &Services, stripe_session_id: &str) -> Res
     Ok(())
 }
 
-/// The Checkout URL for a bid: the open session's, or a new attempt's. The bid row is locked
-/// for the whole decision, so two clicks cannot make two attempts.
+/// What a request to pay holds after the decision: either the open page to reuse, or a claimed
+/// attempt whose Checkout Session is still to be made at Stripe.
+enum Decision {
+    Open(String),
+    Claimed(Box<Claim>),
+}
+
+/// A claimed attempt: a `payment_sessions` row in state `creating`, with everything the Stripe
+/// request is built from, so that repeating it (a concurrent click, a retry after a timeout)
+/// sends the same parameters under the same idempotency key and gets the same session.
+struct Claim {
+    payment_session: Uuid,
+    bid_id: Uuid,
+    attempt: i32,
+    expires_at: DateTime<Utc>,
+    tenant_id: Uuid,
+    reference: String,
+    auction: String,
+    lot: String,
+    description: String,
+    buyer_email: String,
+    amount: i64,
+    currency: String,
+    livemode: bool,
+    destination: String,
+    fee_bps: u32,
+}
+
+/// The Checkout URL for a bid: the open session's, or a new attempt's.
+///
+/// Deciding and claiming happen under the bid's row lock, in a short transaction; the call to
+/// Stripe happens after it commits, holding no lock and no connection; the session is recorded
+/// when Stripe has answered. A failed or timed-out call leaves the claim, and the next request
+/// repeats it with the same idempotency key, so Stripe never makes two sessions for one attempt.
 async fn checkout(services: &Services, bid_id: Uuid) -> Result<String> {
+    let claim = match decide(services, bid_id).await? {
+        Decision::Open(url) => return Ok(url),
+        Decision::Claimed(claim) => claim,
+    };
+    let stripe = services.stripe.mode(claim.livemode)?;
+    let session = checkout_request(services, &claim)?
+        .customize()
+        .request_strategy(idempotent(format!("remit-checkout-{}", claim.payment_session))?)
+        .send(stripe.client())
+        .await
+        .map_err(|e| upstream(e, "open the payment page"))?;
+    let url = session.url.clone().ok_or_else(|| anyhow::anyhow!("Checkout session {} has no URL", session.id))?;
+    let mut tx = services.pool.begin().await?;
+    let opened = sqlx::query!(
+        "UPDATE payment_sessions SET stripe_checkout_session_id = $2, url = $3, status = 'open'
+         WHERE id = $1 AND status = 'creating'",
+        claim.payment_session,
+        session.id.as_str(),
+        url,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if opened > 0 {
+        sqlx::query!(
+            "UPDATE winning_bids SET attempts = $2 WHERE id = $1 AND attempts < $2",
+            claim.bid_id,
+            claim.attempt
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(url)
+}
+
+/// Under the bid's lock: refuses what cannot be paid, returns the open page, or claims the next
+/// attempt (or takes over a claim another request made and did not finish).
+async fn decide(services: &Services, bid_id: Uuid) -> Result<Decision> {
     let mut tx = services.pool.begin().await?;
     let bid = sqlx::query!(
-        "SELECT b.tenant_id, b.reference, b.auction, b.lot, b.description, b.buyer_email, b.amount, b.currency, b.status,
-                b.pay_by, b.attempts, b.next_attempt_at, b.livemode, s.stripe_account_id AS \"destination?\"
-         FROM winning_bids b LEFT JOIN tenant_stripe_accounts s ON s.tenant_id = b.tenant_id
-         WHERE b.id = $1 FOR UPDATE OF b",
+        r#"SELECT b.tenant_id, b.reference, b.auction, b.lot, b.description, b.buyer_email, b.amount, b.currency, b.status,
+                b.pay_by, b.attempts, b.next_attempt_at, b.livemode, s.stripe_account_id AS "destination?",
+                t.status = 'suspended' AS "suspended!"
+         FROM winning_bids b JOIN tenants t ON t.id = b.tenant_id
+         LEFT JOIN tenant_stripe_accounts s ON s.tenant_id = b.tenant_id
+         WHERE b.id = $1 FOR UPDATE OF b"#,
         bid_id
     )
     .fetch_one(&mut *tx)
@@ -365,14 +462,59 @@ async fn checkout(services: &Services, bid_id: Uuid) -> Result<String> {
     if bid.pay_by <= now {
         return Err(Error::conflict("The 24-hour payment window has closed."));
     }
+    if bid.suspended {
+        return Err(Error::conflict(PAYMENTS_PAUSED));
+    }
     if let Some(open) = sqlx::query_scalar!(
-        "SELECT url FROM payment_sessions WHERE bid_id = $1 AND status = 'open' AND expires_at > now() ORDER BY attempt DESC LIMIT 1",
+        r#"SELECT url AS "url!" FROM payment_sessions
+           WHERE bid_id = $1 AND status = 'open' AND expires_at > now() ORDER BY attempt DESC LIMIT 1"#,
         bid_id
     )
     .fetch_optional(&mut *tx)
     .await?
     {
-        return Ok(open);
+        return Ok(Decision::Open(open));
+    }
+    // The mode is checked before anything is claimed: a bid of a mode without Stripe keys is
+    // refused here, never paid through the other mode's key.
+    services.stripe.mode(bid.livemode)?;
+    let destination = bid.destination.ok_or_else(|| {
+        Error::conflict("The auction house cannot take payments yet (its Stripe account is not connected).")
+    })?;
+    let fee_bps = services.settings.platform_fee_bps;
+    let claim = |payment_session, attempt, expires_at| Claim {
+        payment_session,
+        bid_id,
+        attempt,
+        expires_at,
+        tenant_id: bid.tenant_id,
+        reference: bid.reference.clone(),
+        auction: bid.auction.clone(),
+        lot: bid.lot.clone(),
+        description: bid.description.clone(),
+        buyer_email: bid.buyer_email.clone(),
+        amount: bid.amount,
+        currency: bid.currency.clone(),
+        livemode: bid.livemode,
+        destination: destination.clone(),
+        fee_bps,
+    };
+    // A claim another request made and did not finish is repeated as it was, while Stripe can
+    // still open a page until its expiry; a claim too close to its expiry is dropped.
+    if let Some(pending) = sqlx::query!(
+        "SELECT id, attempt, expires_at FROM payment_sessions WHERE bid_id = $1 AND status = 'creating'",
+        bid_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    {
+        if pending.expires_at - now >= STRIPE_MIN_SESSION {
+            tx.commit().await?;
+            return Ok(Decision::Claimed(Box::new(claim(pending.id, pending.attempt, pending.expires_at))));
+        }
+        sqlx::query!("DELETE FROM payment_sessions WHERE id = $1 AND status = 'creating'", pending.id)
+            .execute(&mut *tx)
+            .await?;
     }
     if bid.attempts >= MAX_ATTEMPTS {
         return Err(Error::conflict("All three payment attempts have been used. Please contact the auction house."));
@@ -389,78 +531,86 @@ async fn checkout(services: &Services, bid_id: Uuid) -> Result<String> {
             "The payment window closes in under 30 minutes, too soon for Stripe to open a new payment page. Please contact the auction house.",
         ));
     }
-    let destination = bid.destination.ok_or_else(|| {
-        Error::conflict("The auction house cannot take payments yet (its Stripe account is not connected).")
-    })?;
-
     let attempt = bid.attempts + 1;
     let payment_session = Uuid::new_v4();
-    let expires_at = bid.pay_by.min(now + Duration::hours(24));
+    // Whole seconds, as Stripe takes them, so a repeated request sends the same value.
+    let expires_at = bid.pay_by.min(now + Duration::hours(24)).trunc_subsecs(0);
+    sqlx::query!(
+        "INSERT INTO payment_sessions (id, bid_id, attempt, status, expires_at) VALUES ($1, $2, $3, 'creating', $4)",
+        payment_session,
+        bid_id,
+        attempt,
+        expires_at,
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Decision::Claimed(Box::new(claim(payment_session, attempt, expires_at))))
+}
+
+/// The Checkout Session a claim asks Stripe for: a destination charge to the tenant's account
+/// less Remit's fee, with 3D Secure asked for above the threshold.
+fn checkout_request(services: &Services, claim: &Claim) -> Result<CreateCheckoutSession> {
     let metadata: std::collections::HashMap<String, String> = [
-        ("payment_session".to_owned(), payment_session.to_string()),
-        ("bid".to_owned(), bid_id.to_string()),
-        ("tenant".to_owned(), bid.tenant_id.to_string()),
-        ("auction".to_owned(), bid.auction.clone()),
-        ("lot".to_owned(), bid.lot.clone()),
-        ("reference".to_owned(), bid.reference.clone()),
+        ("payment_session".to_owned(), claim.payment_session.to_string()),
+        ("bid".to_owned(), claim.bid_id.to_string()),
+        ("tenant".to_owned(), claim.tenant_id.to_string()),
+        ("auction".to_owned(), claim.auction.clone()),
+        ("lot".to_owned(), claim.lot.clone()),
+        ("reference".to_owned(), claim.reference.clone()),
     ]
     .into_iter()
     .collect();
-    let currency: stripe_types::Currency = bid.currency.parse().map_err(|_| anyhow::anyhow!("unknown currency"))?;
-    let mut product = ProductData::new(format!("Lot {} — {}", bid.lot, bid.auction));
-    if !bid.description.is_empty() {
-        product.description = Some(bid.description.clone());
+    let currency: stripe_types::Currency = claim.currency.parse().map_err(|_| anyhow::anyhow!("unknown currency"))?;
+    let mut product = ProductData::new(format!("Lot {} — {}", claim.lot, claim.auction));
+    if !claim.description.is_empty() {
+        product.description = Some(claim.description.clone());
     }
     let mut price = CreateCheckoutSessionLineItemsPriceData::new(currency);
-    price.unit_amount = Some(bid.amount);
+    price.unit_amount = Some(claim.amount);
     price.product_data = Some(product);
     let mut item = CreateCheckoutSessionLineItems::new();
     item.price_data = Some(price);
     item.quantity = Some(1);
     let mut intent = CreateCheckoutSessionPaymentIntentData::new();
     intent.metadata = Some(metadata.clone());
-    intent.transfer_data = Some(CreateCheckoutSessionPaymentIntentDataTransferData::new(destination));
-    intent.application_fee_amount = Some(bid.amount * i64::from(services.settings.platform_fee_bps) / 10_000);
+    intent.transfer_data = Some(CreateCheckoutSessionPaymentIntentDataTransferData::new(claim.destination.clone()));
+    intent.application_fee_amount = Some(application_fee(claim.amount, claim.fee_bps));
     let mut request = CreateCheckoutSession::new()
         .mode(CheckoutSessionMode::Payment)
         .line_items(vec![item])
         .payment_intent_data(intent)
-        .customer_email(bid.buyer_email.as_str())
-        .client_reference_id(bid_id.to_string())
+        .customer_email(claim.buyer_email.as_str())
+        .client_reference_id(claim.bid_id.to_string())
         .metadata(metadata)
-        .expires_at(expires_at.timestamp())
+        .expires_at(claim.expires_at.timestamp())
         .success_url(services.settings.public_url("/pay/complete?session={CHECKOUT_SESSION_ID}"))
         .cancel_url(services.settings.public_url("/pay/cancelled?session={CHECKOUT_SESSION_ID}"));
-    if bid.currency == "usd" && bid.amount > THREE_D_SECURE_ABOVE_USD {
+    if asks_three_d_secure(claim.amount, &claim.currency) {
         let mut card = CreateCheckoutSessionPaymentMethodOptionsCard::new();
         card.request_three_d_secure = Some(CreateCheckoutSessionPaymentMethodOptionsCardRequestThreeDSecure::Any);
         let mut options = CreateCheckoutSessionPaymentMethodOptions::new();
         options.card = Some(card);
         request = request.payment_method_options(options);
     }
-    let session = request
-        .customize()
-        .request_strategy(idempotent(format!("remit-checkout-{bid_id}-{attempt}"))?)
-        .send(services.stripe.client())
-        .await
-        .map_err(|e| upstream(e, "open the payment page"))?;
-    let url = session.url.clone().ok_or_else(|| anyhow::anyhow!("Checkout session {} has no URL", session.id))?;
-    sqlx::query!(
-        "INSERT INTO payment_sessions (id, bid_id, attempt, stripe_checkout_session_id, url, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        payment_session,
-        bid_id,
-        attempt,
-        session.id.as_str(),
-        url,
-        expires_at,
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!("UPDATE winning_bids SET attempts = $2 WHERE id = $1", bid_id, attempt).execute(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(url)
+    Ok(request)
 }
+
+/// Remit's application fee on `amount`: `bps` basis points, rounded down. Computed in 128 bits,
+/// so no amount can overflow it, and never more than the amount itself.
+pub fn application_fee(amount: i64, bps: u32) -> i64 {
+    let fee = i128::from(amount.max(0)) * i128::from(bps.min(10_000)) / 10_000;
+    i64::try_from(fee).unwrap_or(amount)
+}
+
+/// Whether a payment of `amount` in `currency` asks the card issuer for 3D Secure.
+fn asks_three_d_secure(amount: i64, currency: &str) -> bool {
+    currency == "usd" && amount > THREE_D_SECURE_ABOVE_USD
+}
+
+/// What buyers of a suspended tenant are told.
+pub const PAYMENTS_PAUSED: &str =
+    "Payments to this auction house are paused for now. Please contact the auction house.";
 
 /// `GET /payments/checkout/{session}/status`: where a payment stands, for whoever holds the
 /// session id (it is unguessable, and only the buyer's browser is sent to it).
@@ -522,4 +672,26 @@ pub async fn list(pool: &sqlx::PgPool, tenant_id: Uuid) -> Result<Vec<Winning>> 
     )
     .fetch_all(pool)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_application_fee_never_overflows_and_never_exceeds_the_amount() {
+        assert_eq!(application_fee(12_500, 500), 625);
+        assert_eq!(application_fee(99, 500), 4, "rounded down");
+        assert_eq!(application_fee(9_000_000_000_000_000_000, 500), 450_000_000_000_000_000);
+        assert_eq!(application_fee(i64::MAX, 10_000), i64::MAX);
+        assert_eq!(application_fee(1_000, 20_000), 1_000, "at most the amount");
+        assert_eq!(application_fee(-5, 500), 0);
+    }
+
+    #[test]
+    fn three_d_secure_is_asked_above_500_dollars() {
+        assert!(!asks_three_d_secure(50_000, "usd"));
+        assert!(asks_three_d_secure(50_001, "usd"));
+        assert!(!asks_three_d_secure(90_000, "eur"));
+    }
 }

@@ -85,7 +85,7 @@ async fn create_account_for(
         .metadata(metadata.into_iter().collect::<std::collections::HashMap<_, _>>())
         .customize()
         .request_strategy(idempotent(format!("remit-consultant-account-{user_id}"))?)
-        .send(services.stripe.client())
+        .send(services.stripe.platform().client())
         .await
         .map_err(|e| upstream(e, "create the payment account"))?;
     sqlx::query!(
@@ -205,7 +205,7 @@ async fn create_session(
                 .customize()
                 .request_strategy(RequestStrategy::Once)
                 .timeout(SESSION_ATTEMPT)
-                .send(services.stripe.client())
+                .send(services.stripe.platform().client())
                 .await
             {
                 Ok(session) => return Ok(session),
@@ -283,7 +283,10 @@ async fn stored_status(pool: &sqlx::PgPool, user_id: Uuid) -> Result<Option<Payo
 pub async fn status(services: &Services, user_id: Uuid) -> Result<Option<PayoutStatus>> {
     let Some(stored) = stored_status(&services.pool, user_id).await? else { return Ok(None) };
     let as_of = Utc::now().trunc_subsecs(0);
-    match RetrieveAccount::new(stored.account.stripe_account_id.as_str()).send(services.stripe.client()).await {
+    match RetrieveAccount::new(stored.account.stripe_account_id.as_str())
+        .send(services.stripe.platform().client())
+        .await
+    {
         Ok(account) => {
             let snapshot = Snapshot {
                 charges_enabled: account.charges_enabled.unwrap_or(false),
@@ -298,7 +301,7 @@ pub async fn status(services: &Services, user_id: Uuid) -> Result<Option<PayoutS
                 &stored.account.stripe_account_id,
                 snapshot,
                 as_of,
-                services.stripe.config().livemode(),
+                services.stripe.platform().livemode(),
             )
             .await?;
             tx.commit().await?;
@@ -423,6 +426,7 @@ async fn store(
                     services.settings.public_url(SETUP_PATH),
                 ),
                 attachments: vec![],
+                links: None,
             },
         )
         .await?;

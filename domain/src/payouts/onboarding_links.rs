@@ -10,10 +10,11 @@ use uuid::Uuid;
 use super::{PayoutAccount, create_account_for};
 use crate::{
     Services,
+    audit::{self, Entry},
     auth::{Principal, Role},
     billing, crypto,
     error::{Error, Result},
-    mail::{self, OutgoingEmail},
+    mail::{self, OneTimeLinks, OutgoingEmail},
     stripe::upstream,
 };
 
@@ -26,17 +27,21 @@ const LINK_LIFETIME: Duration = Duration::days(7);
 /// How long after opening Stripe may send the person back (return or refresh).
 const SESSION_LIFETIME: Duration = Duration::days(1);
 
-/// Issues a link for `consultant_id`'s payout setup and emails it to `recipient`. A consultant
-/// issues for themselves; a tenant owner or admin for a consultant of their tenant. Returns the
-/// link (shown once to the issuer).
+/// Issues a link for `consultant_id`'s payout setup and emails it. A consultant issues for
+/// themselves; a tenant owner or admin for a consultant of their tenant. The link collects the
+/// consultant's bank account, so it goes to the consultant's own address, or to the one other
+/// address the consultant approved (e.g. whoever keeps their books); `recipient` empty means
+/// the consultant's own. Every send is audited, and the consultant is told when someone else
+/// sent it or it went elsewhere. Returns the link (shown once to the issuer).
 pub async fn issue(services: &Services, issuer: &Principal, consultant_id: Uuid, recipient: &str) -> Result<String> {
-    let recipient = recipient.trim();
-    crate::auth::sign_in::validate_email(recipient)?;
-    let consultant =
-        sqlx::query!("SELECT display_name, tenant_id FROM users WHERE id = $1 AND role = 'consultant'", consultant_id)
-            .fetch_optional(&services.pool)
-            .await?
-            .ok_or(Error::NotFound("consultant"))?;
+    let consultant = sqlx::query!(
+        "SELECT display_name, email, tenant_id, payout_link_recipient FROM users
+         WHERE id = $1 AND role = 'consultant' AND deactivated_at IS NULL",
+        consultant_id
+    )
+    .fetch_optional(&services.pool)
+    .await?
+    .ok_or(Error::NotFound("consultant"))?;
     let allowed = match issuer.role {
         Role::Consultant => issuer.user_id == consultant_id,
         Role::TenantOwner | Role::TenantAdmin => {
@@ -49,6 +54,26 @@ pub async fn issue(services: &Services, issuer: &Principal, consultant_id: Uuid,
     }
     if !billing::is_subscribed(&services.pool, consultant_id).await? {
         return Err(Error::conflict("Payout setup needs an active subscription. The consultant must subscribe first."));
+    }
+    let recipient = match recipient.trim() {
+        "" => consultant.email.clone(),
+        other => {
+            crate::auth::sign_in::validate_email(other)?;
+            other.to_owned()
+        }
+    };
+    let approved = |address: &str| {
+        address.eq_ignore_ascii_case(&consultant.email)
+            || consultant.payout_link_recipient.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(address))
+    };
+    if !approved(&recipient) {
+        return Err(Error::invalid(
+            "email",
+            format!(
+                "Payout links go to {}'s own address ({}), or to an address {} approved on their payment setup page.",
+                consultant.display_name, consultant.email, consultant.display_name
+            ),
+        ));
     }
     let token = crypto::random_token();
     let link = services.settings.public_url(&format!("{OPEN_PATH}?token={token}"));
@@ -69,7 +94,7 @@ pub async fn issue(services: &Services, issuer: &Principal, consultant_id: Uuid,
         &mut tx,
         OutgoingEmail {
             tenant_id: consultant.tenant_id,
-            to: recipient.to_owned(),
+            to: recipient.clone(),
             subject: "Set up payouts with Stripe".into(),
             text_body: format!(
                 "Hello,\n\n{} asked you to set up payouts for {} with Stripe. Open this link to continue on Stripe's secure pages:\n{link}\n\n\
@@ -77,11 +102,93 @@ pub async fn issue(services: &Services, issuer: &Principal, consultant_id: Uuid,
                 issuer.display_name, consultant.display_name
             ),
             attachments: vec![],
+            links: OneTimeLinks::one(&services.settings.encryption_key, &link)?,
+        },
+    )
+    .await?;
+    let sent_elsewhere = !recipient.eq_ignore_ascii_case(&consultant.email);
+    if issuer.user_id != consultant_id || sent_elsewhere {
+        mail::enqueue(
+            &mut tx,
+            OutgoingEmail {
+                tenant_id: consultant.tenant_id,
+                to: consultant.email.clone(),
+                subject: "A payout setup link was sent for your account".into(),
+                text_body: format!(
+                    "Hello {},\n\n{} sent a link to set up the payouts of your Remit account (where your bank account is \
+                     entered) to {recipient}. It works once, for 7 days.\n\n\
+                     If you did not expect this, tell your organisation's owner, and remove any approved recipient on \
+                     your payment setup page: {}\n",
+                    consultant.display_name,
+                    issuer.display_name,
+                    services.settings.public_url(super::SETUP_PATH),
+                ),
+                attachments: vec![],
+                links: None,
+            },
+        )
+        .await?;
+    }
+    audit::record(
+        &mut tx,
+        Entry {
+            tenant_id: consultant.tenant_id,
+            actor: Some(issuer),
+            action: "payouts.onboarding_link_sent",
+            target: Some(format!("{} <{}>", consultant.display_name, consultant.email)),
+            reason: None,
+            details: serde_json::json!({ "recipient": recipient }),
         },
     )
     .await?;
     tx.commit().await?;
     Ok(link)
+}
+
+/// A consultant approves one other address for their payout links (or removes it, with
+/// `None`). Audited; links already sent are not affected.
+pub async fn set_recipient(services: &Services, consultant: &Principal, recipient: Option<&str>) -> Result<()> {
+    if consultant.role != Role::Consultant {
+        return Err(Error::Forbidden);
+    }
+    let recipient = recipient.map(str::trim).filter(|r| !r.is_empty());
+    if let Some(r) = recipient {
+        crate::auth::sign_in::validate_email(r)?;
+    }
+    let mut tx = services.pool.begin().await?;
+    sqlx::query!(
+        "UPDATE users SET payout_link_recipient = $2, updated_at = now() WHERE id = $1",
+        consultant.user_id,
+        recipient
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        Entry {
+            tenant_id: consultant.tenant_id,
+            actor: Some(consultant),
+            action: if recipient.is_some() {
+                "payouts.link_recipient_approved"
+            } else {
+                "payouts.link_recipient_removed"
+            },
+            target: recipient.map(str::to_owned),
+            reason: None,
+            details: serde_json::json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The address a consultant approved for their payout links, if any.
+pub async fn recipient(services: &Services, consultant_id: Uuid) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar!("SELECT payout_link_recipient FROM users WHERE id = $1", consultant_id)
+        .fetch_optional(&services.pool)
+        .await?
+        .flatten())
 }
 
 /// Opens a link: makes an Account Link and only then marks the token in progress. Returns the
@@ -126,7 +233,7 @@ async fn account_link(services: &Services, account: &PayoutAccount, state: &str)
     let link = CreateAccountLink::new(account.stripe_account_id.as_str(), CreateAccountLinkType::AccountOnboarding)
         .refresh_url(services.settings.public_url(&format!("{REFRESH_PATH}?state={state}")))
         .return_url(services.settings.public_url(&format!("{RETURN_PATH}?state={state}")))
-        .send(services.stripe.client())
+        .send(services.stripe.platform().client())
         .await
         .map_err(|e| upstream(e, "open onboarding"))?;
     Ok(link.url)

@@ -158,6 +158,7 @@ pub async fn issue(services: &Services, order_id: Uuid) -> Result<Issued> {
                 content_type: "application/pdf".into(),
                 content: document,
             }],
+            links: None,
         },
     )
     .await?;

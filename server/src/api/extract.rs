@@ -63,6 +63,9 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError(domain::Error::TooLarge))
+            }
             Err(rejection) => Err(ApiError(domain::Error::BadRequest(format!(
                 "The request body is not what this call takes: {}",
                 rejection.body_text()

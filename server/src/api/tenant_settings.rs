@@ -233,8 +233,8 @@ pub async fn configure_webhook(
     SessionUser(user): SessionUser,
     ApiJson(body): ApiJson<Configure>,
 ) -> ApiResult {
-    let staff = authorize(Some(&user), policy::TENANT_STAFF)?;
-    let configured = tenant_webhooks::configure(&services, staff, &body.url, body.regenerate_secret).await?;
+    let owner = authorize(Some(&user), policy::TENANT_OWNER)?;
+    let configured = tenant_webhooks::configure(&services, owner, &body.url, body.regenerate_secret).await?;
     let mut out = endpoint_json(&configured.endpoint);
     if let Some(secret) = &configured.new_secret {
         // Shown this once; afterwards only masked.

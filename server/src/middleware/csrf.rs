@@ -46,7 +46,7 @@ pub async fn check_origin(State(allowed): State<AllowedOrigin>, request: Request
     let needs_check =
         !is_safe(request.method()) && (request.uri().path().starts_with("/rpc/") || carries_session(request.headers()));
     if needs_check && request_origin(request.headers()).as_deref() != Some(allowed.0.as_str()) {
-        tracing::warn!(path = request.uri().path(), "cross-site request refused");
+        tracing::warn!(path = %super::request_id::redacted_path(request.uri().path()), "cross-site request refused");
         return (
             StatusCode::FORBIDDEN,
             [(header::CONTENT_TYPE, "application/json")],

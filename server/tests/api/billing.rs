@@ -416,7 +416,7 @@ async fn billing_state(app: &TestApp) -> Vec<String> {
 async fn deliver(app: &TestApp, event: &Value) -> u16 {
     use secrecy::ExposeSecret as _;
     let payload = event.to_string();
-    let secret = app.services.stripe.config().webhook_secrets[0].expose_secret().to_owned();
+    let secret = app.services.stripe.mode(false).unwrap().keys().webhook_secrets[0].expose_secret().to_owned();
     let now = chrono::Utc::now().timestamp();
     reqwest::Client::new()
         .post(app.url("/payments/webhooks/stripe"))

@@ -27,15 +27,10 @@ pub(crate) fn winning(reference: &str, amount: i64) -> Value {
             "buyer_email": "buyer@example.com", "amount": amount, "currency": "usd" })
 }
 
-/// The payment link token from the buyer's latest email.
+/// The payment link token from the buyer's latest email, as the buyer received it.
 pub(crate) async fn payment_token(app: &TestApp) -> String {
-    let body: String = sqlx::query_scalar(
-        "SELECT text_body FROM emails WHERE to_address = 'buyer@example.com' ORDER BY created_at DESC LIMIT 1",
-    )
-    .fetch_one(&app.services.pool)
-    .await
-    .unwrap();
-    body.split("/pay/").nth(1).unwrap().split_whitespace().next().unwrap().to_owned()
+    let link = app.latest_link("buyer@example.com", &app.url("/pay/")).await;
+    link.rsplit('/').next().unwrap().to_owned()
 }
 
 /// A connected tenant with one registered win of `amount` cents; returns the buyer's token.

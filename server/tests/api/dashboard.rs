@@ -37,7 +37,7 @@ async fn a_failure_rate_over_five_percent_raises_one_alert_and_emails_admins() {
 
     let (status, html) = app.page(Some(Role::PlatformAdmin), "/admin").await;
     assert_eq!(status, 200);
-    assert!(html.contains("2 of 21 payments failed in the last 24 hours (9.5 %)"), "the alert is shown");
+    assert!(html.contains("2 of 21 test payments failed in the last 24 hours (9.5 %)"), "the alert is shown");
     assert!(html.contains("90.5 %"), "the success rate is shown");
     assert!(html.contains("19 succeeded, 2 failed"), "the chart covers the day");
 }

@@ -9,7 +9,10 @@ use std::{
 
 use domain::{
     Services,
-    auth::{Role, session},
+    auth::{
+        Role,
+        session::{self, Client},
+    },
     config::{LogFormat, Settings},
     seed,
 };
@@ -17,6 +20,8 @@ use reqwest::header;
 use secrecy::ExposeSecret as _;
 use server::{Application, telemetry};
 use uuid::Uuid;
+
+use crate::mailbox::Mailbox;
 
 pub const MAINTENANCE_DB: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub const TEST_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -73,23 +78,37 @@ pub struct TestApp {
     pub sandbox: stripe_sandbox::Sandbox,
     pub db_name: String,
     pub users: HashMap<Role, TestUser>,
+    /// The mail server this app delivers to: what each person received.
+    pub mailbox: Mailbox,
 }
 
 pub struct Options {
+    /// Another mail server than the test's own mailbox.
     pub smtp_url: Option<String>,
     pub public_base_url_scheme: &'static str,
     /// `Some(0)` makes the in-process server web-only, leaving its jobs to other processes.
     pub job_workers: Option<usize>,
+    /// Further settings, as environment variables (e.g. `APP_ENV`, `CLIENT_IP_HEADER`).
+    pub env: Vec<(&'static str, String)>,
+    /// A separately started Stripe sandbox the settings point at (with `STRIPE_*` keys in `env`),
+    /// instead of the one Remit starts in-process.
+    pub stripe: Option<stripe_sandbox::Sandbox>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { smtp_url: None, public_base_url_scheme: "http", job_workers: None }
+        Self { smtp_url: None, public_base_url_scheme: "http", job_workers: None, env: vec![], stripe: None }
     }
 }
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
+}
+
+/// An app in development mode (`APP_ENV=development`): tenants' webhooks may target loopback
+/// receivers like the tests' own.
+pub async fn spawn_dev_app() -> TestApp {
+    spawn_app_with(Options { env: vec![("APP_ENV", "development".into())], ..Options::default() }).await
 }
 
 pub fn settings_for(db_name: &str, port: u16, options: &Options) -> Settings {
@@ -107,18 +126,23 @@ pub fn settings_for(db_name: &str, port: u16, options: &Options) -> Settings {
     if let Some(workers) = options.job_workers {
         vars.insert("JOB_WORKERS", workers.to_string());
     }
+    for (name, value) in &options.env {
+        vars.insert(name, value.clone());
+    }
     Settings::from_lookup(|name| vars.get(name).cloned()).expect("test settings are valid")
 }
 
-pub async fn spawn_app_with(options: Options) -> TestApp {
+pub async fn spawn_app_with(mut options: Options) -> TestApp {
     init_logging();
     let db_name = format!("remit_test_{}", Uuid::new_v4().simple());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
+    let mailbox = Mailbox::start().await;
+    options.smtp_url.get_or_insert_with(|| mailbox.url());
     let settings = settings_for(&db_name, port, &options);
     let app = Application::build_on(listener, settings).await.expect("application builds");
     let services = app.services().clone();
-    let sandbox = app.sandbox().expect("tests run against the sandbox").clone();
+    let sandbox = app.sandbox().cloned().or(options.stripe).expect("tests run against a sandbox");
     tokio::spawn(app.run_until(std::future::pending()));
 
     seed::ensure_demo_data(&services).await.expect("demo data");
@@ -131,7 +155,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         let password = seed::demo_password(&services, demo.email).expose_secret().to_owned();
         users.insert(demo.role, TestUser { id, email: demo.email.to_owned(), password });
     }
-    TestApp { address: format!("http://127.0.0.1:{port}"), services, sandbox, db_name, users }
+    TestApp { address: format!("http://127.0.0.1:{port}"), services, sandbox, db_name, users, mailbox }
 }
 
 impl Drop for TestApp {
@@ -185,6 +209,21 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A sign-in attempt with a fresh client, from `address` when the app trusts `X-Forwarded-For`:
+    /// its status and body.
+    pub async fn attempt_sign_in(&self, email: &str, password: &str, address: Option<&str>) -> (u16, String) {
+        let mut request = reqwest::Client::new()
+            .post(self.url("/rpc/sign_in"))
+            .header(header::ORIGIN, &self.address)
+            .header(header::ACCEPT, "application/json")
+            .form(&[("email", email), ("password", password)]);
+        if let Some(address) = address {
+            request = request.header("x-forwarded-for", address);
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
     pub async fn sign_in(&self, client: &reqwest::Client, role: Role) -> reqwest::Response {
         let user = self.user(role);
         self.rpc(client, "sign_in", &[("email", &user.email), ("password", &user.password)]).await
@@ -203,7 +242,7 @@ impl TestApp {
     /// A session for `role` without going through the password check (for authorisation tests).
     pub async fn session_cookie(&self, role: Role) -> String {
         let mut conn = self.services.pool.acquire().await.unwrap();
-        let token = session::create(&mut conn, self.user(role).id).await.unwrap();
+        let token = session::create(&mut conn, self.user(role).id, &Client::default()).await.unwrap();
         format!("{}={}", session::COOKIE_NAME, token.expose())
     }
 
@@ -255,7 +294,7 @@ impl TestApp {
     pub async fn stripe(&self, method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
         let mut request = reqwest::Client::new()
             .request(method.clone(), format!("{}{path}", self.sandbox.url()))
-            .bearer_auth(self.services.stripe.config().secret_key.expose_secret());
+            .bearer_auth(self.stripe_key());
         if method == reqwest::Method::POST {
             request = request.form(form);
         }
@@ -267,13 +306,25 @@ impl TestApp {
     pub async fn sandbox_control(&self, path: &str, body: serde_json::Value) -> u16 {
         reqwest::Client::new()
             .post(format!("{}{path}", self.sandbox.url()))
-            .bearer_auth(self.services.stripe.config().secret_key.expose_secret())
+            .bearer_auth(self.stripe_key())
             .json(&body)
             .send()
             .await
             .unwrap()
             .status()
             .as_u16()
+    }
+
+    /// The sandbox's secret key (Remit's test-mode key).
+    pub fn stripe_key(&self) -> String {
+        self.services
+            .stripe
+            .mode(false)
+            .expect("tests have test-mode keys")
+            .keys()
+            .secret_key
+            .expose_secret()
+            .to_owned()
     }
 
     /// A session cookie for the owner of a second tenant, "Elsewhere Auctions".
@@ -286,7 +337,7 @@ impl TestApp {
             .await
             .unwrap();
         let mut conn = self.services.pool.acquire().await.unwrap();
-        let token = session::create(&mut conn, boss).await.unwrap();
+        let token = session::create(&mut conn, boss, &Client::default()).await.unwrap();
         format!("{}={}", session::COOKIE_NAME, token.expose())
     }
 
@@ -303,6 +354,27 @@ impl TestApp {
             .fetch_one(&self.services.pool)
             .await
             .unwrap()
+    }
+
+    /// The link starting with `prefix` in the newest email to `to`, as the person received it
+    /// (stored emails keep no one-time links).
+    pub async fn latest_link(&self, to: &str, prefix: &str) -> String {
+        self.latest_link_about(to, "", prefix).await
+    }
+
+    /// The link starting with `prefix` in the newest email to `to` whose subject contains `subject`.
+    pub async fn latest_link_about(&self, to: &str, subject: &str, prefix: &str) -> String {
+        let id: Uuid = sqlx::query_scalar(
+            "SELECT id FROM emails WHERE to_address = $1 AND subject LIKE '%' || $2 || '%'
+             ORDER BY created_at DESC, id LIMIT 1",
+        )
+        .bind(to)
+        .bind(subject)
+        .fetch_one(&self.services.pool)
+        .await
+        .unwrap_or_else(|e| panic!("no email to {to} about {subject:?}: {e}"));
+        let received = self.mailbox.wait_for_email(id).await;
+        received.link(prefix).unwrap_or_else(|| panic!("no {prefix} link in {}", received.text()))
     }
 
     /// Waits until the job queue has no jobs due now (and fails after 30 s); jobs scheduled for
@@ -346,7 +418,7 @@ impl SecondProcess {
     /// A second process with extra environment (e.g. its own `SMTP_URL`, or `JOB_WORKERS`).
     pub async fn start_with(app: &TestApp, env: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let stripe = app.services.stripe.config();
+        let stripe = app.services.stripe.mode(false).unwrap().keys();
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_remit"))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -355,6 +427,7 @@ impl SecondProcess {
             .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
             .env("REMIT_ENCRYPTION_KEY", TEST_KEY)
             .env("STRIPE_SECRET_KEY", stripe.secret_key.expose_secret())
+            .env("SMTP_URL", app.mailbox.url())
             .env("STRIPE_PUBLISHABLE_KEY", &stripe.publishable_key)
             .env("STRIPE_WEBHOOK_SECRET", stripe.webhook_secrets[0].expose_secret())
             .env("STRIPE_CONNECT_CLIENT_ID", &stripe.connect_client_id)

@@ -11,6 +11,7 @@ fn email(i: usize) -> OutgoingEmail {
         subject: format!("Message {i}"),
         text_body: "Hello".into(),
         attachments: vec![],
+        links: None,
     }
 }
 

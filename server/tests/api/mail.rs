@@ -68,6 +68,7 @@ async fn email_with_an_attachment_is_delivered_over_smtp() {
                 content_type: "application/pdf".into(),
                 content: pdf.clone(),
             }],
+            links: None,
         },
     )
     .await
@@ -111,6 +112,7 @@ async fn a_sent_email_is_not_sent_again_when_its_job_repeats() {
             subject: "Once".into(),
             text_body: "x".into(),
             attachments: vec![],
+            links: None,
         },
     )
     .await
@@ -118,6 +120,6 @@ async fn a_sent_email_is_not_sent_again_when_its_job_repeats() {
     tx.commit().await.unwrap();
     app.wait_for_jobs().await;
     // As if the job ran again after a crash between sending and completing.
-    app.services.mailer.deliver(&app.services.pool, id).await.unwrap();
+    app.services.mailer.deliver(&app.services.pool, &app.services.settings.encryption_key, id).await.unwrap();
     assert_eq!(smtp.messages().len(), 1);
 }

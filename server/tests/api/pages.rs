@@ -1,7 +1,7 @@
 use domain::auth::Role;
 use reqwest::header;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{Options, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn the_consultant_dashboard_shows_the_real_household() {
@@ -90,7 +90,8 @@ async fn the_home_page_sends_each_role_home() {
 
 #[tokio::test]
 async fn the_outbox_shows_mail_and_serves_attachments_to_platform_admins() {
-    let app = spawn_app().await;
+    // Mail goes to the local outbox (no SMTP).
+    let app = spawn_app_with(Options { smtp_url: Some(String::new()), ..Options::default() }).await;
     let mut tx = app.services.pool.begin().await.unwrap();
     let email_id = domain::mail::enqueue(
         &mut tx,
@@ -104,6 +105,7 @@ async fn the_outbox_shows_mail_and_serves_attachments_to_platform_admins() {
                 content_type: "application/pdf".into(),
                 content: b"%PDF-1.7 test".to_vec(),
             }],
+            links: None,
         },
     )
     .await

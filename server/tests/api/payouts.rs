@@ -285,13 +285,13 @@ async fn issue_link(app: &TestApp, issuer: Role, email: &str) -> (u16, Option<St
     let consultant = if issuer == Role::Consultant { String::new() } else { app.user(Role::Consultant).id.to_string() };
     let response = app.rpc(&client, "send_onboarding_link", &[("consultant_id", &consultant), ("email", email)]).await;
     let status = response.status().as_u16();
-    let body: Option<String> =
-        sqlx::query_scalar("SELECT text_body FROM emails WHERE to_address = $1 ORDER BY created_at DESC LIMIT 1")
-            .bind(email)
-            .fetch_optional(&app.services.pool)
-            .await
-            .unwrap();
-    let token = body.and_then(|b| b.split("token=").nth(1).map(|t| t.split_whitespace().next().unwrap().to_owned()));
+    let token = match status {
+        200 => {
+            let link = app.latest_link_about(email, "Set up payouts", &app.url("/api/v1/onboard-client?token=")).await;
+            Some(link.split("token=").nth(1).unwrap().to_owned())
+        }
+        _ => None,
+    };
     (status, token)
 }
 
@@ -316,7 +316,7 @@ fn query_param(url: &str, key: &str) -> String {
 async fn seed001_opening_a_link_moves_it_to_in_progress_only_after_stripe_answers() {
     let app = spawn_app().await;
     subscribed_consultant(&app).await;
-    let (status, token) = issue_link(&app, Role::Consultant, "books@example.com").await;
+    let (status, token) = issue_link(&app, Role::Consultant, "consultant@northwind.example").await;
     assert_eq!(status, 200);
     let token = token.expect("the link was emailed");
     assert_eq!(token_state(&app).await, ("pending".into(), false));
@@ -338,7 +338,7 @@ async fn seed001_opening_a_link_moves_it_to_in_progress_only_after_stripe_answer
 async fn seed001_on_stripe_failure_the_answer_is_502_the_token_stays_pending_and_a_retry_succeeds() {
     let app = spawn_app().await;
     subscribed_consultant(&app).await;
-    let (_, token) = issue_link(&app, Role::Consultant, "books@example.com").await;
+    let (_, token) = issue_link(&app, Role::Consultant, "consultant@northwind.example").await;
     let token = token.unwrap();
     app.sandbox.add_fault(fault("/v1/account_links", FaultKind::ServerError, 1));
     let (status, body) = open_link(&app, &token).await;
@@ -355,7 +355,7 @@ async fn seed001_unknown_and_expired_links_are_refused() {
     subscribed_consultant(&app).await;
     assert_eq!(open_link(&app, "not-a-token").await.0, 404);
     assert_eq!(reqwest::get(app.url("/api/v1/onboard-client")).await.unwrap().status(), 400, "a missing token");
-    let (_, token) = issue_link(&app, Role::Consultant, "books@example.com").await;
+    let (_, token) = issue_link(&app, Role::Consultant, "consultant@northwind.example").await;
     sqlx::query("UPDATE onboarding_tokens SET expires_at = now() - interval '1 second'")
         .execute(&app.services.pool)
         .await
@@ -370,7 +370,7 @@ async fn seed001_unknown_and_expired_links_are_refused() {
 async fn seed001_the_return_callback_checks_the_state_and_the_refresh_url_issues_a_new_link() {
     let app = spawn_app().await;
     subscribed_consultant(&app).await;
-    let (_, token) = issue_link(&app, Role::Consultant, "books@example.com").await;
+    let (_, token) = issue_link(&app, Role::Consultant, "consultant@northwind.example").await;
     let (_, body) = open_link(&app, &token.unwrap()).await;
     let stripe_url = body["url"].as_str().unwrap().to_owned();
 
@@ -414,7 +414,7 @@ async fn seed001_the_return_callback_checks_the_state_and_the_refresh_url_issues
 #[tokio::test]
 async fn seed001_who_may_send_an_onboarding_link() {
     let app = spawn_app().await;
-    let cookie_less = issue_link(&app, Role::Consultant, "books@example.com").await;
+    let cookie_less = issue_link(&app, Role::Consultant, "consultant@northwind.example").await;
     assert_eq!(cookie_less.0, 409, "no subscription, no payout setup");
     subscribed_consultant(&app).await;
     assert_eq!(issue_link(&app, Role::TenantAdmin, "consultant@northwind.example").await.0, 200);
@@ -439,7 +439,7 @@ async fn seed001_who_may_send_an_onboarding_link() {
         .await
         .unwrap();
     let mut conn = app.services.pool.acquire().await.unwrap();
-    let token = domain::auth::session::create(&mut conn, boss).await.unwrap();
+    let token = domain::auth::session::create(&mut conn, boss, &Default::default()).await.unwrap();
     let cookie = format!("{}={}", domain::auth::session::COOKIE_NAME, token.expose());
     let response = app
         .client()

@@ -232,7 +232,10 @@ async fn the_receipt_email_is_sent_exactly_once_when_the_process_dies_between_co
     // This server only takes requests and Stripe's webhooks; the jobs run in real remit
     // processes that can be killed.
     let app = spawn_app_with(Options { job_workers: Some(0), ..Options::default() }).await;
+    // A process that delivers the buyer's payment link, then goes away.
+    let courier = SecondProcess::start(&app).await;
     let token = won_lot(&app, 12_500).await;
+    courier.kill().await;
     let (silent_port, silent) = silent_smtp().await;
     let silent_url = format!("smtp://127.0.0.1:{silent_port}");
     let doomed = SecondProcess::start_with(

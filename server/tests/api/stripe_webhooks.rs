@@ -54,7 +54,7 @@ fn signed(secret: &str, t: i64, body: &str) -> String {
 #[tokio::test]
 async fn forged_stale_or_unsigned_deliveries_get_400_and_store_nothing() {
     let app = spawn_app().await;
-    let secret = app.services.stripe.config().webhook_secrets[0].expose_secret().to_owned();
+    let secret = app.services.stripe.mode(false).unwrap().keys().webhook_secrets[0].expose_secret().to_owned();
     let now = chrono::Utc::now().timestamp();
     let body = r#"{"id":"evt_forged","object":"event","type":"checkout.session.completed","created":1,"livemode":false,"account":null,"api_version":null,"data":{"object":{}}}"#;
     let url = app.url("/payments/webhooks/stripe");
