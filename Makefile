@@ -9,6 +9,8 @@ DEV_DB ?= remit
 SQLX_DB = $(PG)/remit_sqlx
 export REMIT_TEST_PYTHON := $(CURDIR)/target/tools/venv/bin/python
 export REMIT_PG_SERVER = $(PG)
+# Where cargo puts binaries (a CARGO_TARGET_DIR outside the checkout works as a shared cache).
+BIN = $(or $(CARGO_TARGET_DIR),target)/debug
 
 .PHONY: help tools css build build-release run test fmt-check clippy sqlx-check sqlx-prepare unit e2e size bench clean-test-dbs
 
@@ -41,7 +43,7 @@ run: build target/dev.key
 	DATABASE_URL="$${DATABASE_URL:-$(PG)/$(DEV_DB)}" \
 	REMIT_ENCRYPTION_KEY="$${REMIT_ENCRYPTION_KEY:-$$(cat target/dev.key)}" \
 	LEPTOS_SITE_ROOT=target/site \
-	target/debug/remit
+	$(BIN)/remit
 
 test: tools fmt-check clippy sqlx-check unit e2e
 	@echo "make test: all checks passed"

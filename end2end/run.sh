@@ -4,6 +4,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
+bin="${CARGO_TARGET_DIR:-$root/target}/debug"
 pg="${REMIT_PG_SERVER:-postgres://postgres@127.0.0.1:5432}"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 db="remit_e2e_$$_$(date +%s)"
@@ -22,10 +23,10 @@ sandbox_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0
 sandbox_key="sk_test_e2e_$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
 export STRIPE_SANDBOX_ADDR="127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 
-"$root/target/debug/remit" > "$log" 2>&1 &
+"$bin/remit" > "$log" 2>&1 &
 server=$!
 # A standalone sandbox with a known key, for the tests of the sandbox's own pages.
-"$root/target/debug/stripe-sandbox" --port "$sandbox_port" --secret-key "$sandbox_key" > "$root/target/e2e/sandbox.log" 2>&1 &
+"$bin/stripe-sandbox" --port "$sandbox_port" --secret-key "$sandbox_key" > "$root/target/e2e/sandbox.log" 2>&1 &
 sandbox=$!
 cleanup() {
   kill "$server" "$sandbox" 2>/dev/null || true

@@ -7,7 +7,7 @@ target=2000
 cargo build --quiet --release -p stripe-sandbox --bin stripe-sandbox
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 key="sk_test_bench"
-target/release/stripe-sandbox --port "$port" --secret-key "$key" > /dev/null 2>&1 &
+"${CARGO_TARGET_DIR:-target}/release/stripe-sandbox" --port "$port" --secret-key "$key" > /dev/null 2>&1 &
 sandbox=$!
 trap 'kill $sandbox 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -fs -o /dev/null -u "$key:" "http://127.0.0.1:$port/v1/customers" && break; sleep 0.1; done
