@@ -52,6 +52,16 @@ pub fn decrypt_string(key: &EncryptionKey, sealed: &[u8]) -> anyhow::Result<Stri
     String::from_utf8(decrypt(key, sealed)?).context("sealed secret is not UTF-8")
 }
 
+/// A value derived from the installation's key for `purpose` (HMAC-SHA256, base64url): the same
+/// on every start, different on every installation, and telling nothing of the key. Demo
+/// passwords, the demo lot's link and the development sandbox's keys come from it.
+pub fn derived(key: &EncryptionKey, purpose: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose()).expect("HMAC accepts any key length");
+    mac.update(purpose.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +73,15 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(token_hash(&a).len(), 32);
         assert_ne!(token_hash(&a), token_hash(&b));
+    }
+
+    #[test]
+    fn derived_values_are_stable_per_key_and_purpose() {
+        let key = EncryptionKey::from_bytes([7; 32]);
+        assert_eq!(derived(&key, "a"), derived(&key, "a"));
+        assert_ne!(derived(&key, "a"), derived(&key, "b"));
+        assert_ne!(derived(&key, "a"), derived(&EncryptionKey::from_bytes([8; 32]), "a"));
+        assert_eq!(derived(&key, "a").len(), 43);
     }
 
     #[test]

@@ -4,14 +4,11 @@
 //! Passwords are derived from `REMIT_ENCRYPTION_KEY`, so every installation has its own, the
 //! seeding is repeatable, and the credentials can be printed again at each start.
 
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use hmac::{Hmac, Mac as _};
 use secrecy::SecretString;
-use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::{
-    Services,
+    Services, crypto,
     auth::{Role, password},
     checkout::{self, NewWinning},
     error::Result,
@@ -35,12 +32,8 @@ pub const DEMO_USERS: [DemoUser; 5] = [
 
 /// The demo password of `email` on this installation.
 pub fn demo_password(services: &Services, email: &str) -> SecretString {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(services.settings.encryption_key.expose()).expect("HMAC accepts any key length");
-    mac.update(b"remit demo password:");
-    mac.update(email.as_bytes());
-    let digest = mac.finalize().into_bytes();
-    SecretString::from(format!("demo-{}", &URL_SAFE_NO_PAD.encode(digest)[..16]))
+    let derived = crypto::derived(&services.settings.encryption_key, &format!("remit demo password:{email}"));
+    SecretString::from(format!("demo-{}", &derived[..16]))
 }
 
 /// Creates whatever part of the demo data is missing. Safe to run at every start, and from
@@ -102,11 +95,7 @@ pub const DEMO_BUYER: &str = "buyer@example.com";
 
 /// The payment link token of the demo lot `reference`, derived from the installation's key.
 fn demo_lot_token(services: &Services, reference: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(services.settings.encryption_key.expose()).expect("HMAC accepts any key length");
-    mac.update(b"remit demo lot:");
-    mac.update(reference.as_bytes());
-    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    crypto::derived(&services.settings.encryption_key, &format!("remit demo lot:{reference}"))
 }
 
 /// Makes sure a demo lot is waiting for payment, with more than an hour of its window left (a

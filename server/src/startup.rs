@@ -62,8 +62,22 @@ pub struct Application {
 /// Where Stripe's webhooks reach Remit.
 pub const STRIPE_WEBHOOK_PATH: &str = "/payments/webhooks/stripe";
 
+/// The database the development sandbox keeps its state in: beside Remit's, on the same server
+/// (`remit` → `remit_stripe_sandbox`).
+pub fn sandbox_database_url(settings: &Settings) -> anyhow::Result<String> {
+    let mut url = url::Url::parse(settings.database_url()).context("DATABASE_URL")?;
+    let name = format!("{}_stripe_sandbox", url.path().trim_start_matches('/'));
+    url.set_path(&format!("/{name}"));
+    Ok(url.to_string())
+}
+
 /// The Stripe configuration: real Stripe from settings, or an in-process sandbox started here,
 /// with Remit's webhook endpoint registered on it (platform and Connect events alike).
+///
+/// In development the sandbox keeps its state in PostgreSQL and its keys are derived from
+/// `REMIT_ENCRYPTION_KEY`, so after a restart every Stripe id Remit stored still works and
+/// events emitted before the stop are delivered after it. Elsewhere (tests) it is in memory with
+/// fresh keys.
 async fn stripe(settings: &Settings) -> anyhow::Result<(StripeConfig, Option<stripe_sandbox::Sandbox>)> {
     if let Some(config) = StripeConfig::from_settings(settings) {
         return Ok((config, None));
@@ -72,12 +86,25 @@ async fn stripe(settings: &Settings) -> anyhow::Result<(StripeConfig, Option<str
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("could not start the Stripe sandbox on {addr} (STRIPE_SANDBOX_ADDR)"))?;
-    let secret_key = format!("sk_test_sandbox_{}", crypto::random_token());
-    let options = stripe_sandbox::Options { secret_key: secret_key.clone(), ..stripe_sandbox::Options::default() };
+    let key = &settings.encryption_key;
+    let (secret_key, webhook_secret, storage) = if settings.is_development() {
+        (
+            format!("sk_test_{}", crypto::derived(key, "remit stripe sandbox secret key")),
+            format!("whsec_{}", crypto::derived(key, "remit stripe sandbox webhook secret")),
+            stripe_sandbox::Storage::Postgres(sandbox_database_url(settings)?),
+        )
+    } else {
+        (
+            format!("sk_test_sandbox_{}", crypto::random_token()),
+            format!("whsec_{}", crypto::random_token()),
+            stripe_sandbox::Storage::Memory,
+        )
+    };
+    let options =
+        stripe_sandbox::Options { secret_key: secret_key.clone(), storage, ..stripe_sandbox::Options::default() };
     let sandbox = stripe_sandbox::Sandbox::start(listener, options.clone())
         .await
         .context("could not start the Stripe sandbox")?;
-    let webhook_secret = format!("whsec_{}", crypto::random_token());
     let webhook_url = settings.public_url(STRIPE_WEBHOOK_PATH);
     sandbox.register_webhook_endpoint(&webhook_url, &webhook_secret, false);
     sandbox.register_webhook_endpoint(&webhook_url, &webhook_secret, true);
@@ -162,8 +189,12 @@ impl Application {
             println!("Demo won lot (buyer {}): {link}", seed::DEMO_BUYER);
             println!("  connect the tenant's Stripe account first (Tenant owner → Stripe) so it can take payments");
         }
-        if let Some(sandbox) = &self.sandbox {
+        if let (Some(sandbox), Ok(stripe)) = (&self.sandbox, self.services.stripe.mode(false)) {
             println!("Stripe sandbox: {} (test card 4242 4242 4242 4242, any future expiry)", sandbox.url());
+            println!(
+                "  its test secret key, for curl or an official SDK: {}",
+                secrecy::ExposeSecret::expose_secret(&stripe.keys().secret_key)
+            );
         }
         println!("Open {}\n", self.services.settings.public_base_url);
     }

@@ -313,7 +313,7 @@ pub fn attach_payment_method(
         ));
     }
     if state.cards.get(pm_id).is_some_and(|b| matches!(b, CardBehaviour::Declines(_))) {
-        let d = match state.cards[pm_id] {
+        let d = match state.cards.get(pm_id).copied().unwrap_or(CardBehaviour::Succeeds) {
             CardBehaviour::Declines(d) => d,
             _ => GENERIC_DECLINE,
         };
@@ -523,7 +523,7 @@ pub fn run_billing_clock(state: &mut State) {
         if status == "trialing"
             && let Some(trial_end) = sub["trial_end"].as_i64()
             && trial_end - now <= 3 * 86_400
-            && state.trial_notices_sent.insert(id.clone())
+            && state.trial_notices_sent.insert(id.clone(), true).is_none()
         {
             let owner = state.owner(&id);
             state.emit("customer.subscription.trial_will_end", &sub, None, owner.as_deref());

@@ -14,6 +14,7 @@ pub mod faults;
 mod flows;
 mod objects;
 mod pages;
+pub mod persist;
 mod server;
 mod state;
 mod triggers;
@@ -28,6 +29,17 @@ pub use faults::{FaultKind, FaultRule};
 pub use state::DEFAULT_API_VERSION;
 pub use webhooks::{DeliveryRecord, Mode as DeliveryMode, RetryPolicy, signature_header};
 
+/// Where a sandbox keeps its state.
+#[derive(Debug, Clone, Default)]
+pub enum Storage {
+    /// In memory only: gone when the sandbox stops (tests).
+    #[default]
+    Memory,
+    /// In this PostgreSQL database (created if missing): a restarted sandbox continues where it
+    /// stopped.
+    Postgres(String),
+}
+
 /// How to run a sandbox.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -41,6 +53,7 @@ pub struct Options {
     /// Where browsers reach the sandbox, if not at the address it listens on.
     pub public_url: Option<String>,
     pub retry: RetryPolicy,
+    pub storage: Storage,
 }
 
 impl Default for Options {
@@ -52,6 +65,7 @@ impl Default for Options {
             connect_client_id: "ca_sandbox".into(),
             public_url: None,
             retry: RetryPolicy::default(),
+            storage: Storage::Memory,
         }
     }
 }
@@ -65,8 +79,10 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Serves a sandbox on `listener` (in a background task) and returns its handle.
-    pub async fn start(listener: tokio::net::TcpListener, options: Options) -> std::io::Result<Self> {
+    /// Serves a sandbox on `listener` (in a background task) and returns its handle. With
+    /// `Storage::Postgres`, what a previous run stored is taken up again, pending webhook
+    /// deliveries included; a second sandbox on the same database is refused.
+    pub async fn start(listener: tokio::net::TcpListener, options: Options) -> anyhow::Result<Self> {
         let addr = listener.local_addr()?;
         let url = options.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         let config = state::Config {
@@ -75,7 +91,21 @@ impl Sandbox {
             connect_client_id: options.connect_client_id,
             public_url: url.clone(),
         };
-        let shared = server::Shared::new(config, options.retry);
+        let (state, persist, stored_deliveries) = match &options.storage {
+            Storage::Memory => (state::State::new(config), None, Vec::new()),
+            Storage::Postgres(database_url) => {
+                let (persist, snapshot) = persist::Persist::open(database_url).await?;
+                let deliveries = snapshot
+                    .deliveries
+                    .iter()
+                    .filter_map(|(_, value)| serde_json::from_value::<webhooks::Job>(value.clone()).ok())
+                    .collect();
+                tracing::info!(objects = snapshot.objects.len(), "the Stripe sandbox took up its stored state");
+                (state::State::restore(config, &snapshot), Some(persist), deliveries)
+            }
+        };
+        let shared = server::Shared::new(state, options.retry, persist);
+        shared.delivery.resume(stored_deliveries);
         let serving = shared.clone();
         tokio::spawn(async move {
             if let Err(err) = server::serve(listener, serving).await {
@@ -95,9 +125,17 @@ impl Sandbox {
     }
 
     /// Registers a webhook endpoint signed with `secret` (events of connected accounts go to
-    /// `connect` endpoints) and returns its id.
+    /// `connect` endpoints) and returns its id. An endpoint of the same URL and kind that is
+    /// already there (a restarted sandbox) is kept, with this secret.
     pub fn register_webhook_endpoint(&self, url: &str, secret: &str, connect: bool) -> String {
         self.shared.with_state(|s| {
+            let existing = s.all("webhook_endpoint", None).into_iter().find(|e| {
+                e["url"] == url && e["application"].is_null() != connect && e["status"] == "enabled"
+            });
+            if let Some(id) = existing.and_then(|e| e["id"].as_str().map(str::to_owned)) {
+                s.webhook_secrets.insert(id.clone(), secret.to_owned());
+                return id;
+            }
             let endpoint = objects::NewWebhookEndpoint {
                 id: wire::new_id("we_"),
                 url: url.to_owned(),
@@ -135,6 +173,11 @@ impl Sandbox {
 
     pub fn deliveries(&self) -> Vec<DeliveryRecord> {
         self.shared.delivery.log()
+    }
+
+    /// Waits until everything the sandbox changed is stored (a no-op in memory).
+    pub async fn stored(&self) {
+        self.shared.stored().await;
     }
 
     /// Moves the sandbox's clock forward and runs what became due.

@@ -1,12 +1,13 @@
 //! `stripe-sandbox [--host 127.0.0.1] [--port 12111] [--secret-key sk_test_…] [--live-secret-key sk_live_…]
-//! [--public-url URL] [--webhook URL=whsec_…] [--connect-webhook URL=whsec_…]`
+//! [--public-url URL] [--webhook URL=whsec_…] [--connect-webhook URL=whsec_…] [--database-url URL | --memory]`
 
 use std::process::ExitCode;
 
-use stripe_sandbox::{Options, Sandbox};
+use stripe_sandbox::{Options, Sandbox, Storage};
 
 const USAGE: &str = "usage: stripe-sandbox [--host HOST] [--port PORT] [--secret-key sk_test_…] [--live-secret-key sk_live_…] [--publishable-key pk_test_…] \
-[--connect-client-id ca_…] [--public-url URL] [--webhook URL=whsec_…]… [--connect-webhook URL=whsec_…]…";
+[--connect-client-id ca_…] [--public-url URL] [--webhook URL=whsec_…]… [--connect-webhook URL=whsec_…]… \
+[--database-url postgres://…/db | --memory]";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -21,6 +22,10 @@ async fn main() -> ExitCode {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
+        if flag == "--memory" {
+            options.storage = Storage::Memory;
+            continue;
+        }
         let Some(value) = args.next() else {
             eprintln!("stripe-sandbox: {flag} needs a value\n{USAGE}");
             return ExitCode::FAILURE;
@@ -33,6 +38,7 @@ async fn main() -> ExitCode {
             "--publishable-key" => options.publishable_key = value,
             "--connect-client-id" => options.connect_client_id = value,
             "--public-url" => options.public_url = Some(value),
+            "--database-url" => options.storage = Storage::Postgres(value),
             "--webhook" | "--connect-webhook" => match value.split_once('=') {
                 Some((url, secret)) => webhooks.push((url.to_owned(), secret.to_owned(), flag == "--connect-webhook")),
                 None => {
@@ -57,7 +63,7 @@ async fn main() -> ExitCode {
     let sandbox = match Sandbox::start(listener, options).await {
         Ok(s) => s,
         Err(err) => {
-            eprintln!("stripe-sandbox: {err}");
+            eprintln!("stripe-sandbox: {err:#}");
             return ExitCode::FAILURE;
         }
     };

@@ -24,8 +24,9 @@ use crate::{
     api::{self, Call},
     faults::{FaultKind, FaultRule, Faults},
     flows, pages,
-    state::{Config, DEFAULT_API_VERSION, IdempotentResponse, State, expand},
+    state::{DEFAULT_API_VERSION, IdempotentResponse, State, expand},
     triggers,
+    persist::Persist,
     webhooks::{Delivery, Mode, RetryPolicy},
     wire::{ApiError, Params, new_id, parse_form},
 };
@@ -35,14 +36,17 @@ pub struct Shared {
     state: Mutex<State>,
     pub faults: Faults,
     pub delivery: Arc<Delivery>,
+    /// Where the state is kept, when not in memory only.
+    pub persist: Option<Arc<Persist>>,
 }
 
 impl Shared {
-    pub fn new(config: Config, retry: RetryPolicy) -> Arc<Self> {
+    pub fn new(state: State, retry: RetryPolicy, persist: Option<Arc<Persist>>) -> Arc<Self> {
         Arc::new(Self {
-            state: Mutex::new(State::new(config)),
+            state: Mutex::new(state),
             faults: Faults::default(),
-            delivery: Arc::new(Delivery::new(retry)),
+            delivery: Arc::new(Delivery::new(retry, persist.clone())),
+            persist,
         })
     }
 
@@ -51,12 +55,31 @@ impl Shared {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `f` on the state, then delivers the events it caused.
+    /// Runs `f` on the state, stores what it changed (with the deliveries its events call for),
+    /// then delivers those events. Changes are submitted under the lock, so they are stored in
+    /// the order they were made.
     pub fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         let mut state = self.lock();
         let out = f(&mut state);
-        self.delivery.dispatch(&mut state);
+        let jobs = self.delivery.prepare(&mut state);
+        match &self.persist {
+            Some(persist) => {
+                let mut changes = state.take_changes();
+                changes.extend(jobs.iter().map(|job| job.change(true)));
+                persist.submit(changes);
+            }
+            None => state.forget_changes(),
+        }
+        drop(state);
+        self.delivery.start(jobs);
         out
+    }
+
+    /// Waits until everything changed so far is stored (a no-op in memory).
+    pub async fn stored(&self) {
+        if let Some(persist) = &self.persist {
+            persist.flushed().await;
+        }
     }
 
     /// Runs the time-driven processes (Checkout expiry, subscription renewals, trial notices).
@@ -83,7 +106,20 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_sandbox/webhook_endpoints", post(register_endpoint))
         .route("/_sandbox/accounts/{id}/requirements", post(set_requirements))
         .merge(pages::routes())
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), answer_once_stored))
         .with_state(shared)
+}
+
+/// A client is answered only once what its call changed is stored: a sandbox killed at any
+/// moment has kept everything it told anyone.
+async fn answer_once_stored(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    shared.stored().await;
+    response
 }
 
 fn json_response(status: u16, body: &Value) -> Response {

@@ -1,14 +1,23 @@
 //! The sandbox's memory: every object, keyed by id, plus the bookkeeping Stripe keeps behind
 //! its API (link tokens, client secrets, OAuth codes, idempotency keys, the clock).
+//!
+//! Every change is noted, so that the call's changes can be stored (see `persist`): objects
+//! through `insert`/`update`/`get_mut`/`remove`, bookkeeping through its `Tracked` tables.
 
 use std::{
+    borrow::Borrow,
     collections::{HashMap, HashSet},
+    hash::Hash,
     time::{SystemTime, UNIX_EPOCH},
 };
 
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value, json};
 
-use crate::wire::{ApiError, ApiResult, Params, new_id};
+use crate::{
+    persist::{Change, Snapshot},
+    wire::{ApiError, ApiResult, Params, new_id},
+};
 
 /// The API version the sandbox speaks unless a request names another.
 pub const DEFAULT_API_VERSION: &str = "2026-09-30.endive";
@@ -32,7 +41,7 @@ struct Stored {
     value: Value,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccountLinkToken {
     pub account: String,
     pub kind: String,
@@ -42,7 +51,7 @@ pub struct AccountLinkToken {
     pub used: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccountSessionSecret {
     pub account: String,
     pub expires_at: i64,
@@ -50,14 +59,15 @@ pub struct AccountSessionSecret {
     pub external_account_collection: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OAuthCode {
     pub account: String,
     pub used: bool,
 }
 
-/// How a test card behaves when charged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a test card behaves when charged (stored by name; see `CardBehaviour::name`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum CardBehaviour {
     Succeeds,
     Declines(crate::wire::Decline),
@@ -73,6 +83,40 @@ pub enum CardBehaviour {
     BlockedByRadar,
 }
 
+impl From<CardBehaviour> for String {
+    fn from(b: CardBehaviour) -> String {
+        match b {
+            CardBehaviour::Succeeds => "succeeds".into(),
+            CardBehaviour::Declines(d) => format!("declines:{}", d.decline_code.unwrap_or(d.code)),
+            CardBehaviour::RequiresAuthentication => "requires_authentication".into(),
+            CardBehaviour::FailsAfterAttach => "fails_after_attach".into(),
+            CardBehaviour::Disputed => "disputed".into(),
+            CardBehaviour::ElevatedRisk => "elevated_risk".into(),
+            CardBehaviour::BlockedByRadar => "blocked_by_radar".into(),
+        }
+    }
+}
+
+impl TryFrom<String> for CardBehaviour {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        use crate::flows::{GENERIC_DECLINE, INSUFFICIENT_FUNDS};
+        Ok(match name.as_str() {
+            "succeeds" => CardBehaviour::Succeeds,
+            "declines:generic_decline" => CardBehaviour::Declines(GENERIC_DECLINE),
+            "declines:insufficient_funds" => CardBehaviour::Declines(INSUFFICIENT_FUNDS),
+            "requires_authentication" => CardBehaviour::RequiresAuthentication,
+            "fails_after_attach" => CardBehaviour::FailsAfterAttach,
+            "disputed" => CardBehaviour::Disputed,
+            "elevated_risk" => CardBehaviour::ElevatedRisk,
+            "blocked_by_radar" => CardBehaviour::BlockedByRadar,
+            other => return Err(format!("unknown card behaviour {other}")),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
 pub struct IdempotentResponse {
     pub fingerprint: String,
     pub status: u16,
@@ -80,27 +124,97 @@ pub struct IdempotentResponse {
     pub created: i64,
 }
 
+/// A table of bookkeeping records that notes which keys changed, so they can be stored.
+pub struct Tracked<K, V> {
+    kind: &'static str,
+    map: HashMap<K, V>,
+    dirty: HashSet<K>,
+}
+
+impl<K: Hash + Eq + Clone + Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Tracked<K, V> {
+    fn new(kind: &'static str) -> Self {
+        Self { kind, map: HashMap::new(), dirty: HashSet::new() }
+    }
+
+    pub fn get<Q: ?Sized + Hash + Eq>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
+        self.map.get(key)
+    }
+
+    pub fn contains<Q: ?Sized + Hash + Eq>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.map.contains_key(key)
+    }
+
+    pub fn get_mut<Q: ?Sized + Hash + Eq + ToOwned<Owned = K>>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
+        let value = self.map.get_mut(key)?;
+        self.dirty.insert(key.to_owned());
+        Some(value)
+    }
+
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.dirty.insert(key.clone());
+        self.map.insert(key, value)
+    }
+
+    pub fn remove<Q: ?Sized + Hash + Eq + ToOwned<Owned = K>>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
+        let removed = self.map.remove(key)?;
+        self.dirty.insert(key.to_owned());
+        Some(removed)
+    }
+
+    fn take_changes(&mut self, out: &mut Vec<Change>) {
+        for key in self.dirty.drain() {
+            let value = self.map.get(&key).map(|v| serde_json::to_value(v).expect("records serialise"));
+            let key = serde_json::to_string(&key).expect("keys serialise");
+            out.push(Change::Record { kind: self.kind, key, value });
+        }
+    }
+
+    fn restore(&mut self, key: &str, value: Value) {
+        match (serde_json::from_str(key), serde_json::from_value(value)) {
+            (Ok(k), Ok(v)) => {
+                self.map.insert(k, v);
+            }
+            _ => tracing::warn!(kind = self.kind, key, "a stored record could not be read; it is skipped"),
+        }
+    }
+}
+
 /// The sandbox state. All of it sits behind one mutex; every API call is a short critical section.
 pub struct State {
     pub config: Config,
     objects: HashMap<String, Stored>,
+    /// Objects changed since the changes were last taken.
+    changed_objects: HashSet<String>,
     seq: u64,
     clock_offset: i64,
-    pub account_links: HashMap<String, AccountLinkToken>,
-    pub account_sessions: HashMap<String, AccountSessionSecret>,
-    pub oauth_codes: HashMap<String, OAuthCode>,
+    meta_changed: bool,
+    pub account_links: Tracked<String, AccountLinkToken>,
+    pub account_sessions: Tracked<String, AccountSessionSecret>,
+    pub oauth_codes: Tracked<String, OAuthCode>,
     /// Accounts connected through OAuth (and not yet deauthorised).
-    pub oauth_connected: HashSet<String>,
-    pub login_links: HashMap<String, String>,
+    pub oauth_connected: Tracked<String, bool>,
+    pub login_links: Tracked<String, String>,
     /// Onboarding forms opened through an account link: form token → (account, return URL).
-    pub onboarding_forms: HashMap<String, (String, String)>,
-    pub cards: HashMap<String, CardBehaviour>,
-    pub idempotency: HashMap<(Option<String>, String), IdempotentResponse>,
+    pub onboarding_forms: Tracked<String, (String, String)>,
+    pub cards: Tracked<String, CardBehaviour>,
+    pub idempotency: Tracked<(Option<String>, String), IdempotentResponse>,
     /// Secrets of webhook endpoints, by endpoint id.
-    pub webhook_secrets: HashMap<String, String>,
+    pub webhook_secrets: Tracked<String, String>,
     /// Events created by the current call, to deliver once the state is unlocked.
     pub pending_events: Vec<String>,
-    pub trial_notices_sent: HashSet<String>,
+    pub trial_notices_sent: Tracked<String, bool>,
 }
 
 impl State {
@@ -108,20 +222,89 @@ impl State {
         Self {
             config,
             objects: HashMap::new(),
+            changed_objects: HashSet::new(),
             seq: 0,
             clock_offset: 0,
-            account_links: HashMap::new(),
-            account_sessions: HashMap::new(),
-            oauth_codes: HashMap::new(),
-            oauth_connected: HashSet::new(),
-            login_links: HashMap::new(),
-            onboarding_forms: HashMap::new(),
-            cards: HashMap::new(),
-            idempotency: HashMap::new(),
-            webhook_secrets: HashMap::new(),
+            meta_changed: false,
+            account_links: Tracked::new("account_link"),
+            account_sessions: Tracked::new("account_session"),
+            oauth_codes: Tracked::new("oauth_code"),
+            oauth_connected: Tracked::new("oauth_connected"),
+            login_links: Tracked::new("login_link"),
+            onboarding_forms: Tracked::new("onboarding_form"),
+            cards: Tracked::new("card"),
+            idempotency: Tracked::new("idempotency"),
+            webhook_secrets: Tracked::new("webhook_secret"),
             pending_events: Vec::new(),
-            trial_notices_sent: HashSet::new(),
+            trial_notices_sent: Tracked::new("trial_notice"),
         }
+    }
+
+    /// A state with what was stored (objects in their creation order, bookkeeping, the clock).
+    pub fn restore(config: Config, snapshot: &Snapshot) -> Self {
+        let mut state = Self::new(config);
+        for (id, seq, account, value) in &snapshot.objects {
+            let seq = u64::try_from(*seq).unwrap_or_default();
+            state.seq = state.seq.max(seq);
+            state.objects.insert(id.clone(), Stored { seq, account: account.clone(), value: value.clone() });
+        }
+        for (kind, key, value) in &snapshot.records {
+            let value = value.clone();
+            match kind.as_str() {
+                "account_link" => state.account_links.restore(key, value),
+                "account_session" => state.account_sessions.restore(key, value),
+                "oauth_code" => state.oauth_codes.restore(key, value),
+                "oauth_connected" => state.oauth_connected.restore(key, value),
+                "login_link" => state.login_links.restore(key, value),
+                "onboarding_form" => state.onboarding_forms.restore(key, value),
+                "card" => state.cards.restore(key, value),
+                "idempotency" => state.idempotency.restore(key, value),
+                "webhook_secret" => state.webhook_secrets.restore(key, value),
+                "trial_notice" => state.trial_notices_sent.restore(key, value),
+                other => tracing::warn!(kind = other, "a stored record of an unknown kind is skipped"),
+            }
+        }
+        state.clock_offset = snapshot.meta.get("clock_offset").and_then(Value::as_i64).unwrap_or_default();
+        state
+    }
+
+    /// Drops the notes of what changed (a sandbox that keeps nothing).
+    pub fn forget_changes(&mut self) {
+        self.changed_objects.clear();
+        self.account_links.dirty.clear();
+        self.account_sessions.dirty.clear();
+        self.oauth_codes.dirty.clear();
+        self.oauth_connected.dirty.clear();
+        self.login_links.dirty.clear();
+        self.onboarding_forms.dirty.clear();
+        self.cards.dirty.clear();
+        self.idempotency.dirty.clear();
+        self.webhook_secrets.dirty.clear();
+        self.trial_notices_sent.dirty.clear();
+        self.meta_changed = false;
+    }
+
+    /// What changed since the last call: objects, bookkeeping, the clock.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for id in self.changed_objects.drain() {
+            let stored = self.objects.get(&id).map(|s| (s.seq as i64, s.account.clone(), s.value.clone()));
+            changes.push(Change::Object { id, stored });
+        }
+        self.account_links.take_changes(&mut changes);
+        self.account_sessions.take_changes(&mut changes);
+        self.oauth_codes.take_changes(&mut changes);
+        self.oauth_connected.take_changes(&mut changes);
+        self.login_links.take_changes(&mut changes);
+        self.onboarding_forms.take_changes(&mut changes);
+        self.cards.take_changes(&mut changes);
+        self.idempotency.take_changes(&mut changes);
+        self.webhook_secrets.take_changes(&mut changes);
+        self.trial_notices_sent.take_changes(&mut changes);
+        if std::mem::take(&mut self.meta_changed) {
+            changes.push(Change::Meta { key: "clock_offset", value: Value::from(self.clock_offset) });
+        }
+        changes
     }
 
     /// The sandbox's clock: real time plus whatever tests advanced it by.
@@ -131,6 +314,7 @@ impl State {
 
     pub fn advance_clock(&mut self, seconds: i64) {
         self.clock_offset += seconds;
+        self.meta_changed = true;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -142,6 +326,7 @@ impl State {
         let id = value["id"].as_str().expect("objects have ids").to_owned();
         self.seq += 1;
         self.objects.insert(id.clone(), Stored { seq: self.seq, account: account.map(str::to_owned), value });
+        self.changed_objects.insert(id.clone());
         id
     }
 
@@ -164,13 +349,16 @@ impl State {
     }
 
     pub fn get_mut(&mut self, id: &str) -> Option<&mut Value> {
-        self.objects.get_mut(id).map(|s| &mut s.value)
+        let stored = self.objects.get_mut(id)?;
+        self.changed_objects.insert(id.to_owned());
+        Some(&mut stored.value)
     }
 
     /// Changes an object and returns the new version with the old values of the changed
     /// top-level fields (Stripe's `previous_attributes`).
     pub fn update(&mut self, id: &str, change: impl FnOnce(&mut Value)) -> (Value, Map<String, Value>) {
         let stored = self.objects.get_mut(id).expect("updated objects exist");
+        self.changed_objects.insert(id.to_owned());
         let before = stored.value.clone();
         change(&mut stored.value);
         let mut previous = Map::new();
@@ -185,7 +373,9 @@ impl State {
     }
 
     pub fn remove(&mut self, id: &str) -> Option<Value> {
-        self.objects.remove(id).map(|s| s.value)
+        let removed = self.objects.remove(id)?;
+        self.changed_objects.insert(id.to_owned());
+        Some(removed.value)
     }
 
     /// Every object of type `object` visible from `account`, newest first.

@@ -16,7 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::state::State;
+use crate::{
+    persist::{Change, Persist},
+    state::State,
+    wire::new_id,
+};
 
 /// How events reach endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -47,14 +51,32 @@ pub struct DeliveryRecord {
     pub duration_ms: u64,
 }
 
-#[derive(Debug, Clone)]
-struct Job {
+/// One event to deliver to one endpoint; stored until it is delivered or given up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    id: String,
     event_id: String,
     event_type: String,
     endpoint_id: String,
     url: String,
     secret: String,
     payload: String,
+    /// The next attempt's number (1 for the first).
+    attempt: u32,
+    /// When the next attempt is due (Unix seconds).
+    next_at: i64,
+    /// Held for a flush (the `reverse` mode).
+    held: bool,
+}
+
+impl Job {
+    /// The stored form of this delivery (`None`: done).
+    pub fn change(&self, pending: bool) -> Change {
+        Change::Delivery {
+            id: self.id.clone(),
+            value: pending.then(|| serde_json::to_value(self).expect("deliveries serialise")),
+        }
+    }
 }
 
 /// Waits between attempts; Stripe's own schedule spreads retries over three days.
@@ -71,6 +93,8 @@ impl Default for RetryPolicy {
 
 pub struct Delivery {
     client: reqwest::Client,
+    /// Where deliveries still to make are stored, when the sandbox keeps its state.
+    persist: Option<Arc<Persist>>,
     mode: Mutex<Mode>,
     held: Mutex<Vec<Job>>,
     log: Mutex<Vec<DeliveryRecord>>,
@@ -92,7 +116,7 @@ fn unix_now() -> i64 {
 }
 
 impl Delivery {
-    pub fn new(retry: RetryPolicy) -> Self {
+    pub fn new(retry: RetryPolicy, persist: Option<Arc<Persist>>) -> Self {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .user_agent("Stripe/1.0 (+https://stripe.com/docs/webhooks)")
@@ -100,6 +124,7 @@ impl Delivery {
             .expect("the webhook HTTP client builds");
         Self {
             client,
+            persist,
             mode: Mutex::new(Mode::Normal),
             held: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
@@ -130,7 +155,7 @@ impl Delivery {
 
     /// Works out which endpoints want each event (under the state lock) and records the count
     /// on the event, as `pending_webhooks`.
-    fn jobs_for(state: &mut State, event_ids: &[String]) -> Vec<Job> {
+    fn jobs_for(state: &mut State, event_ids: &[String], held: bool) -> Vec<Job> {
         let endpoints = state.all("webhook_endpoint", None);
         let mut jobs = Vec::new();
         for id in event_ids {
@@ -151,40 +176,73 @@ impl Delivery {
                 let endpoint_id = endpoint["id"].as_str().unwrap_or_default().to_owned();
                 let Some(secret) = state.webhook_secrets.get(&endpoint_id).cloned() else { continue };
                 jobs.push(Job {
+                    id: new_id("whd_"),
                     event_id: id.clone(),
                     event_type: kind.clone(),
                     endpoint_id,
                     url: endpoint["url"].as_str().unwrap_or_default().to_owned(),
                     secret,
                     payload: payload.clone(),
+                    attempt: 1,
+                    next_at: unix_now(),
+                    held,
                 });
             }
         }
         jobs
     }
 
-    /// Takes the events the last call created and sends them on their way.
-    pub fn dispatch(self: &Arc<Self>, state: &mut State) {
+    /// Takes the events the last call created and works out their deliveries (under the state's
+    /// lock, so they are stored with the call's other changes).
+    pub fn prepare(&self, state: &mut State) -> Vec<Job> {
         let events = std::mem::take(&mut state.pending_events);
         if events.is_empty() {
-            return;
+            return Vec::new();
         }
-        let jobs = Self::jobs_for(state, &events);
+        let held = *self.mode.lock().expect("delivery mode lock") == Mode::Reverse;
+        Self::jobs_for(state, &events, held)
+    }
+
+    /// Sends prepared deliveries on their way (or holds them, in the `reverse` mode).
+    pub fn start(self: &Arc<Self>, jobs: Vec<Job>) {
         let mode = *self.mode.lock().expect("delivery mode lock");
-        match mode {
-            Mode::Reverse => self.held.lock().expect("held events lock").extend(jobs),
-            _ => {
-                for job in jobs {
-                    let delivery = self.clone();
-                    delivery.in_flight.fetch_add(1, Ordering::SeqCst);
-                    tokio::spawn(async move {
-                        delivery.deliver(job, mode).await;
-                        if delivery.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-                            delivery.settled.notify_waiters();
-                        }
-                    });
-                }
+        for job in jobs {
+            if job.held {
+                self.held.lock().expect("held events lock").push(job);
+            } else {
+                self.spawn(job, mode);
             }
+        }
+    }
+
+    /// Takes up the deliveries a previous run left (a restart): held ones wait for a flush,
+    /// others resume at their next attempt.
+    pub fn resume(self: &Arc<Self>, stored: Vec<Job>) {
+        let count = stored.len();
+        self.start(stored);
+        if count > 0 {
+            tracing::info!(count, "resumed webhook deliveries left by the previous run");
+        }
+    }
+
+    fn spawn(self: &Arc<Self>, job: Job, mode: Mode) {
+        let delivery = self.clone();
+        delivery.in_flight.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            let wait = job.next_at - unix_now();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_secs(wait as u64)).await;
+            }
+            delivery.deliver(job, mode).await;
+            if delivery.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+                delivery.settled.notify_waiters();
+            }
+        });
+    }
+
+    fn store(&self, change: Change) {
+        if let Some(persist) = &self.persist {
+            persist.submit(vec![change]);
         }
     }
 
@@ -212,15 +270,21 @@ impl Delivery {
         }
     }
 
-    async fn deliver_with_retries(&self, job: Job) {
-        for attempt in 1..=(self.retry.delays.len() as u32 + 1) {
-            if self.attempt(&job, attempt).await {
+    async fn deliver_with_retries(&self, mut job: Job) {
+        let attempts = self.retry.delays.len() as u32 + 1;
+        while job.attempt <= attempts {
+            if self.attempt(&job, job.attempt).await {
+                self.store(job.change(false));
                 return;
             }
-            if let Some(delay) = self.retry.delays.get(attempt as usize - 1) {
-                tokio::time::sleep(*delay).await;
-            }
+            let Some(delay) = self.retry.delays.get(job.attempt as usize - 1).copied() else { break };
+            job.attempt += 1;
+            job.next_at = unix_now() + delay.as_secs() as i64;
+            job.held = false;
+            self.store(job.change(true));
+            tokio::time::sleep(delay).await;
         }
+        self.store(job.change(false));
         tracing::warn!(event = %job.event_id, url = %job.url, "webhook delivery gave up");
     }
 

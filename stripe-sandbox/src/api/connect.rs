@@ -231,7 +231,7 @@ pub fn oauth_token(state: &mut State, mut params: crate::wire::Params) -> Result
     }
     entry.used = true;
     let account = entry.account.clone();
-    state.oauth_connected.insert(account.clone());
+    state.oauth_connected.insert(account.clone(), true);
     Ok(json!({
         "access_token": format!("sk_test_{}", &new_id("")[..24]),
         "livemode": false,
@@ -250,7 +250,7 @@ pub fn oauth_deauthorize(state: &mut State, mut params: crate::wire::Params) -> 
     if client_id.as_deref() != Some(state.config.connect_client_id.as_str()) {
         return Err(json!({ "error": "invalid_client", "error_description": "No such application." }));
     }
-    let Some(user) = user.filter(|u| state.oauth_connected.remove(u)) else {
+    let Some(user) = user.filter(|u| state.oauth_connected.remove(u.as_str()).is_some()) else {
         return Err(
             json!({ "error": "invalid_client", "error_description": "This application is not connected to stripe account." }),
         );

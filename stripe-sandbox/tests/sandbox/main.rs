@@ -3,6 +3,7 @@
 
 mod async_stripe;
 mod flows;
+mod persistence;
 mod support;
 mod webhooks;
 mod wire;
