@@ -8,9 +8,10 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::{
-    Services, crypto,
+    Services,
     auth::{Role, password},
     checkout::{self, NewWinning},
+    crypto,
     error::Result,
 };
 

@@ -129,9 +129,10 @@ impl Sandbox {
     /// already there (a restarted sandbox) is kept, with this secret.
     pub fn register_webhook_endpoint(&self, url: &str, secret: &str, connect: bool) -> String {
         self.shared.with_state(|s| {
-            let existing = s.all("webhook_endpoint", None).into_iter().find(|e| {
-                e["url"] == url && e["application"].is_null() != connect && e["status"] == "enabled"
-            });
+            let existing = s
+                .all("webhook_endpoint", None)
+                .into_iter()
+                .find(|e| e["url"] == url && e["application"].is_null() != connect && e["status"] == "enabled");
             if let Some(id) = existing.and_then(|e| e["id"].as_str().map(str::to_owned)) {
                 s.webhook_secrets.insert(id.clone(), secret.to_owned());
                 return id;

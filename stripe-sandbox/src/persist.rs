@@ -107,7 +107,8 @@ impl Persist {
     /// creates the tables, and returns the writer and what is stored.
     pub async fn open(url: &str) -> anyhow::Result<(Arc<Self>, Snapshot)> {
         let (name, maintenance) = maintenance_url(url)?;
-        let mut admin = PgConnection::connect(&maintenance).await.context("could not reach the sandbox's PostgreSQL")?;
+        let mut admin =
+            PgConnection::connect(&maintenance).await.context("could not reach the sandbox's PostgreSQL")?;
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(&name)
             .fetch_one(&mut admin)

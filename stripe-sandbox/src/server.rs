@@ -24,9 +24,9 @@ use crate::{
     api::{self, Call},
     faults::{FaultKind, FaultRule, Faults},
     flows, pages,
+    persist::Persist,
     state::{DEFAULT_API_VERSION, IdempotentResponse, State, expand},
     triggers,
-    persist::Persist,
     webhooks::{Delivery, Mode, RetryPolicy},
     wire::{ApiError, Params, new_id, parse_form},
 };

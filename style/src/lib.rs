@@ -4,8 +4,8 @@
 //! applies variants (`md:`, `hover:`) itself with correctly escaped selectors, and puts the
 //! result after `style/base.css` (reset and theme variables).
 //!
-//! Classes are found in literal `class="…"` / `attr:class="…"` attributes and in `tw!("…")`
-//! calls, which is how class strings elsewhere in the code are marked.
+//! Classes are found wherever they are written in `app/src` (see `scan_classes`): attributes,
+//! `tw!` markers, constants, conditions, `format!` strings.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -50,26 +50,118 @@ fn rust_files(dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
     Ok(files)
 }
 
-/// The string literals that follow each occurrence of `marker` in `source`.
-fn literals_after<'s>(source: &'s str, marker: &str) -> Vec<&'s str> {
-    source
-        .match_indices(marker)
-        .filter_map(|(at, _)| {
-            let rest = &source[at + marker.len()..];
-            let rest = rest.strip_prefix('"')?;
-            rest.find('"').map(|end| &rest[..end])
-        })
-        .collect()
+/// A string literal of a Rust source: its text and where it starts.
+struct Literal<'s> {
+    text: &'s str,
+    start: usize,
 }
 
-/// The classes used in the Rust sources below `dir`.
+/// The string literals of a Rust source (plain and raw), skipping comments, char literals and
+/// byte strings. Escapes are left as they are: class names have none.
+fn string_literals(source: &str) -> Vec<Literal<'_>> {
+    let bytes = source.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = source[i..].find('\n').map_or(bytes.len(), |n| i + n);
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = source[i + 2..].find("*/").map_or(bytes.len(), |n| i + 2 + n + 2);
+            }
+            b'\'' => {
+                // A char literal ('x', '\n', '\u{..}') or a lifetime ('a): skip only the former.
+                let rest = &source[i + 1..];
+                let close = if rest.starts_with('\\') {
+                    rest[1..].find('\'').map(|n| n + 1)
+                } else {
+                    rest.char_indices().nth(1).filter(|(_, c)| *c == '\'').map(|(n, _)| n)
+                };
+                i += close.map_or(1, |n| n + 2);
+            }
+            b'b' if bytes.get(i + 1) == Some(&b'"') && !is_ident(bytes.get(i.wrapping_sub(1))) => {
+                i = skip_quoted(bytes, i + 1);
+            }
+            b'r' if matches!(bytes.get(i + 1), Some(b'"' | b'#')) && !is_ident(bytes.get(i.wrapping_sub(1))) => {
+                let hashes = bytes[i + 1..].iter().take_while(|b| **b == b'#').count();
+                if bytes.get(i + 1 + hashes) != Some(&b'"') {
+                    i += 1;
+                    continue;
+                }
+                let open = i + 2 + hashes;
+                let closing = format!("\"{}", "#".repeat(hashes));
+                let end = source[open..].find(&closing).map_or(bytes.len(), |n| open + n);
+                found.push(Literal { text: &source[open..end], start: i });
+                i = end + closing.len();
+            }
+            b'"' => {
+                let end = skip_quoted(bytes, i);
+                found.push(Literal { text: &source[i + 1..end.saturating_sub(1).max(i + 1)], start: i });
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    found
+}
+
+fn is_ident(byte: Option<&u8>) -> bool {
+    byte.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+}
+
+/// The index just past the string starting with the quote at `open`.
+fn skip_quoted(bytes: &[u8], open: usize) -> usize {
+    let mut i = open + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// Whether the literal at `start` is what a class context gives: right after `class=`,
+/// `attr:class=`, `class:` or `tw!(` (whitespace and line breaks between them allowed).
+fn in_class_context(source: &str, start: usize) -> bool {
+    let before = source[..start].trim_end();
+    ["class=", "tw!("].iter().any(|marker| before.ends_with(marker))
+}
+
+/// Whether `token` has the shape of a Tailwind class (variants, a utility, an opacity).
+fn class_shaped(token: &str) -> bool {
+    let utility = token.rsplit(':').next().unwrap_or(token);
+    let utility = utility.strip_prefix('-').unwrap_or(utility);
+    let mut chars = utility.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && utility.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '/' | '.'))
+        && token.split(':').all(|part| !part.is_empty())
+}
+
+/// The classes used in the Rust sources below `dir`, however they are written: in a class
+/// attribute or a `tw!` (on the same line or not), in a constant, in one branch of a condition,
+/// or beside a `{}` of `format!`. A literal in a class context counts whole (so a misspelt class
+/// fails the build); any other literal counts when every word has a class's shape and at least
+/// one of them is a utility tailwind-rs knows.
 pub fn scan_classes(dir: &Path) -> anyhow::Result<BTreeSet<String>> {
+    let generator = CssGenerator::new();
+    let known = |token: &str| {
+        parse(token).is_some_and(|p| generator.class_to_properties(p.utility).is_ok_and(|props| !props.is_empty()))
+    };
     let mut classes = BTreeSet::new();
     for file in rust_files(dir)? {
         let source = fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-        for marker in ["class=", "tw!("] {
-            for literal in literals_after(&source, marker) {
-                classes.extend(literal.split_whitespace().map(str::to_owned));
+        for literal in string_literals(&source) {
+            let tokens: Vec<&str> = literal.text.split_whitespace().filter(|t| !t.contains(['{', '}'])).collect();
+            if tokens.is_empty() {
+                continue;
+            }
+            let counts = in_class_context(&source, literal.start)
+                || (tokens.iter().all(|t| class_shaped(t)) && tokens.iter().any(|t| known(t)));
+            if counts {
+                classes.extend(tokens.into_iter().map(str::to_owned));
             }
         }
     }
@@ -179,17 +271,63 @@ pub fn custom_properties(css: &str) -> (BTreeSet<String>, BTreeSet<String>) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn finds_classes_in_attributes_and_markers() {
-        let source = r#"view! { <div class="flex p-4"><A attr:class="text-sm"/></div> } const X: &str = tw!("md:grid hover:bg-slate-100");"#;
-        let dir = std::env::temp_dir().join(format!("style-scan-{}", std::process::id()));
+    fn scan(source: &str) -> BTreeSet<String> {
+        let dir = std::env::temp_dir().join(format!("style-scan-{}-{}", std::process::id(), source.len()));
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("a.rs"), source).unwrap();
         let classes = scan_classes(&dir).unwrap();
         fs::remove_dir_all(&dir).unwrap();
-        let expected: BTreeSet<String> =
-            ["flex", "p-4", "text-sm", "md:grid", "hover:bg-slate-100"].into_iter().map(String::from).collect();
-        assert_eq!(classes, expected);
+        classes
+    }
+
+    fn set(classes: &[&str]) -> BTreeSet<String> {
+        classes.iter().map(|c| (*c).to_owned()).collect()
+    }
+
+    #[test]
+    fn finds_classes_in_attributes_and_markers() {
+        let source = r#"view! { <div class="flex p-4"><A attr:class="text-sm"/></div> } const X: &str = tw!("md:grid hover:bg-slate-100");"#;
+        assert_eq!(scan(source), set(&["flex", "p-4", "text-sm", "md:grid", "hover:bg-slate-100"]));
+    }
+
+    #[test]
+    fn finds_classes_however_they_are_written() {
+        let source = r##"
+            pub const BUTTON: &str = tw!(
+                "inline-flex bg-blue-600 text-white"
+            );
+            const QUIET: &str = "rounded-md border px-3";
+            view! {
+                <p class=if ok { "mt-4 bg-green-50" } else { "mt-4 bg-red-50" }>"Payment received"</p>
+                <button class=format!("{} w-full", BUTTON)>"Sign in"</button>
+                <span class=r#"text-xs"#/>
+            }
+            // "not-a-class in a comment"
+            let status = "paid"; let label = "Sign in"; let c = 'x'; fn f<'a>(x: &'a str) {}
+        "##;
+        assert_eq!(
+            scan(source),
+            set(&[
+                "inline-flex",
+                "bg-blue-600",
+                "text-white",
+                "rounded-md",
+                "border",
+                "px-3",
+                "mt-4",
+                "bg-green-50",
+                "bg-red-50",
+                "w-full",
+                "text-xs"
+            ])
+        );
+    }
+
+    #[test]
+    fn a_misspelt_class_in_a_class_attribute_is_kept_to_fail_the_build() {
+        let classes = scan(r#"view! { <div class="flx p-4"/> }"#);
+        assert!(classes.contains("flx"));
+        assert_eq!(build("", &classes).unsupported, vec!["flx".to_owned()]);
     }
 
     #[test]

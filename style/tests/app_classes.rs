@@ -63,3 +63,15 @@ fn utilities_tailwind_rs_gets_wrong_are_not_used() {
     let wrong: Vec<_> = classes.iter().filter(|c| c.contains("space-x-") || c.contains("space-y-")).collect();
     assert!(wrong.is_empty(), "use flex with gap instead of {wrong:?}");
 }
+
+#[test]
+fn the_primary_button_is_blue_with_white_text() {
+    // ui::BUTTON is written on its own line inside tw!(…); its classes must still be compiled.
+    let (classes, sheet) = app_stylesheet();
+    for class in ["bg-blue-600", "text-white", "hover:bg-blue-700"] {
+        assert!(classes.contains(class), "{class} was not found in app/src");
+        let selector = format!(".{} {{", style::escape_selector(class));
+        let selector = if class.starts_with("hover:") { selector.replace(" {", ":hover {") } else { selector };
+        assert!(sheet.css.contains(&selector), "no rule {selector}");
+    }
+}

@@ -49,8 +49,15 @@ impl Process {
         self.child.kill().await.unwrap();
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, form: &[(&str, &str)], key: Option<&str>) -> (u16, Value) {
-        let mut request = reqwest::Client::new().request(method.clone(), format!("{}{path}", self.url)).bearer_auth(SECRET_KEY);
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        form: &[(&str, &str)],
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request =
+            reqwest::Client::new().request(method.clone(), format!("{}{path}", self.url)).bearer_auth(SECRET_KEY);
         if let Some(key) = key {
             request = request.header("idempotency-key", key);
         }
@@ -92,7 +99,8 @@ impl Drop for Database {
             rt.block_on(async {
                 use sqlx::{Connection as _, Executor as _};
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&format!("{SERVER}/postgres")).await {
-                    let _ = conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+                    let _ =
+                        conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
                 }
             });
         })
@@ -128,8 +136,7 @@ async fn a_restarted_sandbox_continues_where_it_stopped() {
         .unwrap();
     // An event whose delivery fails now, so it is still to make when the sandbox dies.
     receiver.fail_first.store(1_000, Ordering::SeqCst);
-    let (status, _) =
-        first.call(reqwest::Method::POST, "/v1/customers", &[("email", "bob@example.com")], None).await;
+    let (status, _) = first.call(reqwest::Method::POST, "/v1/customers", &[("email", "bob@example.com")], None).await;
     assert_eq!(status, 200);
     let deadline = Instant::now() + Duration::from_secs(10);
     while receiver.attempts.load(Ordering::SeqCst) == 0 {
@@ -159,7 +166,10 @@ async fn a_restarted_sandbox_continues_where_it_stopped() {
     assert!((0..600).contains(&drift), "the clock kept its offset: {drift} s");
     let created = receiver.wait_for("customer.created", 2).await;
     let emails: Vec<&str> = created.iter().filter_map(|e| e["data"]["object"]["email"].as_str()).collect();
-    assert!(emails.contains(&"bob@example.com"), "the event emitted before the stop was delivered after it: {emails:?}");
+    assert!(
+        emails.contains(&"bob@example.com"),
+        "the event emitted before the stop was delivered after it: {emails:?}"
+    );
     second.kill().await;
 }
 
