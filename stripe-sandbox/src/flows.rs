@@ -164,6 +164,9 @@ pub fn attempt_payment(state: &mut State, pi_id: &str, pm_id: &str, authenticate
                 if behaviour == CardBehaviour::ElevatedRisk { ("elevated", 75) } else { ("normal", 12) };
             charge["outcome"] = json!({ "network_status": "approved_by_network", "reason": if risk_level == "elevated" { json!("elevated_risk_level") } else { Value::Null }, "risk_level": risk_level, "risk_score": risk_score, "seller_message": "Payment complete.", "type": "authorized" });
             state.insert(owner.as_deref(), charge.clone());
+            if let Some(destination) = pi["transfer_data"]["destination"].as_str() {
+                charge = settle_destination_charge(state, &charge, destination);
+            }
             state.emit("charge.succeeded", &charge, None, owner.as_deref());
             let (pi, previous) = state.update(pi_id, |p| {
                 p["status"] = json!("succeeded");
@@ -180,6 +183,186 @@ pub fn attempt_payment(state: &mut State, pi_id: &str, pm_id: &str, authenticate
             Ok(Attempt::Succeeded)
         }
     }
+}
+
+/// A destination charge's money movement, as Stripe makes it: the whole amount is transferred
+/// to the connected account (a payment `py_…` there), and the application fee is taken back from
+/// that payment for the platform. Returns the charge with its `transfer` and `application_fee`.
+fn settle_destination_charge(state: &mut State, charge: &Value, destination: &str) -> Value {
+    let charge_id = charge["id"].as_str().unwrap_or_default().to_owned();
+    let amount = charge["amount"].as_i64().unwrap_or(0);
+    let currency = charge["currency"].as_str().unwrap_or("usd").to_owned();
+    let fee = charge["application_fee_amount"].as_i64().unwrap_or(0);
+    let now = state.time_of(charge);
+
+    // The connected account's side: the payment, net of the platform's fee.
+    let payment_id = new_id("py_");
+    let payment_bt = new_id("txn_");
+    let mut bt = objects::balance_transaction(&payment_bt, amount, &currency, "payment", &payment_id, now);
+    if fee > 0 {
+        bt["fee"] = json!(fee);
+        bt["net"] = json!(amount - fee);
+        bt["fee_details"] = json!([{ "amount": fee, "application": state.config.connect_client_id, "currency": currency, "description": "Application fee", "type": "application_fee" }]);
+    }
+    state.insert(Some(destination), bt);
+    let mut payment = charge.clone();
+    payment["id"] = json!(payment_id);
+    payment["balance_transaction"] = json!(payment_bt);
+    payment["payment_intent"] = Value::Null;
+    payment["customer"] = Value::Null;
+    payment["transfer_data"] = Value::Null;
+    payment["application_fee_amount"] = Value::Null;
+    payment["refunds"]["url"] = json!(format!("/v1/charges/{payment_id}/refunds"));
+
+    // The platform's side: the transfer out, and the fee back in.
+    let transfer_id = new_id("tr_");
+    let transfer_bt = new_id("txn_");
+    state.insert(None, objects::balance_transaction(&transfer_bt, -amount, &currency, "transfer", &transfer_id, now));
+    let transfer = objects::transfer(objects::NewTransfer {
+        id: &transfer_id,
+        amount,
+        currency: &currency,
+        destination,
+        destination_payment: &payment_id,
+        balance_transaction: &transfer_bt,
+        source_transaction: Some(&charge_id),
+        description: None,
+        metadata: Map::new(),
+        transfer_group: Some(format!("group_{}", charge["payment_intent"].as_str().unwrap_or(&charge_id))),
+        created: now,
+    });
+    state.insert(None, transfer.clone());
+    state.emit("transfer.created", &transfer, None, None);
+    payment["source_transfer"] = json!(transfer_id);
+    let fee_id = (fee > 0).then(|| {
+        let fee_id = new_id("fee_");
+        let fee_bt = new_id("txn_");
+        state.insert(None, objects::balance_transaction(&fee_bt, fee, &currency, "application_fee", &fee_id, now));
+        let application = state.config.connect_client_id.clone();
+        let application_fee = objects::application_fee(objects::NewApplicationFee {
+            id: &fee_id,
+            account: destination,
+            amount: fee,
+            currency: &currency,
+            application: &application,
+            balance_transaction: &fee_bt,
+            charge: &payment_id,
+            originating_transaction: Some(&charge_id),
+            created: now,
+        });
+        state.insert(None, application_fee.clone());
+        state.emit("application_fee.created", &application_fee, None, None);
+        fee_id
+    });
+    payment["application_fee"] = json!(fee_id);
+    state.insert(Some(destination), payment);
+    state
+        .update(&charge_id, |c| {
+            c["transfer"] = json!(transfer_id);
+            c["application_fee"] = json!(fee_id);
+            c["transfer_group"] = transfer["transfer_group"].clone();
+        })
+        .0
+}
+
+/// The share of `total` that a refund of `part` out of `whole` moves back; the last refund
+/// (nothing of `whole` left after it) takes whatever of `total` is left, so rounding never
+/// leaves a cent behind. `done` is what earlier refunds already moved.
+pub fn proportional(total: i64, part: i64, whole: i64, refunded_before: i64, done: i64) -> i64 {
+    if whole <= 0 {
+        return 0;
+    }
+    if refunded_before + part >= whole {
+        return total - done;
+    }
+    let share = (i128::from(total) * i128::from(part) + i128::from(whole) / 2) / i128::from(whole);
+    i64::try_from(share).unwrap_or(0).min(total - done)
+}
+
+/// Takes `amount` of a transfer back from the connected account (a refund's share, or a
+/// reversal the platform asks for).
+pub fn reverse_transfer(
+    state: &mut State,
+    transfer_id: &str,
+    amount: i64,
+    source_refund: Option<&str>,
+    metadata: Map<String, Value>,
+) -> ApiResult<Value> {
+    let transfer =
+        state.any(transfer_id).cloned().ok_or_else(|| ApiError::no_such("transfer", transfer_id, "transfer"))?;
+    let left = transfer["amount"].as_i64().unwrap_or(0) - transfer["amount_reversed"].as_i64().unwrap_or(0);
+    if amount <= 0 || amount > left {
+        return Err(ApiError::invalid(
+            "parameter_invalid_integer",
+            format!("You cannot reverse {amount} of this transfer: {left} is left to reverse."),
+            "amount",
+        ));
+    }
+    let now = state.time_of(&transfer);
+    let currency = transfer["currency"].as_str().unwrap_or("usd").to_owned();
+    let destination = transfer["destination"].as_str().unwrap_or_default().to_owned();
+    let reversal_id = new_id("trr_");
+    let platform_bt = new_id("txn_");
+    state.insert(
+        None,
+        objects::balance_transaction(&platform_bt, amount, &currency, "transfer_cancel", &reversal_id, now),
+    );
+    let account_bt = new_id("txn_");
+    state.insert(
+        Some(&destination),
+        objects::balance_transaction(&account_bt, -amount, &currency, "payment_refund", &reversal_id, now),
+    );
+    let reversal =
+        objects::transfer_reversal(&reversal_id, &transfer, amount, &platform_bt, source_refund, metadata, now);
+    state.insert(None, reversal.clone());
+    let (transfer, previous) = state.update(transfer_id, |t| {
+        let reversed = t["amount_reversed"].as_i64().unwrap_or(0) + amount;
+        t["amount_reversed"] = json!(reversed);
+        t["reversed"] = json!(reversed == t["amount"].as_i64().unwrap_or(0));
+        if let Some(list) = t["reversals"]["data"].as_array_mut() {
+            list.insert(0, reversal.clone());
+        }
+    });
+    state.emit("transfer.reversed", &transfer, Some(previous), None);
+    Ok(reversal)
+}
+
+/// Gives `amount` of an application fee back to the connected account it was taken from.
+pub fn refund_application_fee(state: &mut State, fee_id: &str, amount: i64) -> ApiResult<Value> {
+    let fee = state.any(fee_id).cloned().ok_or_else(|| ApiError::no_such("application_fee", fee_id, "id"))?;
+    let left = fee["amount"].as_i64().unwrap_or(0) - fee["amount_refunded"].as_i64().unwrap_or(0);
+    if amount <= 0 || amount > left {
+        return Err(ApiError::invalid(
+            "parameter_invalid_integer",
+            format!("You cannot refund {amount} of this application fee: {left} is left to refund."),
+            "amount",
+        ));
+    }
+    let now = state.time_of(&fee);
+    let currency = fee["currency"].as_str().unwrap_or("usd").to_owned();
+    let account = fee["account"].as_str().unwrap_or_default().to_owned();
+    let refund_id = new_id("fr_");
+    let platform_bt = new_id("txn_");
+    state.insert(
+        None,
+        objects::balance_transaction(&platform_bt, -amount, &currency, "application_fee_refund", &refund_id, now),
+    );
+    state.insert(
+        Some(&account),
+        objects::balance_transaction(&new_id("txn_"), amount, &currency, "application_fee_refund", &refund_id, now),
+    );
+    let refund = objects::fee_refund(&refund_id, &fee, amount, &platform_bt, now);
+    state.insert(None, refund.clone());
+    let (fee, previous) = state.update(fee_id, |f| {
+        let refunded = f["amount_refunded"].as_i64().unwrap_or(0) + amount;
+        f["amount_refunded"] = json!(refunded);
+        f["refunded"] = json!(refunded == f["amount"].as_i64().unwrap_or(0));
+        if let Some(list) = f["refunds"]["data"].as_array_mut() {
+            list.insert(0, refund.clone());
+        }
+    });
+    state.emit("application_fee.refunded", &fee, Some(previous), None);
+    Ok(refund)
 }
 
 pub fn fail_payment(state: &mut State, pi_id: &str, pm_id: &str, d: Decline, charge_id: Option<&str>) {
@@ -338,7 +521,9 @@ fn billing_payment_method(state: &State, subscription: &Value) -> Option<String>
     })
 }
 
-/// Creates, finalises and tries to pay an invoice for a subscription's current period.
+/// Invoices a subscription's current period. The first invoice (`subscription_create`) is
+/// finalised and charged at once; a renewal stays a draft for an hour, as Stripe leaves time to
+/// adjust it, and is then finalised and charged by the clock. Returns the invoice's id.
 pub fn invoice_subscription(state: &mut State, sub_id: &str, billing_reason: &str) -> ApiResult<String> {
     let sub = state.any(sub_id).cloned().ok_or_else(|| ApiError::no_such("subscription", sub_id, "subscription"))?;
     let owner = state.owner(sub_id);
@@ -368,7 +553,7 @@ pub fn invoice_subscription(state: &mut State, sub_id: &str, billing_reason: &st
     let item_id = item["id"].as_str().unwrap_or_default().to_owned();
     let line = objects::invoice_line(&new_id("il_"), &price, quantity, period, Some((sub_id, &item_id)), description);
     let invoice_id = new_id("in_");
-    let now = state.now();
+    let now = state.time_of(&sub);
     let public_url = state.config.public_url.clone();
     let mut invoice = objects::invoice(objects::NewInvoice {
         id: invoice_id.clone(),
@@ -381,22 +566,56 @@ pub fn invoice_subscription(state: &mut State, sub_id: &str, billing_reason: &st
         created: now,
         public_url: &public_url,
     });
+    let first = billing_reason == "subscription_create";
+    if !first {
+        invoice["automatically_finalizes_at"] = json!(now + FINALISATION_DELAY);
+    }
     state.insert(owner.as_deref(), invoice.clone());
     state.emit("invoice.created", &invoice, None, owner.as_deref());
-    let (finalized, previous) = state.update(&invoice_id, |i| {
-        i["status"] = json!("open");
-        i["status_transitions"]["finalized_at"] = json!(now);
-    });
-    invoice = finalized;
-    state.emit("invoice.finalized", &invoice, Some(previous), owner.as_deref());
     state.update(sub_id, |s| s["latest_invoice"] = json!(invoice_id));
-    pay_invoice(state, &invoice_id)?;
+    if first {
+        finalize_and_charge(state, &invoice_id);
+    }
     Ok(invoice_id)
 }
 
-/// Tries to collect an open invoice with the subscription's payment method; moves the
-/// subscription to active or past_due accordingly.
+/// How long a renewal invoice stays a draft before Stripe finalises and charges it.
+pub const FINALISATION_DELAY: i64 = 3600;
+
+/// Finalises a draft invoice and makes its first attempt to collect it.
+pub fn finalize_and_charge(state: &mut State, invoice_id: &str) {
+    let Some(invoice) = state.any(invoice_id).cloned() else { return };
+    let owner = state.owner(invoice_id);
+    let now = state.time_of(&invoice);
+    let (finalized, previous) = state.update(invoice_id, |i| {
+        i["status"] = json!("open");
+        i["automatically_finalizes_at"] = Value::Null;
+        i["status_transitions"]["finalized_at"] = json!(now);
+    });
+    state.emit("invoice.finalized", &finalized, Some(previous), owner.as_deref());
+    // A failure is on the invoice and in its events; the clock retries it.
+    let _ = collect_invoice(state, invoice_id, true);
+}
+
+/// When Smart Retries tries a failed invoice again: 3, 5 and 7 days after it was finalised
+/// (the 2nd, 3rd and 4th attempts), then no more.
+pub fn next_retry(finalized_at: i64, attempts_made: i64) -> Option<i64> {
+    const RETRY_DAYS: [i64; 3] = [3, 5, 7];
+    let index = usize::try_from(attempts_made - 1).ok()?;
+    RETRY_DAYS.get(index).map(|days| finalized_at + days * 86_400)
+}
+
+/// Pays an open invoice now (`POST /v1/invoices/{id}/pay`, or a new default card): a declined
+/// card is answered as the card's error and the invoice stays open.
 pub fn pay_invoice(state: &mut State, invoice_id: &str) -> ApiResult<Value> {
+    collect_invoice(state, invoice_id, false)
+}
+
+/// Tries to collect an open invoice with the subscription's payment method; moves the
+/// subscription to active or past_due accordingly. A failed attempt is recorded on the invoice
+/// (which stays open until its next retry) and answered as the card's error. When Stripe's own
+/// last retry (`automatic`) fails, the subscription is cancelled, Stripe's default.
+fn collect_invoice(state: &mut State, invoice_id: &str, automatic: bool) -> ApiResult<Value> {
     let invoice = state.any(invoice_id).cloned().ok_or_else(|| ApiError::no_such("invoice", invoice_id, "invoice"))?;
     if invoice["status"] == "paid" {
         return Err(ApiError::state("invoice_already_paid", "Invoice is already paid"));
@@ -408,7 +627,7 @@ pub fn pay_invoice(state: &mut State, invoice_id: &str) -> ApiResult<Value> {
     let sub_id = invoice["parent"]["subscription_details"]["subscription"].as_str().map(str::to_owned);
     let sub = sub_id.as_deref().and_then(|s| state.any(s)).cloned().unwrap_or(Value::Null);
     let amount = invoice["amount_due"].as_i64().unwrap_or(0);
-    let now = state.now();
+    let now = state.time_of(&invoice);
 
     let outcome = if amount == 0 {
         Attempt::Succeeded
@@ -416,11 +635,7 @@ pub fn pay_invoice(state: &mut State, invoice_id: &str) -> ApiResult<Value> {
         match billing_payment_method(state, &sub)
             .or_else(|| invoice["default_payment_method"].as_str().map(str::to_owned))
         {
-            None => Attempt::Failed(Decline {
-                code: "invoice_payment_intent_requires_action",
-                decline_code: None,
-                message: "The customer has no payment method to charge.",
-            }),
+            None => Attempt::Failed(NO_PAYMENT_METHOD),
             Some(pm_id) => {
                 let pi_id = new_id("pi_");
                 let pi = objects::payment_intent(objects::NewPaymentIntent {
@@ -450,9 +665,14 @@ pub fn pay_invoice(state: &mut State, invoice_id: &str) -> ApiResult<Value> {
         }
     };
 
+    let attempts = invoice["attempt_count"].as_i64().unwrap_or(0) + 1;
+    let finalized_at = invoice["status_transitions"]["finalized_at"].as_i64().unwrap_or(now);
+    // A subscription's first invoice is not retried: it waits for the customer (`incomplete`).
+    let first = invoice["billing_reason"] == "subscription_create";
+    let retry_at = if first { None } else { next_retry(finalized_at, attempts) };
     let (invoice, previous) = state.update(invoice_id, |i| {
         i["attempted"] = json!(true);
-        i["attempt_count"] = json!(i["attempt_count"].as_i64().unwrap_or(0) + 1);
+        i["attempt_count"] = json!(attempts);
         if matches!(outcome, Attempt::Succeeded) {
             i["status"] = json!("paid");
             i["amount_paid"] = json!(amount);
@@ -464,8 +684,7 @@ pub fn pay_invoice(state: &mut State, invoice_id: &str) -> ApiResult<Value> {
                 p.insert("amount_paid".into(), json!(amount));
             }
         } else {
-            // Smart Retries would try again in about three days.
-            i["next_payment_attempt"] = json!(now + 3 * 86_400);
+            i["next_payment_attempt"] = json!(retry_at);
         }
     });
     match outcome {
@@ -478,17 +697,45 @@ pub fn pay_invoice(state: &mut State, invoice_id: &str) -> ApiResult<Value> {
             {
                 set_subscription_status(state, sub_id, "active");
             }
+            Ok(invoice)
         }
-        Attempt::Failed(_) | Attempt::RequiresAction => {
-            state.emit("invoice.payment_failed", &invoice, Some(previous), owner.as_deref());
-            if let Some(sub_id) = &sub_id
-                && sub["status"] == "active"
-            {
-                set_subscription_status(state, sub_id, "past_due");
-            }
+        Attempt::Failed(decline) => {
+            let gave_up = automatic && !first && retry_at.is_none();
+            invoice_payment_failed(state, invoice, previous, sub_id.as_deref(), &sub, gave_up);
+            Err(ApiError::card(&decline))
+        }
+        Attempt::RequiresAction => {
+            let gave_up = automatic && !first && retry_at.is_none();
+            invoice_payment_failed(state, invoice, previous, sub_id.as_deref(), &sub, gave_up);
+            Err(ApiError::card(&AUTHENTICATION_FAILED))
         }
     }
-    Ok(invoice)
+}
+
+/// A renewal without a payment method to charge.
+const NO_PAYMENT_METHOD: Decline = Decline {
+    code: "invoice_payment_intent_requires_action",
+    decline_code: None,
+    message: "The customer has no payment method to charge.",
+};
+
+fn invoice_payment_failed(
+    state: &mut State,
+    invoice: Value,
+    previous: Map<String, Value>,
+    sub_id: Option<&str>,
+    sub: &Value,
+    gave_up: bool,
+) {
+    let owner = state.owner(invoice["id"].as_str().unwrap_or_default());
+    state.emit("invoice.payment_failed", &invoice, Some(previous), owner.as_deref());
+    let Some(sub_id) = sub_id else { return };
+    if gave_up {
+        // Every retry failed: Stripe's default is to cancel the subscription.
+        cancel_subscription_for(state, sub_id, "payment_failed");
+    } else if sub["status"] == "active" {
+        set_subscription_status(state, sub_id, "past_due");
+    }
 }
 
 pub fn set_subscription_status(state: &mut State, sub_id: &str, status: &str) {
@@ -497,65 +744,183 @@ pub fn set_subscription_status(state: &mut State, sub_id: &str, status: &str) {
     state.emit("customer.subscription.updated", &sub, Some(previous), owner.as_deref());
 }
 
-/// Ends a subscription now.
+/// Ends a subscription now (asked for by the customer or the platform).
 pub fn cancel_subscription(state: &mut State, sub_id: &str) -> Value {
+    cancel_subscription_for(state, sub_id, "cancellation_requested")
+}
+
+fn cancel_subscription_for(state: &mut State, sub_id: &str, reason: &str) -> Value {
     let owner = state.owner(sub_id);
-    let now = state.now();
-    let (sub, _) = state.update(sub_id, |s| {
+    let now = state.any(sub_id).map(|s| state.time_of(s)).unwrap_or_else(|| state.now());
+    let (sub, previous) = state.update(sub_id, |s| {
         s["status"] = json!("canceled");
         s["canceled_at"] = json!(now);
         s["ended_at"] = json!(now);
+        if s["cancellation_details"]["reason"].is_null() {
+            s["cancellation_details"]["reason"] = json!(reason);
+        }
     });
-    state.emit("customer.subscription.deleted", &sub, None, owner.as_deref());
+    state.emit("customer.subscription.deleted", &sub, Some(previous), owner.as_deref());
     sub
 }
 
-/// Moves every subscription whose period (or trial) has ended to its next period, and
-/// announces trials ending in three days or less.
-pub fn run_billing_clock(state: &mut State) {
-    let now = state.now();
-    for sub in state.all("subscription", None) {
-        let id = sub["id"].as_str().unwrap_or_default().to_owned();
-        let status = sub["status"].as_str().unwrap_or_default();
-        if !matches!(status, "active" | "trialing" | "past_due") {
-            continue;
-        }
-        if status == "trialing"
-            && let Some(trial_end) = sub["trial_end"].as_i64()
-            && trial_end - now <= 3 * 86_400
-            && state.trial_notices_sent.insert(id.clone(), true).is_none()
-        {
-            let owner = state.owner(&id);
-            state.emit("customer.subscription.trial_will_end", &sub, None, owner.as_deref());
-        }
-        let period_end = sub["items"]["data"][0]["current_period_end"].as_i64().unwrap_or(i64::MAX);
-        if period_end > now {
-            continue;
-        }
-        if sub["cancel_at_period_end"] == true {
-            cancel_subscription(state, &id);
-            continue;
-        }
-        let interval = sub["items"]["data"][0]["price"]["recurring"]["interval"].as_str().unwrap_or("month");
-        let count = sub["items"]["data"][0]["price"]["recurring"]["interval_count"].as_i64().unwrap_or(1);
-        let next_end = period_end + interval_seconds(interval) * count;
-        let owner = state.owner(&id);
-        let (updated, previous) = state.update(&id, |s| {
-            if s["status"] == "trialing" {
-                s["status"] = json!("active");
-            }
-            if let Some(items) = s["items"]["data"].as_array_mut() {
-                for item in items {
-                    item["current_period_start"] = json!(period_end);
-                    item["current_period_end"] = json!(next_end);
-                }
-            }
-        });
-        state.emit("customer.subscription.updated", &updated, Some(previous), owner.as_deref());
-        if let Err(err) = invoice_subscription(state, &id, "subscription_cycle") {
-            tracing::warn!(subscription = %id, error = %err.message, "renewal could not be invoiced");
+/// Something a subscription has due at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    /// Three days before a trial ends: `customer.subscription.trial_will_end`.
+    TrialNotice,
+    /// The period (or trial) ended: the next period begins and is invoiced.
+    Renewal,
+    /// The renewal invoice's draft hour is over: finalise and charge it.
+    Finalisation,
+    /// A failed invoice's next retry.
+    Retry,
+    /// An incomplete subscription whose first payment never succeeded expires after 23 hours.
+    IncompleteExpiry,
+}
+
+/// How long an incomplete subscription waits for its first payment.
+const INCOMPLETE_EXPIRY: i64 = 23 * 3600;
+
+/// What `sub` has due next and when (the earliest of its due items).
+fn next_due(state: &State, sub: &Value) -> Option<(i64, Due)> {
+    let status = sub["status"].as_str().unwrap_or_default();
+    let mut due = Vec::new();
+    if status == "incomplete" {
+        due.push((sub["created"].as_i64()? + INCOMPLETE_EXPIRY, Due::IncompleteExpiry));
+    }
+    if !matches!(status, "active" | "trialing" | "past_due") {
+        return due.into_iter().min_by_key(|(t, _)| *t);
+    }
+    let id = sub["id"].as_str().unwrap_or_default();
+    if status == "trialing"
+        && let Some(trial_end) = sub["trial_end"].as_i64()
+        && !state.trial_notices_sent.contains(id)
+    {
+        let created = sub["created"].as_i64().unwrap_or(trial_end);
+        due.push(((trial_end - 3 * 86_400).max(created), Due::TrialNotice));
+    }
+    if let Some(end) = sub["items"]["data"][0]["current_period_end"].as_i64() {
+        due.push((end, Due::Renewal));
+    }
+    if let Some(invoice) = sub["latest_invoice"].as_str().and_then(|i| state.any(i)) {
+        match invoice["status"].as_str() {
+            Some("draft") => due.extend(invoice["automatically_finalizes_at"].as_i64().map(|t| (t, Due::Finalisation))),
+            Some("open") => due.extend(invoice["next_payment_attempt"].as_i64().map(|t| (t, Due::Retry))),
+            _ => {}
         }
     }
+    due.into_iter().min_by_key(|(t, _)| *t)
+}
+
+/// Does one due item of a subscription.
+fn run_due(state: &mut State, sub_id: &str, due: Due) {
+    let Some(sub) = state.any(sub_id).cloned() else { return };
+    let owner = state.owner(sub_id);
+    match due {
+        Due::TrialNotice => {
+            state.trial_notices_sent.insert(sub_id.to_owned(), true);
+            state.emit("customer.subscription.trial_will_end", &sub, None, owner.as_deref());
+        }
+        Due::Renewal => {
+            if sub["cancel_at_period_end"] == true {
+                cancel_subscription(state, sub_id);
+                return;
+            }
+            // A trial that ends with nothing to charge does what the subscription was told to.
+            if sub["status"] == "trialing" && billing_payment_method(state, &sub).is_none() {
+                match sub["trial_settings"]["end_behavior"]["missing_payment_method"].as_str() {
+                    Some("pause") => {
+                        let (paused, previous) = state.update(sub_id, |s| s["status"] = json!("paused"));
+                        state.emit("customer.subscription.paused", &paused, Some(previous.clone()), owner.as_deref());
+                        state.emit("customer.subscription.updated", &paused, Some(previous), owner.as_deref());
+                        return;
+                    }
+                    Some("cancel") => {
+                        cancel_subscription_for(state, sub_id, "payment_failed");
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+            let period_end = sub["items"]["data"][0]["current_period_end"].as_i64().unwrap_or_default();
+            let interval = sub["items"]["data"][0]["price"]["recurring"]["interval"].as_str().unwrap_or("month");
+            let count = sub["items"]["data"][0]["price"]["recurring"]["interval_count"].as_i64().unwrap_or(1);
+            let next_end = period_end + interval_seconds(interval) * count;
+            let (updated, previous) = state.update(sub_id, |s| {
+                if s["status"] == "trialing" {
+                    s["status"] = json!("active");
+                }
+                if let Some(items) = s["items"]["data"].as_array_mut() {
+                    for item in items {
+                        item["current_period_start"] = json!(period_end);
+                        item["current_period_end"] = json!(next_end);
+                    }
+                }
+            });
+            state.emit("customer.subscription.updated", &updated, Some(previous), owner.as_deref());
+            if let Err(err) = invoice_subscription(state, sub_id, "subscription_cycle") {
+                tracing::warn!(subscription = %sub_id, error = %err.message, "renewal could not be invoiced");
+            }
+        }
+        Due::Finalisation => {
+            if let Some(invoice) = sub["latest_invoice"].as_str() {
+                finalize_and_charge(state, invoice);
+            }
+        }
+        Due::Retry => {
+            if let Some(invoice) = sub["latest_invoice"].as_str() {
+                let _ = collect_invoice(state, invoice, true);
+            }
+        }
+        Due::IncompleteExpiry => {
+            let now = state.time_of(&sub);
+            if let Some(invoice) = sub["latest_invoice"].as_str().filter(|i| state.any(i).is_some()) {
+                let (voided, previous) = state.update(invoice, |i| {
+                    i["status"] = json!("void");
+                    i["next_payment_attempt"] = Value::Null;
+                    i["status_transitions"]["voided_at"] = json!(now);
+                });
+                state.emit("invoice.voided", &voided, Some(previous), owner.as_deref());
+            }
+            set_subscription_status(state, sub_id, "incomplete_expired");
+        }
+    }
+}
+
+/// Runs, in order, everything that falls due up to `until` for the subscriptions on `clock`
+/// (a test clock, or the sandbox clock for customers without one). Each item runs at its own
+/// moment, so a clock moved three months renews three times, each dated when it was due.
+pub fn run_billing(state: &mut State, clock: Option<&str>, until: i64) {
+    // Each item moves its subscription's next moment forward; the bound only guards a mistake.
+    for _ in 0..10_000 {
+        let next = state
+            .all_accounts("subscription")
+            .into_iter()
+            .filter(|(_, s)| state.clock_of(s).as_deref() == clock)
+            .filter_map(|(_, s)| {
+                let (at, due) = next_due(state, &s)?;
+                Some((at, due, s["id"].as_str()?.to_owned()))
+            })
+            .filter(|(at, _, _)| *at <= until)
+            .min_by_key(|(at, _, _)| *at);
+        let Some((at, due, sub_id)) = next else { return };
+        match clock {
+            Some(clock) => {
+                state.update(clock, |c| c["frozen_time"] = json!(at));
+                run_due(state, &sub_id, due);
+            }
+            None => state.pinned_at(at, |state| run_due(state, &sub_id, due)),
+        }
+    }
+    tracing::warn!("billing stopped after 10000 steps; something keeps falling due");
+}
+
+/// The sandbox clock's time-driven billing, and every test clock that is advancing.
+pub fn run_billing_clock(state: &mut State) {
+    let now = state.now();
+    run_billing(state, None, now);
+    crate::api::test_clocks::run_advancing(state);
 }
 
 pub fn interval_seconds(interval: &str) -> i64 {
@@ -667,6 +1032,29 @@ pub fn set_requirements(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn smart_retries_come_three_five_and_seven_days_after_finalisation_then_stop() {
+        let finalized = 1_000_000;
+        assert_eq!(next_retry(finalized, 1), Some(finalized + 3 * 86_400));
+        assert_eq!(next_retry(finalized, 2), Some(finalized + 5 * 86_400));
+        assert_eq!(next_retry(finalized, 3), Some(finalized + 7 * 86_400));
+        assert_eq!(next_retry(finalized, 4), None, "the fourth attempt was the last");
+        assert_eq!(next_retry(finalized, 0), None);
+    }
+
+    #[test]
+    fn refund_shares_are_proportional_and_the_last_refund_takes_the_rest() {
+        // A quarter of a $100 charge moves a quarter of its $10 fee back.
+        assert_eq!(proportional(1000, 2500, 10_000, 0, 0), 250);
+        // Three refunds of a third: rounding is evened out by the last one.
+        assert_eq!(proportional(1000, 3333, 10_000, 0, 0), 333);
+        assert_eq!(proportional(1000, 3333, 10_000, 3333, 333), 333);
+        assert_eq!(proportional(1000, 3334, 10_000, 6666, 666), 334);
+        // Never more than is left.
+        assert_eq!(proportional(1000, 5000, 10_000, 0, 900), 100);
+        assert_eq!(proportional(1000, 1, 0, 0, 0), 0);
+    }
 
     #[test]
     fn test_cards_behave_as_documented() {

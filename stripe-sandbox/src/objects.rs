@@ -91,14 +91,15 @@ fn claim(enabled: bool, features: Value) -> Value {
     json!({ "enabled": enabled, "features": features })
 }
 
-/// `components` of an account session: every component Stripe knows, enabled as requested.
-pub fn session_components(onboarding: bool, external_account_collection: bool) -> Value {
-    let account_features = json!({ "disable_stripe_user_authentication": false, "external_account_collection": external_account_collection });
-    let payouts = json!({ "disable_stripe_user_authentication": false, "edit_payout_schedule": false, "external_account_collection": external_account_collection, "instant_payouts": false, "standard_payouts": false });
+/// `components` of an account session: every component of the API version, none enabled, each
+/// with the features it takes (all off).
+pub fn session_components() -> Value {
+    let account_features = json!({ "disable_stripe_user_authentication": false, "external_account_collection": false });
+    let payouts = json!({ "disable_stripe_user_authentication": false, "edit_payout_schedule": false, "external_account_collection": false, "instant_payouts": false, "standard_payouts": false });
     let payments = json!({ "capture_payments": false, "destination_on_behalf_of_charge_management": false, "dispute_management": false, "refund_management": false, "smart_disputes_management": false });
     json!({
         "account_management": claim(false, account_features.clone()),
-        "account_onboarding": claim(onboarding, account_features.clone()),
+        "account_onboarding": claim(false, account_features.clone()),
         "balance_report": claim(false, json!({})),
         "balances": claim(false, payouts.clone()),
         "disputes_list": claim(false, payments.clone()),
@@ -149,6 +150,23 @@ pub fn customer(
         "preferred_locales": [],
         "shipping": null,
         "tax_exempt": "none",
+        "test_clock": null,
+    })
+}
+
+/// A test clock (`test_helpers.test_clock`): the time its customers' billing lives at.
+pub fn test_clock(id: &str, name: Option<String>, frozen_time: i64, created: i64) -> Value {
+    json!({
+        "id": id,
+        "object": "test_helpers.test_clock",
+        "created": created,
+        // Stripe deletes a test clock 30 days after it was made.
+        "deletes_after": created + 30 * 86_400,
+        "frozen_time": frozen_time,
+        "livemode": false,
+        "name": name,
+        "status": "ready",
+        "status_details": {},
     })
 }
 
@@ -337,6 +355,7 @@ pub fn charge(id: &str, pi: &Value, payment_method: &Value, created: i64) -> Val
         "amount": pi["amount"],
         "amount_captured": 0,
         "amount_refunded": 0,
+        "application_fee": null,
         "application_fee_amount": pi["application_fee_amount"],
         "balance_transaction": null,
         "billing_details": payment_method["billing_details"],
@@ -360,19 +379,24 @@ pub fn charge(id: &str, pi: &Value, payment_method: &Value, created: i64) -> Val
         "receipt_url": null,
         "refunded": false,
         "refunds": { "object": "list", "data": [], "has_more": false, "url": format!("/v1/charges/{id}/refunds") },
+        "source_transfer": null,
         "status": "pending",
+        "transfer": null,
         "transfer_data": pi["transfer_data"],
+        "transfer_group": null,
     })
 }
 
 pub fn balance_transaction(id: &str, amount: i64, currency: &str, kind: &str, source: &str, created: i64) -> Value {
     // Stripe's US card pricing: 2.9 % + 30 ¢ on charges; refunds return no fee.
     let fee = if kind == "charge" { (amount * 29 + 999) / 1000 + 30 } else { 0 };
+    // Card payments become available two days later; everything else moves the balance at once.
+    let settles = matches!(kind, "charge" | "payment");
     json!({
         "id": id,
         "object": "balance_transaction",
         "amount": amount,
-        "available_on": created + 2 * 86_400,
+        "available_on": if settles { created + 2 * 86_400 } else { created },
         "balance_type": "payments",
         "created": created,
         "currency": currency,
@@ -383,7 +407,7 @@ pub fn balance_transaction(id: &str, amount: i64, currency: &str, kind: &str, so
         "net": amount - fee,
         "reporting_category": kind,
         "source": source,
-        "status": "pending",
+        "status": if settles { "pending" } else { "available" },
         "type": kind,
     })
 }
@@ -493,6 +517,7 @@ pub fn invoice(i: NewInvoice<'_>) -> Value {
         "attempt_count": 0,
         "attempted": false,
         "auto_advance": true,
+        "automatically_finalizes_at": null,
         "automatic_tax": { "enabled": false, "liability": null, "status": null },
         "billing_reason": i.billing_reason,
         "collection_method": "charge_automatically",
@@ -527,6 +552,7 @@ pub fn invoice(i: NewInvoice<'_>) -> Value {
         "status": "draft",
         "status_transitions": { "finalized_at": null, "marked_uncollectible_at": null, "paid_at": null, "voided_at": null },
         "subtotal": total,
+        "test_clock": i.customer["test_clock"],
         "total": total,
         "webhooks_delivered_at": null,
     })
@@ -587,7 +613,7 @@ pub fn checkout_session(s: NewCheckoutSession) -> Value {
         "subscription": null,
         "success_url": s.success_url,
         "total_details": { "amount_discount": 0, "amount_shipping": 0, "amount_tax": 0 },
-        "ui_mode": "hosted",
+        "ui_mode": "hosted_page",
         "url": s.url,
     })
 }
@@ -653,6 +679,116 @@ pub fn dispute(id: &str, charge: &Value, created: i64) -> Value {
         "payment_intent": charge["payment_intent"],
         "reason": "fraudulent",
         "status": "needs_response",
+    })
+}
+
+/// A transfer from the platform's balance to a connected account (a destination charge's, or
+/// one the platform makes).
+pub struct NewTransfer<'a> {
+    pub id: &'a str,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub destination: &'a str,
+    /// The payment (`py_…`) it made on the connected account.
+    pub destination_payment: &'a str,
+    pub balance_transaction: &'a str,
+    pub source_transaction: Option<&'a str>,
+    pub description: Option<String>,
+    pub metadata: Map<String, Value>,
+    pub transfer_group: Option<String>,
+    pub created: i64,
+}
+
+pub fn transfer(t: NewTransfer<'_>) -> Value {
+    json!({
+        "id": t.id,
+        "object": "transfer",
+        "amount": t.amount,
+        "amount_reversed": 0,
+        "balance_transaction": t.balance_transaction,
+        "created": t.created,
+        "currency": t.currency,
+        "description": t.description,
+        "destination": t.destination,
+        "destination_payment": t.destination_payment,
+        "livemode": false,
+        "metadata": t.metadata,
+        "reversals": { "object": "list", "data": [], "has_more": false, "url": format!("/v1/transfers/{}/reversals", t.id) },
+        "reversed": false,
+        "source_transaction": t.source_transaction,
+        "source_type": "card",
+        "transfer_group": t.transfer_group,
+    })
+}
+
+pub fn transfer_reversal(
+    id: &str,
+    transfer: &Value,
+    amount: i64,
+    balance_transaction: &str,
+    source_refund: Option<&str>,
+    metadata: Map<String, Value>,
+    created: i64,
+) -> Value {
+    json!({
+        "id": id,
+        "object": "transfer_reversal",
+        "amount": amount,
+        "balance_transaction": balance_transaction,
+        "created": created,
+        "currency": transfer["currency"],
+        "destination_payment_refund": null,
+        "metadata": metadata,
+        "source_refund": source_refund,
+        "transfer": transfer["id"],
+    })
+}
+
+/// The platform's fee on a connected account's payment.
+pub struct NewApplicationFee<'a> {
+    pub id: &'a str,
+    pub account: &'a str,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub application: &'a str,
+    pub balance_transaction: &'a str,
+    /// The payment on the connected account (`py_…`) the fee was taken from.
+    pub charge: &'a str,
+    /// The platform's charge that caused it (a destination charge).
+    pub originating_transaction: Option<&'a str>,
+    pub created: i64,
+}
+
+pub fn application_fee(f: NewApplicationFee<'_>) -> Value {
+    json!({
+        "id": f.id,
+        "object": "application_fee",
+        "account": f.account,
+        "amount": f.amount,
+        "amount_refunded": 0,
+        "application": f.application,
+        "balance_transaction": f.balance_transaction,
+        "charge": f.charge,
+        "created": f.created,
+        "currency": f.currency,
+        "fee_source": { "charge": f.charge, "type": "charge" },
+        "livemode": false,
+        "originating_transaction": f.originating_transaction,
+        "refunded": false,
+        "refunds": { "object": "list", "data": [], "has_more": false, "url": format!("/v1/application_fees/{}/refunds", f.id) },
+    })
+}
+
+pub fn fee_refund(id: &str, fee: &Value, amount: i64, balance_transaction: &str, created: i64) -> Value {
+    json!({
+        "id": id,
+        "object": "fee_refund",
+        "amount": amount,
+        "balance_transaction": balance_transaction,
+        "created": created,
+        "currency": fee["currency"],
+        "fee": fee["id"],
+        "metadata": {},
     })
 }
 

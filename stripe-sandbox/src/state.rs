@@ -199,6 +199,9 @@ pub struct State {
     changed_objects: HashSet<String>,
     seq: u64,
     clock_offset: i64,
+    /// While time-driven work runs for a moment that has passed (a renewal due an hour ago), the
+    /// clock reads that moment, so what it makes is dated when it was due.
+    pinned: Option<i64>,
     meta_changed: bool,
     pub account_links: Tracked<String, AccountLinkToken>,
     pub account_sessions: Tracked<String, AccountSessionSecret>,
@@ -225,6 +228,7 @@ impl State {
             changed_objects: HashSet::new(),
             seq: 0,
             clock_offset: 0,
+            pinned: None,
             meta_changed: false,
             account_links: Tracked::new("account_link"),
             account_sessions: Tracked::new("account_session"),
@@ -307,9 +311,41 @@ impl State {
         changes
     }
 
-    /// The sandbox's clock: real time plus whatever tests advanced it by.
+    /// The sandbox's clock: real time plus whatever tests advanced it by (or the moment pinned
+    /// while overdue work runs).
     pub fn now(&self) -> i64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default() + self.clock_offset
+        self.pinned.unwrap_or_else(|| {
+            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
+                + self.clock_offset
+        })
+    }
+
+    /// Runs `f` with the sandbox clock reading `at`.
+    pub fn pinned_at<T>(&mut self, at: i64, f: impl FnOnce(&mut Self) -> T) -> T {
+        let before = self.pinned.replace(at);
+        let out = f(self);
+        self.pinned = before;
+        out
+    }
+
+    /// The test clock `object` belongs to: its own `test_clock`, or its customer's.
+    pub fn clock_of(&self, object: &Value) -> Option<String> {
+        if let Some(clock) = object["test_clock"].as_str() {
+            return Some(clock.to_owned());
+        }
+        let customer = object["customer"].as_str()?;
+        self.any(customer)?["test_clock"].as_str().map(str::to_owned)
+    }
+
+    /// The time of a test clock (its frozen time), or the sandbox clock's without one.
+    pub fn time_on(&self, clock: Option<&str>) -> i64 {
+        clock.and_then(|c| self.any(c)).and_then(|c| c["frozen_time"].as_i64()).unwrap_or_else(|| self.now())
+    }
+
+    /// The time at `object`: as Stripe does with test clocks, an object of a customer on a test
+    /// clock lives at the clock's frozen time.
+    pub fn time_of(&self, object: &Value) -> i64 {
+        self.time_on(self.clock_of(object).as_deref())
     }
 
     pub fn advance_clock(&mut self, seconds: i64) {
@@ -330,13 +366,43 @@ impl State {
         id
     }
 
-    /// The object with `id` of type `object`, as seen from `account`.
+    /// The object with `id` of type `object`, as seen from `account` (not a deleted one).
     pub fn get(&self, object: &str, id: &str, account: Option<&str>) -> Option<&Value> {
-        self.objects.get(id).filter(|s| s.value["object"] == object && visible(s, account)).map(|s| &s.value)
+        self.objects
+            .get(id)
+            .filter(|s| s.value["object"] == object && s.value["deleted"] != true && visible(s, account))
+            .map(|s| &s.value)
     }
 
+    /// The object a URL names (`/v1/customers/{id}`): 404 when there is none.
     pub fn require(&self, object: &str, id: &str, account: Option<&str>, param: &str) -> ApiResult<Value> {
         self.get(object, id, account).cloned().ok_or_else(|| ApiError::no_such(object, id, param))
+    }
+
+    /// The object a request parameter names (a price's `product`): an unknown id is a bad
+    /// request (400) naming the parameter, as Stripe answers it.
+    pub fn referenced(&self, object: &str, id: &str, account: Option<&str>, param: &str) -> ApiResult<Value> {
+        self.get(object, id, account).cloned().ok_or_else(|| ApiError::no_such_param(object, id, param))
+    }
+
+    /// Retrieves an object that may have been deleted: a deleted one answers as Stripe's
+    /// `{"id", "object", "deleted": true}`.
+    pub fn retrieve(&self, object: &str, id: &str, account: Option<&str>, param: &str) -> ApiResult<Value> {
+        self.objects
+            .get(id)
+            .filter(|s| s.value["object"] == object && visible(s, account))
+            .map(|s| s.value.clone())
+            .ok_or_else(|| ApiError::no_such(object, id, param))
+    }
+
+    /// Replaces an object with its deletion marker: retrieving it says it was deleted, lists and
+    /// lookups no longer see it.
+    pub fn delete(&mut self, id: &str) -> Option<Value> {
+        let stored = self.objects.get_mut(id)?;
+        let object = stored.value["object"].clone();
+        let before = std::mem::replace(&mut stored.value, json!({ "id": id, "object": object, "deleted": true }));
+        self.changed_objects.insert(id.to_owned());
+        Some(before)
     }
 
     /// The object with `id`, whatever its type and owner (for expansion and internal flows).
@@ -380,10 +446,22 @@ impl State {
 
     /// Every object of type `object` visible from `account`, newest first.
     pub fn all(&self, object: &str, account: Option<&str>) -> Vec<Value> {
-        let mut found: Vec<&Stored> =
-            self.objects.values().filter(|s| s.value["object"] == object && visible(s, account)).collect();
+        let mut found: Vec<&Stored> = self
+            .objects
+            .values()
+            .filter(|s| s.value["object"] == object && s.value["deleted"] != true && visible(s, account))
+            .collect();
         found.sort_by_key(|s| std::cmp::Reverse(s.seq));
         found.into_iter().map(|s| s.value.clone()).collect()
+    }
+
+    /// Every object of type `object` of the platform and of every connected account, with its
+    /// account, oldest first.
+    pub fn all_accounts(&self, object: &str) -> Vec<(Option<String>, Value)> {
+        let mut found: Vec<&Stored> =
+            self.objects.values().filter(|s| s.value["object"] == object && s.value["deleted"] != true).collect();
+        found.sort_by_key(|s| s.seq);
+        found.into_iter().map(|s| (s.account.clone(), s.value.clone())).collect()
     }
 
     /// Records an event about `object` and queues it for delivery.
@@ -392,18 +470,21 @@ impl State {
         if let Some(previous) = previous.filter(|p| !p.is_empty()) {
             data["previous_attributes"] = Value::Object(previous);
         }
-        let event = json!({
+        let mut event = json!({
             "id": new_id("evt_"),
             "object": "event",
-            "account": account,
             "api_version": DEFAULT_API_VERSION,
-            "created": self.now(),
+            "created": self.time_of(object),
             "data": data,
-            "livemode": false,
+            "livemode": object["livemode"] == true,
             "pending_webhooks": 0,
             "request": { "id": new_id("req_"), "idempotency_key": null },
             "type": kind,
         });
+        // Only events of connected accounts name one; the platform's leave the field out.
+        if let Some(account) = account {
+            event["account"] = json!(account);
+        }
         let id = self.insert(account, event);
         self.pending_events.push(id);
     }

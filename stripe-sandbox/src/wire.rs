@@ -42,6 +42,11 @@ impl ApiError {
         }
     }
 
+    /// An unknown id in a request parameter: a bad request, not a missing resource.
+    pub fn no_such_param(what: &str, id: &str, param: &str) -> Self {
+        Self::invalid("resource_missing", format!("No such {what}: '{id}'"), param)
+    }
+
     pub fn unrecognised_url(method: &str, path: &str) -> Self {
         Self::new(
             404,

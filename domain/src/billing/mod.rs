@@ -16,7 +16,7 @@ pub mod subscriptions;
 use chrono::{DateTime, TimeZone as _, Utc};
 use sqlx::PgConnection;
 use stripe_client_core::StripeRequest as _;
-use stripe_core::customer::CreateCustomer;
+use stripe_core::customer::{CreateCustomer, ListCustomer};
 use uuid::Uuid;
 
 use crate::{
@@ -65,31 +65,53 @@ pub async fn customer_of(conn: &mut PgConnection, user_id: Uuid) -> Result<Optio
 }
 
 /// The user's Stripe customer, created on first use. The idempotency key is the user's id, so
-/// two concurrent first uses get the same customer from Stripe and store it once.
+/// two concurrent first uses get the same customer from Stripe and store it once. A customer
+/// Stripe already holds for the user (one whose creation was answered after Stripe's 24-hour
+/// idempotency window, or one set up ahead, e.g. on a test clock) is adopted rather than
+/// duplicated: it carries the user's email and Remit's `remit_user` metadata.
 pub async fn ensure_customer(services: &Services, user: &Principal) -> Result<Customer> {
     let mut conn = services.pool.acquire().await?;
     if let Some(customer) = customer_of(&mut conn, user.user_id).await? {
         return Ok(customer);
     }
-    let mut metadata = vec![("remit_user".to_owned(), user.user_id.to_string())];
-    if let Some(tenant) = user.tenant_id {
-        metadata.push(("remit_tenant".to_owned(), tenant.to_string()));
-    }
-    let created = CreateCustomer::new()
+    drop(conn);
+    let client = services.stripe.platform().client();
+    let user_id = user.user_id.to_string();
+    let existing = ListCustomer::new()
         .email(user.email.as_str())
-        .name(user.display_name.as_str())
-        .metadata(metadata.into_iter().collect::<std::collections::HashMap<_, _>>())
-        .customize()
-        .request_strategy(idempotent(format!("remit-customer-{}", user.user_id))?)
-        .send(services.stripe.platform().client())
+        .limit(100)
+        .send(client)
         .await
-        .map_err(|e| upstream(e, "set up your billing profile"))?;
+        .map_err(|e| upstream(e, "set up your billing profile"))?
+        .data
+        .into_iter()
+        .find(|c| c.metadata.as_ref().and_then(|m| m.get("remit_user")) == Some(&user_id));
+    let stripe_customer_id = match existing {
+        Some(customer) => customer.id,
+        None => {
+            let mut metadata = vec![("remit_user".to_owned(), user_id.clone())];
+            if let Some(tenant) = user.tenant_id {
+                metadata.push(("remit_tenant".to_owned(), tenant.to_string()));
+            }
+            CreateCustomer::new()
+                .email(user.email.as_str())
+                .name(user.display_name.as_str())
+                .metadata(metadata.into_iter().collect::<std::collections::HashMap<_, _>>())
+                .customize()
+                .request_strategy(idempotent(format!("remit-customer-{}", user.user_id))?)
+                .send(client)
+                .await
+                .map_err(|e| upstream(e, "set up your billing profile"))?
+                .id
+        }
+    };
+    let mut conn = services.pool.acquire().await?;
     sqlx::query!(
         "INSERT INTO stripe_customers (id, user_id, stripe_customer_id, email) VALUES ($1, $2, $3, $4)
          ON CONFLICT (user_id) DO NOTHING",
         Uuid::new_v4(),
         user.user_id,
-        created.id.as_str(),
+        stripe_customer_id.as_str(),
         user.email,
     )
     .execute(&mut *conn)

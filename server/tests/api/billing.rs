@@ -181,10 +181,29 @@ async fn the_return_page_shows_what_is_stored_when_stripe_cannot_confirm_the_che
     assert_eq!(subscription(&app).await.unwrap().status, "active", "the webhooks bring it in");
 }
 
+/// The card page after Stripe sends the consultant back from saving `card`.
+async fn save_card(app: &TestApp, consultant: &reqwest::Client, card: &str) -> String {
+    let add = app.rpc(consultant, "add_card", &[]).await;
+    let setup = redirect_target(&add);
+    let (status, back) = pay(&setup, card).await;
+    assert_eq!(status, 303);
+    let back = back.unwrap();
+    assert!(back.starts_with(&app.url("/billing/payment-methods?setup=cs_")), "{back}");
+    consultant.get(&back).send().await.unwrap().text().await.unwrap()
+}
+
+async fn open_invoices(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM invoices WHERE status = 'open'")
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_declined_card_subscribes_nobody_and_a_failed_renewal_is_recovered_with_a_new_card() {
     let app = spawn_app().await;
     app.sandbox.set_delivery_mode(DeliveryMode::Reverse);
+    let mut clock = app.test_clock(Role::Consultant).await;
     let pro = plan(&app, "Pro", "49.00", "7").await;
     let consultant = signed_in(&app, Role::Consultant).await;
 
@@ -199,7 +218,8 @@ async fn a_declined_card_subscribes_nobody_and_a_failed_renewal_is_recovered_wit
     flush(&app).await;
     assert_eq!(subscription(&app).await.unwrap().status, "trialing");
 
-    app.sandbox.advance_clock(8 * DAY);
+    // Past the trial and the renewal invoice's draft hour, on the consultant's test clock.
+    clock.advance(&app, 7 * DAY + 2 * 3600).await;
     flush(&app).await;
     assert_eq!(subscription(&app).await.unwrap().status, "past_due");
     assert!(!subscribed(&app).await, "past due does not count as subscribed");
@@ -218,30 +238,29 @@ async fn a_declined_card_subscribes_nobody_and_a_failed_renewal_is_recovered_wit
     let page = consultant.get(app.url("/billing")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Your last payment failed."), "{page}");
 
+    // A recovery with another card that is declined says so; nothing counts as paid.
+    let page = save_card(&app, &consultant, "4000000000000341").await;
+    assert!(page.contains("paying the unpaid invoice with it failed: Your card was declined."), "{page}");
+    flush(&app).await;
+    assert_eq!(subscription(&app).await.unwrap().status, "past_due");
+    assert_eq!(open_invoices(&app).await, 1);
+
     // Recovery: add a working card through setup-mode Checkout; coming back makes it the
     // default and pays the open invoice at once.
-    let add = app.rpc(&consultant, "add_card", &[]).await;
-    let setup = redirect_target(&add);
-    let (status, back) = pay(&setup, "4242424242424242").await;
-    assert_eq!(status, 303);
-    let back = back.unwrap();
-    assert!(back.starts_with(&app.url("/billing/payment-methods?setup=cs_")), "{back}");
-    let page = consultant.get(&back).send().await.unwrap().text().await.unwrap();
+    let page = save_card(&app, &consultant, "4242424242424242").await;
     assert!(page.contains("unpaid invoice is now paid"), "{page}");
     flush(&app).await;
     assert_eq!(subscription(&app).await.unwrap().status, "active");
     assert!(subscribed(&app).await);
-    let open: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE status = 'open'")
-        .fetch_one(&app.services.pool)
-        .await
-        .unwrap();
-    assert_eq!(open, 0);
+    assert_eq!(open_invoices(&app).await, 0);
 }
 
 #[tokio::test]
 async fn a_trial_announces_its_end_three_days_ahead_and_then_bills() {
     let app = spawn_app().await;
     app.sandbox.set_delivery_mode(DeliveryMode::Reverse);
+    let mut clock = app.test_clock(Role::Consultant).await;
+    let start = clock.frozen_time;
     let pro = plan(&app, "Pro", "49.00", "7").await;
     let consultant = signed_in(&app, Role::Consultant).await;
     subscribe(&app, &consultant, pro, "4242424242424242").await;
@@ -250,20 +269,23 @@ async fn a_trial_announces_its_end_three_days_ahead_and_then_bills() {
     assert!(subscribed(&app).await, "a trial counts as subscribed");
     assert!(!email_subjects(&app).await.iter().any(|s| s.contains("trial")));
 
-    app.sandbox.advance_clock(4 * DAY + 60);
+    clock.advance(&app, 4 * DAY + 60).await;
     flush(&app).await;
     assert_eq!(email_subjects(&app).await, vec!["Your Remit trial ends in 3 days".to_owned()]);
     let body: String = sqlx::query_scalar("SELECT text_body FROM emails").fetch_one(&app.services.pool).await.unwrap();
     assert!(body.contains("$49.00 per month") && body.contains("saved card will be charged"), "{body}");
 
-    app.sandbox.advance_clock(3 * DAY);
+    // The renewal invoice is made when the trial ends and paid an hour later, both on the clock.
+    clock.advance(&app, 3 * DAY + 3600).await;
     flush(&app).await;
     assert_eq!(subscription(&app).await.unwrap().status, "active");
-    let paid: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE status = 'paid' AND amount_paid = 4900")
-        .fetch_one(&app.services.pool)
-        .await
-        .unwrap();
-    assert_eq!(paid, 1, "the first paid invoice follows the trial");
+    let paid: Vec<i64> = sqlx::query_scalar(
+        "SELECT extract(epoch FROM stripe_created_at)::bigint FROM invoices WHERE status = 'paid' AND amount_paid = 4900",
+    )
+    .fetch_all(&app.services.pool)
+    .await
+    .unwrap();
+    assert_eq!(paid, vec![start + 7 * DAY], "the first paid invoice follows the trial, dated by the clock");
     app.wait_for_jobs().await;
 }
 

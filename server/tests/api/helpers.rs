@@ -395,6 +395,54 @@ impl TestApp {
     }
 }
 
+/// A Stripe test clock with one user's customer on it: the user's billing lives at the clock's
+/// time, moved forward through Stripe's own API (async-stripe), as a developer would in test mode.
+pub struct TestClock {
+    pub id: stripe_shared::TestHelpersTestClockId,
+    pub frozen_time: i64,
+}
+
+impl TestApp {
+    /// Puts `role`'s user on a new test clock: their Stripe customer is made on it (with the
+    /// email and `remit_user` metadata Remit adopts instead of making another).
+    pub async fn test_clock(&self, role: Role) -> TestClock {
+        use stripe_billing::test_helpers_test_clock::CreateTestHelpersTestClock;
+        use stripe_core::customer::CreateCustomer;
+        let client = self.services.stripe.platform().client();
+        let clock = CreateTestHelpersTestClock::new(self.sandbox.now()).send(client).await.unwrap();
+        let user = self.user(role);
+        CreateCustomer::new()
+            .email(user.email.as_str())
+            .test_clock(clock.id.as_str())
+            .metadata(std::collections::HashMap::from([("remit_user".to_owned(), user.id.to_string())]))
+            .send(client)
+            .await
+            .unwrap();
+        TestClock { id: clock.id, frozen_time: clock.frozen_time }
+    }
+}
+
+impl TestClock {
+    /// Moves the clock `seconds` forward and waits until Stripe has run what fell due.
+    pub async fn advance(&mut self, app: &TestApp, seconds: i64) {
+        use stripe_billing::test_helpers_test_clock::{AdvanceTestHelpersTestClock, RetrieveTestHelpersTestClock};
+        let client = app.services.stripe.platform().client();
+        let target = self.frozen_time + seconds;
+        AdvanceTestHelpersTestClock::new(self.id.clone(), target).send(client).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let clock = RetrieveTestHelpersTestClock::new(self.id.clone()).send(client).await.unwrap();
+            if clock.status == stripe_shared::TestHelpersTestClockStatus::Ready {
+                assert_eq!(clock.frozen_time, target);
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the test clock is still {:?} after 30 s", clock.status);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.frozen_time = target;
+    }
+}
+
 /// The body of a JSON error answer.
 #[derive(Debug, serde::Deserialize)]
 pub struct ErrorBody {

@@ -16,6 +16,7 @@ pub fn create_customer(state: &mut State, call: &mut Call<'_>) -> ApiResult<Valu
     let description = p.str("description")?;
     let metadata = p.metadata()?.unwrap_or_default();
     let payment_method = p.str("payment_method")?;
+    let test_clock = p.str("test_clock")?;
     let mut default_pm = None;
     if let Some(mut settings) = p.object("invoice_settings")? {
         default_pm = settings.str("default_payment_method")?;
@@ -23,11 +24,16 @@ pub fn create_customer(state: &mut State, call: &mut Call<'_>) -> ApiResult<Valu
     }
     p.check()?;
     if let Some(pm) = payment_method.as_deref().or(default_pm.as_deref()) {
-        state.require("payment_method", pm, call.account.as_deref(), "payment_method")?;
+        state.referenced("payment_method", pm, call.account.as_deref(), "payment_method")?;
+    }
+    if let Some(clock) = &test_clock {
+        state.referenced("test_helpers.test_clock", clock, call.account.as_deref(), "test_clock")?;
     }
     let id = new_id("cus_");
-    let mut customer = objects::customer(&id, email, name, metadata, state.now());
+    let created = state.time_on(test_clock.as_deref());
+    let mut customer = objects::customer(&id, email, name, metadata, created);
     customer["description"] = json!(description);
+    customer["test_clock"] = json!(test_clock);
     state.insert(call.account(), customer.clone());
     state.emit("customer.created", &customer, None, call.account());
     if let Some(pm) = payment_method {
@@ -53,8 +59,12 @@ pub fn update_customer(state: &mut State, call: &mut Call<'_>, id: &str) -> ApiR
     }
     p.check()?;
     if let Some(Some(pm)) = &default_pm {
-        let pm =
-            state.require("payment_method", pm, call.account.as_deref(), "invoice_settings[default_payment_method]")?;
+        let pm = state.referenced(
+            "payment_method",
+            pm,
+            call.account.as_deref(),
+            "invoice_settings[default_payment_method]",
+        )?;
         if pm["customer"] != id {
             return Err(ApiError::invalid(
                 "resource_missing",
@@ -91,12 +101,17 @@ pub fn update_customer(state: &mut State, call: &mut Call<'_>, id: &str) -> ApiR
 }
 
 /// With a new default payment method, the open invoices of past-due subscriptions are tried
-/// again at once (as Stripe does when the customer updates their card).
+/// again at once (as Stripe does when the customer updates their card), those the new card
+/// would pay: a subscription with a card of its own keeps being charged to that one.
 pub fn retry_open_invoices(state: &mut State, customer: &str) {
     let open: Vec<String> = state
         .all("invoice", state.owner(customer).as_deref())
         .into_iter()
         .filter(|i| i["customer"] == customer && i["status"] == "open")
+        .filter(|i| {
+            let subscription = i["parent"]["subscription_details"]["subscription"].as_str();
+            subscription.and_then(|s| state.any(s)).is_none_or(|s| s["default_payment_method"].is_null())
+        })
         .filter_map(|i| i["id"].as_str().map(str::to_owned))
         .collect();
     for invoice in open {
@@ -105,15 +120,21 @@ pub fn retry_open_invoices(state: &mut State, customer: &str) {
 }
 
 pub fn delete_customer(state: &mut State, call: &Call<'_>, id: &str) -> ApiResult<Value> {
-    let customer = state.require("customer", id, call.account(), "id")?;
-    for sub in state.all("subscription", call.account()) {
+    state.require("customer", id, call.account(), "id")?;
+    remove_customer(state, call.account(), id);
+    Ok(json!({ "id": id, "object": "customer", "deleted": true }))
+}
+
+/// Deletes a customer: its subscriptions end, and retrieving it answers that it was deleted.
+pub fn remove_customer(state: &mut State, account: Option<&str>, id: &str) {
+    for sub in state.all("subscription", account) {
         if sub["customer"] == id && sub["status"] != "canceled" {
             flows::cancel_subscription(state, sub["id"].as_str().unwrap_or_default());
         }
     }
-    state.remove(id);
-    state.emit("customer.deleted", &customer, None, call.account());
-    Ok(json!({ "id": id, "object": "customer", "deleted": true }))
+    if let Some(customer) = state.delete(id) {
+        state.emit("customer.deleted", &customer, None, account);
+    }
 }
 
 pub fn create_product(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value> {
@@ -210,7 +231,7 @@ pub fn create_price(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value> 
     }
     let product = match (product, product_data) {
         (Some(id), None) => {
-            state.require("product", &id, call.account(), "product")?;
+            state.referenced("product", &id, call.account(), "product")?;
             id
         }
         (None, Some((name, meta))) => {
@@ -280,7 +301,7 @@ fn read_items(call: &mut Call<'_>, state: &State) -> ApiResult<Option<(Value, i6
     let price_id = item.required_str("price")?;
     let quantity = item.i64("quantity")?.unwrap_or(1);
     item.finish()?;
-    let price = state.require("price", &price_id, call.account(), "items[0][price]")?;
+    let price = state.referenced("price", &price_id, call.account(), "items[0][price]")?;
     if price["type"] != "recurring" {
         return Err(ApiError::invalid(
             "parameter_invalid_string",
@@ -298,6 +319,14 @@ pub fn create_subscription(state: &mut State, call: &mut Call<'_>) -> ApiResult<
     let default_pm = call.params.str("default_payment_method")?;
     let trial_days = call.params.i64("trial_period_days")?;
     let metadata = call.params.metadata()?.unwrap_or_default();
+    let mut missing_payment_method = None;
+    if let Some(mut settings) = call.params.object("trial_settings")? {
+        if let Some(mut end) = settings.object("end_behavior")? {
+            missing_payment_method = end.one_of("missing_payment_method", &["cancel", "create_invoice", "pause"])?;
+            end.finish()?;
+        }
+        settings.finish()?;
+    }
     call.params.one_of(
         "payment_behavior",
         &["allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"],
@@ -305,9 +334,9 @@ pub fn create_subscription(state: &mut State, call: &mut Call<'_>) -> ApiResult<
     call.params.one_of("collection_method", &["charge_automatically"])?;
     let (price, quantity, _) = read_items(call, state)?.ok_or_else(|| ApiError::missing("items"))?;
     call.params.check()?;
-    let customer = state.require("customer", &customer_id, call.account(), "customer")?;
+    let customer = state.referenced("customer", &customer_id, call.account(), "customer")?;
     if let Some(pm) = &default_pm {
-        let pm = state.require("payment_method", pm, call.account(), "default_payment_method")?;
+        let pm = state.referenced("payment_method", pm, call.account(), "default_payment_method")?;
         if pm["customer"] != customer_id {
             return Err(ApiError::invalid(
                 "resource_missing",
@@ -332,7 +361,51 @@ pub fn create_subscription(state: &mut State, call: &mut Call<'_>) -> ApiResult<
         default_payment_method: default_pm,
         metadata,
     };
-    Ok(start_subscription(state, call.account(), new))
+    let subscription = start_subscription(state, call.account(), new);
+    match missing_payment_method {
+        Some(behaviour) => {
+            let id = subscription["id"].as_str().unwrap_or_default().to_owned();
+            Ok(state
+                .update(&id, |s| s["trial_settings"]["end_behavior"]["missing_payment_method"] = json!(behaviour))
+                .0)
+        }
+        None => Ok(subscription),
+    }
+}
+
+/// `POST /v1/subscriptions/{id}/resume`: a paused subscription starts a new period now, billed
+/// at once.
+pub fn resume_subscription(state: &mut State, call: &mut Call<'_>, id: &str) -> ApiResult<Value> {
+    let existing = state.require("subscription", id, call.account(), "subscription_exposed_id")?;
+    call.params.one_of("billing_cycle_anchor", &["now", "unchanged"])?;
+    call.params.one_of("proration_behavior", &["always_invoice", "create_prorations", "none"])?;
+    call.params.check()?;
+    if existing["status"] != "paused" {
+        return Err(ApiError::state(
+            "subscription_not_paused",
+            format!("Subscription {id} is not paused; only a paused subscription can be resumed."),
+        ));
+    }
+    let now = state.time_of(&existing);
+    let recurring = &existing["items"]["data"][0]["price"]["recurring"];
+    let end = now
+        + flows::interval_seconds(recurring["interval"].as_str().unwrap_or("month"))
+            * recurring["interval_count"].as_i64().unwrap_or(1);
+    let (resumed, previous) = state.update(id, |s| {
+        s["status"] = json!("active");
+        s["billing_cycle_anchor"] = json!(now);
+        if let Some(items) = s["items"]["data"].as_array_mut() {
+            for item in items {
+                item["current_period_start"] = json!(now);
+                item["current_period_end"] = json!(end);
+            }
+        }
+    });
+    state.emit("customer.subscription.resumed", &resumed, Some(previous.clone()), call.account());
+    state.emit("customer.subscription.updated", &resumed, Some(previous), call.account());
+    let invoice = flows::invoice_subscription(state, id, "subscription_cycle")?;
+    flows::finalize_and_charge(state, &invoice);
+    state.require("subscription", id, call.account(), "subscription_exposed_id")
 }
 
 pub struct NewSubscription<'a> {
@@ -347,7 +420,8 @@ pub struct NewSubscription<'a> {
 /// Creates a subscription (trialing or active after its first invoice) with its first invoice.
 pub fn start_subscription(state: &mut State, account: Option<&str>, new: NewSubscription<'_>) -> Value {
     let NewSubscription { customer, price, quantity, trial_days, default_payment_method, metadata } = new;
-    let now = state.now();
+    let test_clock = state.any(customer).map(|c| c["test_clock"].clone()).unwrap_or(Value::Null);
+    let now = state.time_on(test_clock.as_str());
     let id = new_id("sub_");
     let trial_end = trial_days.filter(|d| *d > 0).map(|d| now + d * 86_400);
     let interval = price["recurring"]["interval"].as_str().unwrap_or("month");
@@ -384,6 +458,9 @@ pub fn start_subscription(state: &mut State, account: Option<&str>, new: NewSubs
         "schedule": null,
         "start_date": now,
         "status": if trial_end.is_some() { "trialing" } else { "incomplete" },
+        "test_clock": test_clock,
+        "trial_settings": { "end_behavior": { "missing_payment_method": "create_invoice" } },
+        "pause_collection": null,
         "trial_end": trial_end,
         "trial_start": trial_end.map(|_| now),
     });
@@ -426,9 +503,9 @@ pub fn update_subscription(state: &mut State, call: &mut Call<'_>, id: &str) -> 
         ));
     }
     if let Some(Some(pm)) = &default_pm {
-        state.require("payment_method", pm, call.account(), "default_payment_method")?;
+        state.referenced("payment_method", pm, call.account(), "default_payment_method")?;
     }
-    let now = state.now();
+    let now = state.time_of(&existing);
     let (subscription, previous) = state.update(id, |s| {
         if let Some(c) = cancel_at_period_end {
             s["cancel_at_period_end"] = json!(c);

@@ -26,26 +26,30 @@ struct LineItem {
     created: bool,
 }
 
-fn read_line_item(state: &State, account: Option<&str>, mut item: Params, now: i64) -> ApiResult<LineItem> {
+fn read_line_item(
+    state: &State,
+    account: Option<&str>,
+    index: usize,
+    mut item: Params,
+    now: i64,
+) -> ApiResult<LineItem> {
+    // Errors name the parameter as sent: `line_items[0][price]`.
+    let at = |field: &str| format!("line_items[{index}]{field}");
     let quantity = item.i64("quantity")?.unwrap_or(1);
     if quantity < 1 {
-        return Err(ApiError::invalid(
-            "parameter_invalid_integer",
-            "Quantity must be at least 1.",
-            "line_items[quantity]",
-        ));
+        return Err(ApiError::invalid("parameter_invalid_integer", "Quantity must be at least 1.", at("[quantity]")));
     }
     let price_id = item.str("price")?;
     let price_data = item.object("price_data")?;
     item.finish()?;
     match (price_id, price_data) {
         (Some(id), None) => {
-            let price = state.require("price", &id, account, "line_items[price]")?;
+            let price = state.referenced("price", &id, account, &at("[price]"))?;
             if price["active"] != true {
                 return Err(ApiError::invalid(
                     "price_inactive",
                     format!("The price `{id}` is not available because it is inactive."),
-                    "line_items[price]",
+                    at("[price]"),
                 ));
             }
             let product = state.any(price["product"].as_str().unwrap_or_default()).cloned().unwrap_or(Value::Null);
@@ -58,7 +62,7 @@ fn read_line_item(state: &State, account: Option<&str>, mut item: Params, now: i
                 return Err(ApiError::invalid(
                     "parameter_invalid_integer",
                     "This value must be greater than or equal to 0.",
-                    "line_items[price_data][unit_amount]",
+                    at("[price_data][unit_amount]"),
                 ));
             }
             let recurring = match data.object("recurring")? {
@@ -66,14 +70,14 @@ fn read_line_item(state: &State, account: Option<&str>, mut item: Params, now: i
                 Some(mut r) => {
                     let interval = r
                         .one_of("interval", &["day", "week", "month", "year"])?
-                        .ok_or_else(|| ApiError::missing("line_items[price_data][recurring][interval]"))?;
+                        .ok_or_else(|| ApiError::missing(&at("[price_data][recurring][interval]")))?;
                     let count = r.i64("interval_count")?.unwrap_or(1);
                     r.finish()?;
                     Some((interval, count, None))
                 }
             };
             let product = match (data.str("product")?, data.object("product_data")?) {
-                (Some(id), None) => state.require("product", &id, account, "line_items[price_data][product]")?,
+                (Some(id), None) => state.referenced("product", &id, account, &at("[price_data][product]"))?,
                 (None, Some(mut pd)) => {
                     let name = pd.required_str("name")?;
                     let description = pd.str("description")?;
@@ -81,7 +85,7 @@ fn read_line_item(state: &State, account: Option<&str>, mut item: Params, now: i
                     pd.finish()?;
                     objects::product(&new_id("prod_"), &name, description, meta, now)
                 }
-                _ => return Err(ApiError::missing("line_items[price_data][product_data]")),
+                _ => return Err(ApiError::missing(&at("[price_data][product_data]"))),
             };
             data.finish()?;
             let price = objects::price(objects::NewPrice {
@@ -100,7 +104,7 @@ fn read_line_item(state: &State, account: Option<&str>, mut item: Params, now: i
             "parameter_invalid_string",
             "You may only specify one of these parameters: price, price_data.",
         )),
-        (None, None) => Err(ApiError::missing("line_items[price]")),
+        (None, None) => Err(ApiError::missing(&at("[price]"))),
     }
 }
 
@@ -121,7 +125,16 @@ pub fn create(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value> {
     p.str("locale")?;
     p.one_of("billing_address_collection", &["auto", "required"])?;
     p.bool("allow_promotion_codes")?;
-    p.one_of("ui_mode", &["hosted"])?;
+    // The values of the API version the sandbox speaks; it serves the hosted page only.
+    if let Some(mode) = p.one_of("ui_mode", &["elements", "embedded_page", "form", "hosted_page"])?
+        && mode != "hosted_page"
+    {
+        return Err(ApiError::invalid(
+            "parameter_invalid_string",
+            format!("The sandbox serves Checkout as a hosted page only (ui_mode=hosted_page), not {mode}."),
+            "ui_mode",
+        ));
+    }
     p.one_of("customer_creation", &["always", "if_required"])?;
     p.one_of("submit_type", &["auto", "book", "donate", "pay", "subscribe"])?;
 
@@ -158,7 +171,7 @@ pub fn create(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value> {
             let destination = t.required_str("destination")?;
             t.i64("amount")?;
             t.finish()?;
-            state.require("account", &destination, None, "payment_intent_data[transfer_data][destination]")?;
+            state.referenced("account", &destination, None, "payment_intent_data[transfer_data][destination]")?;
             payment_intent_data.insert("transfer_data".into(), json!({ "destination": destination }));
         }
         d.finish()?;
@@ -197,7 +210,8 @@ pub fn create(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value> {
     let line_item_params = p.objects("line_items")?;
     let items: Vec<LineItem> = line_item_params
         .into_iter()
-        .map(|i| read_line_item(state, account.as_deref(), i, now))
+        .enumerate()
+        .map(|(index, i)| read_line_item(state, account.as_deref(), index, i, now))
         .collect::<ApiResult<_>>()?;
     p.check()?;
 
@@ -219,7 +233,7 @@ pub fn create(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value> {
         ));
     }
     if let Some(c) = &customer {
-        state.require("customer", c, account.as_deref(), "customer")?;
+        state.referenced("customer", c, account.as_deref(), "customer")?;
     }
     match mode.as_str() {
         "payment" | "subscription" if items.is_empty() => return Err(ApiError::missing("line_items")),

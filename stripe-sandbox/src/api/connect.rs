@@ -53,8 +53,8 @@ pub fn create_account(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value
         metadata,
         created: state.now(),
     });
+    // Stripe sends no event for an account the platform created (there is no `account.created`).
     state.insert(None, account.clone());
-    state.emit("account.created", &account, None, None);
     Ok(account)
 }
 
@@ -74,6 +74,35 @@ pub fn update_account(state: &mut State, call: &mut Call<'_>, id: &str) -> ApiRe
         }
         if let Some(m) = metadata {
             merge_metadata(a, m);
+        }
+    });
+    state.emit("account.updated", &account, Some(previous), Some(id));
+    Ok(account)
+}
+
+/// `POST /v1/accounts/{id}/reject`: the platform rejects an account it is responsible for; it
+/// can no longer take charges or receive payouts.
+pub fn reject_account(state: &mut State, call: &mut Call<'_>, id: &str) -> ApiResult<Value> {
+    let account = state.require("account", id, None, "account")?;
+    let reason = call
+        .params
+        .one_of("reason", &["fraud", "terms_of_service", "other"])?
+        .ok_or_else(|| ApiError::missing("reason"))?;
+    call.params.check()?;
+    if account["type"] == "standard" {
+        return Err(ApiError::state(
+            "account_invalid",
+            "Standard accounts cannot be rejected by the platform; only accounts the platform is responsible for.",
+        ));
+    }
+    let (account, previous) = state.update(id, |a| {
+        a["charges_enabled"] = json!(false);
+        a["payouts_enabled"] = json!(false);
+        a["requirements"]["disabled_reason"] = json!(format!("rejected.{reason}"));
+        if let Some(capabilities) = a["capabilities"].as_object_mut() {
+            for status in capabilities.values_mut() {
+                *status = json!("inactive");
+            }
         }
     });
     state.emit("account.updated", &account, Some(previous), Some(id));
@@ -126,7 +155,7 @@ pub fn create_account_link(state: &mut State, call: &mut Call<'_>) -> ApiResult<
             return Err(ApiError::invalid("url_invalid", format!("Not a valid URL: {param}"), param));
         }
     }
-    state.require("account", &account, None, "account")?;
+    state.referenced("account", &account, None, "account")?;
     let now = state.now();
     let token = new_id("");
     let expires_at = now + 300;
@@ -144,48 +173,41 @@ pub fn create_account_link(state: &mut State, call: &mut Call<'_>) -> ApiResult<
 pub fn create_account_session(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value> {
     let p = &mut call.params;
     let account = p.required_str("account")?;
-    let mut components = p.object("components")?.ok_or_else(|| ApiError::missing("components"))?;
-    let mut onboarding_enabled = false;
-    let mut external = false;
-    let mut management = false;
-    for name in [
-        "account_onboarding",
-        "account_management",
-        "notification_banner",
-        "payments",
-        "payouts",
-        "balances",
-        "documents",
-    ] {
-        if let Some(mut component) = components.object(name)? {
-            let enabled =
-                component.bool("enabled")?.ok_or_else(|| ApiError::missing(&format!("components[{name}][enabled]")))?;
-            if let Some(mut features) = component.object("features")? {
-                let collects = features.bool("external_account_collection")?.unwrap_or(false);
-                features.bool("disable_stripe_user_authentication")?;
-                features.finish()?;
-                if name == "account_onboarding" {
-                    external = collects;
+    let mut requested = p.object("components")?.ok_or_else(|| ApiError::missing("components"))?;
+    // Every component of the API version, with the features each takes; the answer lists them
+    // all, enabled and configured as asked.
+    let mut components = objects::session_components();
+    let names: Vec<String> = components.as_object().map(|c| c.keys().cloned().collect()).unwrap_or_default();
+    for name in names {
+        let Some(mut component) = requested.object(&name)? else { continue };
+        let enabled =
+            component.bool("enabled")?.ok_or_else(|| ApiError::missing(&format!("components[{name}][enabled]")))?;
+        components[&name]["enabled"] = json!(enabled);
+        if let Some(mut features) = component.object("features")? {
+            let feature_names: Vec<String> =
+                components[&name]["features"].as_object().map(|f| f.keys().cloned().collect()).unwrap_or_default();
+            for feature in feature_names {
+                if let Some(value) = features.bool(&feature)? {
+                    components[&name]["features"][&feature] = json!(value);
                 }
             }
-            component.finish()?;
-            match name {
-                "account_onboarding" => onboarding_enabled = enabled,
-                "account_management" => management = enabled,
-                _ => {}
-            }
+            features.finish()?;
         }
+        component.finish()?;
     }
-    components.finish()?;
+    let onboarding_enabled = components["account_onboarding"]["enabled"] == true;
+    let external = components["account_onboarding"]["features"]["external_account_collection"] == true;
+    let enabled_any = components.as_object().is_some_and(|c| c.values().any(|c| c["enabled"] == true));
+    requested.finish()?;
     p.check()?;
-    if !onboarding_enabled && !management {
+    if !enabled_any {
         return Err(ApiError::invalid(
             "parameter_missing",
             "You must enable at least one component in `components`.",
             "components",
         ));
     }
-    state.require("account", &account, None, "account")?;
+    state.referenced("account", &account, None, "account")?;
     let now = state.now();
     let client_secret = format!("accs_secret__{}", &new_id("")[..24]);
     let expires_at = now + 3600;
@@ -198,10 +220,6 @@ pub fn create_account_session(state: &mut State, call: &mut Call<'_>) -> ApiResu
             external_account_collection: external,
         },
     );
-    let mut components = objects::session_components(onboarding_enabled, external);
-    if management {
-        components["account_management"]["enabled"] = json!(true);
-    }
     Ok(json!({
         "object": "account_session",
         "account": account,

@@ -5,6 +5,8 @@ mod checkout;
 pub(crate) mod connect;
 pub(crate) mod events;
 mod payments;
+pub(crate) mod test_clocks;
+mod transfers;
 
 use serde_json::Value;
 
@@ -39,6 +41,7 @@ pub fn dispatch(state: &mut State, mut call: Call<'_>) -> ApiResult<Value> {
         ("GET", ["accounts", id]) => state.require("account", id, None, "account"),
         ("POST", ["accounts", id]) => connect::update_account(state, &mut call, id),
         ("DELETE", ["accounts", id]) => connect::delete_account(state, id),
+        ("POST", ["accounts", id, "reject"]) => connect::reject_account(state, &mut call, id),
         ("POST", ["accounts", id, "login_links"]) => connect::create_login_link(state, id),
         ("POST", ["account_links"]) => connect::create_account_link(state, &mut call),
         ("POST", ["account_sessions"]) => connect::create_account_session(state, &mut call),
@@ -46,11 +49,13 @@ pub fn dispatch(state: &mut State, mut call: Call<'_>) -> ApiResult<Value> {
         ("POST", ["customers"]) => billing::create_customer(state, &mut call),
         ("GET", ["customers"]) => {
             let email = call.params.str("email")?;
+            let test_clock = call.params.str("test_clock")?;
             list(state, &mut call, "customer", "/v1/customers", move |c, _| {
                 email.as_ref().is_none_or(|e| c["email"] == *e)
+                    && test_clock.as_ref().is_none_or(|t| c["test_clock"] == *t)
             })
         }
-        ("GET", ["customers", id]) => state.require("customer", id, call.account(), "id"),
+        ("GET", ["customers", id]) => state.retrieve("customer", id, call.account(), "id"),
         ("POST", ["customers", id]) => billing::update_customer(state, &mut call, id),
         ("DELETE", ["customers", id]) => billing::delete_customer(state, &call, id),
         ("GET", ["customers", id, "payment_methods"]) => {
@@ -152,7 +157,41 @@ pub fn dispatch(state: &mut State, mut call: Call<'_>) -> ApiResult<Value> {
             })
         }
         ("GET", ["payouts", id]) => state.require("payout", id, call.account(), "payout"),
+        ("GET", ["disputes"]) => {
+            let charge = call.params.str("charge")?;
+            let pi = call.params.str("payment_intent")?;
+            list(state, &mut call, "dispute", "/v1/disputes", move |d, _| {
+                charge.as_ref().is_none_or(|c| d["charge"] == *c)
+                    && pi.as_ref().is_none_or(|p| d["payment_intent"] == *p)
+            })
+        }
+        ("GET", ["disputes", id]) => state.require("dispute", id, call.account(), "dispute"),
+        ("GET", ["balance"]) => Ok(transfers::balance(state, &call)),
+        ("POST", ["transfers"]) => transfers::create(state, &mut call),
+        ("GET", ["transfers"]) => {
+            let destination = call.params.str("destination")?;
+            let group = call.params.str("transfer_group")?;
+            list(state, &mut call, "transfer", "/v1/transfers", move |t, _| {
+                destination.as_ref().is_none_or(|d| t["destination"] == *d)
+                    && group.as_ref().is_none_or(|g| t["transfer_group"] == *g)
+            })
+        }
+        ("GET", ["transfers", id]) => state.require("transfer", id, call.account(), "id"),
+        ("POST", ["transfers", id, "reversals"]) => transfers::reverse(state, &mut call, id),
+        ("GET", ["transfers", id, "reversals"]) => transfers::nested(state, &mut call, "transfer", id, "reversals"),
+        ("GET", ["application_fees"]) => {
+            let charge = call.params.str("charge")?;
+            list(state, &mut call, "application_fee", "/v1/application_fees", move |f, _| {
+                charge.as_ref().is_none_or(|c| f["charge"] == *c || f["originating_transaction"] == *c)
+            })
+        }
+        ("GET", ["application_fees", id]) => state.require("application_fee", id, call.account(), "id"),
+        ("POST", ["application_fees", id, "refunds"]) => transfers::refund_fee(state, &mut call, id),
+        ("GET", ["application_fees", id, "refunds"]) => {
+            transfers::nested(state, &mut call, "application_fee", id, "refunds")
+        }
 
+        ("POST", ["subscriptions", id, "resume"]) => billing::resume_subscription(state, &mut call, id),
         ("POST", ["subscriptions"]) => billing::create_subscription(state, &mut call),
         ("GET", ["subscriptions"]) => {
             let customer = call.params.str("customer")?;
@@ -189,6 +228,14 @@ pub fn dispatch(state: &mut State, mut call: Call<'_>) -> ApiResult<Value> {
             state.require("invoice", id, call.account(), "invoice")?;
             crate::flows::pay_invoice(state, id)
         }
+
+        ("POST", ["test_helpers", "test_clocks"]) => test_clocks::create(state, &mut call),
+        ("GET", ["test_helpers", "test_clocks"]) => {
+            list(state, &mut call, "test_helpers.test_clock", "/v1/test_helpers/test_clocks", |_, _| true)
+        }
+        ("GET", ["test_helpers", "test_clocks", id]) => test_clocks::retrieve(state, &call, id),
+        ("DELETE", ["test_helpers", "test_clocks", id]) => test_clocks::delete(state, &call, id),
+        ("POST", ["test_helpers", "test_clocks", id, "advance"]) => test_clocks::advance(state, &mut call, id),
 
         ("GET", ["events"]) => events::list(state, &mut call),
         ("GET", ["events", id]) => state.require("event", id, call.account(), "id"),

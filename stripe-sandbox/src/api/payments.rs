@@ -13,7 +13,7 @@ pub fn attach(state: &mut State, call: &mut Call<'_>, id: &str) -> ApiResult<Val
     let customer = call.params.required_str("customer")?;
     call.params.check()?;
     state.require("payment_method", id, call.account(), "payment_method")?;
-    state.require("customer", &customer, call.account(), "customer")?;
+    state.referenced("customer", &customer, call.account(), "customer")?;
     flows::attach_payment_method(state, id, &customer, false)
 }
 
@@ -42,7 +42,7 @@ pub fn create_setup_intent(state: &mut State, call: &mut Call<'_>) -> ApiResult<
     p.one_of("usage", &["off_session", "on_session"])?;
     p.check()?;
     if let Some(c) = &customer {
-        state.require("customer", c, call.account(), "customer")?;
+        state.referenced("customer", c, call.account(), "customer")?;
     }
     let mut intent = objects::setup_intent(&new_id("seti_"), customer, state.now());
     intent["metadata"] = json!(metadata);
@@ -59,14 +59,14 @@ pub fn create_refund(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value>
     let amount = p.i64("amount")?;
     let reason = p.one_of("reason", &["duplicate", "fraudulent", "requested_by_customer"])?;
     let metadata = p.metadata()?.unwrap_or_default();
-    p.bool("refund_application_fee")?;
-    p.bool("reverse_transfer")?;
+    let refund_fee = p.bool("refund_application_fee")?.unwrap_or(false);
+    let reverse = p.bool("reverse_transfer")?.unwrap_or(false);
     p.check()?;
     let account = call.account.clone();
     let charge_id = match (charge_id, pi_id) {
         (Some(c), None) => c,
         (None, Some(pi)) => {
-            let intent = state.require("payment_intent", &pi, account.as_deref(), "payment_intent")?;
+            let intent = state.referenced("payment_intent", &pi, account.as_deref(), "payment_intent")?;
             intent["latest_charge"].as_str().filter(|_| intent["status"] == "succeeded").map(str::to_owned).ok_or_else(
                 || {
                     ApiError::state(
@@ -84,7 +84,7 @@ pub fn create_refund(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value>
         }
         (None, None) => return Err(ApiError::missing("charge")),
     };
-    let charge = state.require("charge", &charge_id, account.as_deref(), "charge")?;
+    let charge = state.referenced("charge", &charge_id, account.as_deref(), "charge")?;
     if charge["status"] != "succeeded" {
         return Err(ApiError::state("charge_not_refundable", "Only succeeded charges can be refunded."));
     }
@@ -102,7 +102,21 @@ pub fn create_refund(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value>
             "amount",
         ));
     }
-    let now = state.now();
+    if reverse && charge["transfer"].is_null() {
+        return Err(ApiError::invalid(
+            "parameter_invalid_boolean",
+            "reverse_transfer can only be used on a destination charge (one with transfer_data[destination]).",
+            "reverse_transfer",
+        ));
+    }
+    if refund_fee && charge["application_fee"].is_null() {
+        return Err(ApiError::invalid(
+            "parameter_invalid_boolean",
+            "refund_application_fee can only be used on a charge that took an application fee.",
+            "refund_application_fee",
+        ));
+    }
+    let now = state.time_of(&charge);
     let refund_id = new_id("re_");
     let bt_id = new_id("txn_");
     let currency = charge["currency"].as_str().unwrap_or("usd").to_owned();
@@ -112,6 +126,36 @@ pub fn create_refund(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value>
     );
     let mut refund = objects::refund(&refund_id, &charge, amount, reason, metadata, now);
     refund["balance_transaction"] = json!(bt_id);
+    // The connected account's and the platform's shares move back in proportion to the refund.
+    let whole = charge["amount"].as_i64().unwrap_or(0);
+    let refunded_before = charge["amount_refunded"].as_i64().unwrap_or(0);
+    if reverse && let Some(transfer_id) = charge["transfer"].as_str() {
+        let transfer = state.any(transfer_id).cloned().unwrap_or_default();
+        let share = flows::proportional(
+            transfer["amount"].as_i64().unwrap_or(0),
+            amount,
+            whole,
+            refunded_before,
+            transfer["amount_reversed"].as_i64().unwrap_or(0),
+        );
+        if share > 0 {
+            let reversal = flows::reverse_transfer(state, transfer_id, share, Some(&refund_id), Default::default())?;
+            refund["transfer_reversal"] = reversal["id"].clone();
+        }
+    }
+    if refund_fee && let Some(fee_id) = charge["application_fee"].as_str() {
+        let fee = state.any(fee_id).cloned().unwrap_or_default();
+        let share = flows::proportional(
+            fee["amount"].as_i64().unwrap_or(0),
+            amount,
+            whole,
+            refunded_before,
+            fee["amount_refunded"].as_i64().unwrap_or(0),
+        );
+        if share > 0 {
+            flows::refund_application_fee(state, fee_id, share)?;
+        }
+    }
     state.insert(account.as_deref(), refund.clone());
     state.emit("refund.created", &refund, None, account.as_deref());
     let (charge, previous) = state.update(&charge_id, |c| {

@@ -258,7 +258,7 @@ async fn checkout_payments_refunds_and_balance() {
     assert_eq!(ListRefund::new().send(&t.client).await.unwrap().data.len(), 1);
 
     let balance = ListBalanceTransaction::new().send(&t.client).await.unwrap();
-    assert_eq!(balance.data.len(), 2, "one for the charge, one for the refund");
+    assert_eq!(balance.data.len(), 4, "the charge, its transfer to the seller, the fee back, and the refund");
     let charge_txn = balance.data.iter().find(|b| b.amount == 125_000).unwrap();
     assert_eq!(charge_txn.fee, 125_000 * 29 / 1000 + 30);
     assert_eq!(

@@ -103,16 +103,10 @@ async fn sessions_expire_at_expires_at_and_the_page_says_so() {
 }
 
 async fn subscribe(t: &TestSandbox, card: &str, trial_days: Option<u32>) -> (u16, Value) {
-    let (_, price) = t
-        .call(
-            Method::POST,
-            "/v1/prices",
-            "currency=usd&unit_amount=2900&recurring[interval]=month&product_data[name]=Consultant%20Pro",
-        )
-        .await;
+    let price = t.monthly_price().await;
     let trial = trial_days.map(|d| format!("&subscription_data[trial_period_days]={d}")).unwrap_or_default();
     let (_, session) = t
-        .call(Method::POST, "/v1/checkout/sessions", &format!("mode=subscription&customer_email=c%40example.com&success_url=https://remit.example/ok&line_items[0][price]={}&line_items[0][quantity]=1&subscription_data[metadata][user]=u-1{trial}", price["id"].as_str().unwrap()))
+        .call(Method::POST, "/v1/checkout/sessions", &format!("mode=subscription&customer_email=c%40example.com&success_url=https://remit.example/ok&line_items[0][price]={}&line_items[0][quantity]=1&subscription_data[metadata][user]=u-1{trial}", price))
         .await;
     let (status, _, _) = t.pay(session["url"].as_str().unwrap(), card).await;
     (status, get(t, &format!("/v1/checkout/sessions/{}", session["id"].as_str().unwrap())).await)

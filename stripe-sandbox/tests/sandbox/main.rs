@@ -2,8 +2,10 @@
 //! for the wire format, and through its hosted pages as a browser would post them.
 
 mod async_stripe;
+mod fidelity;
 mod flows;
 mod persistence;
 mod support;
+mod test_clocks;
 mod webhooks;
 mod wire;

@@ -157,3 +157,40 @@ impl TestSandbox {
         (status, location, response.text().await.unwrap())
     }
 }
+
+impl TestSandbox {
+    /// A monthly $29.00 price (of a new product); returns its id.
+    pub async fn monthly_price(&self) -> String {
+        let (status, price) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/prices",
+                "currency=usd&unit_amount=2900&recurring[interval]=month&product_data[name]=Consultant%20Pro",
+            )
+            .await;
+        assert_eq!(status, 200, "{price}");
+        price["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        self.call(reqwest::Method::GET, path, "").await.1
+    }
+
+    /// Saves `card` on `customer` the way a customer does it, on a setup-mode Checkout page;
+    /// returns the payment method's id.
+    pub async fn saved_card(&self, customer: &str, card: &str) -> String {
+        let (status, setup) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/checkout/sessions",
+                &format!("mode=setup&customer={customer}&success_url=https://remit.example/ok"),
+            )
+            .await;
+        assert_eq!(status, 200, "{setup}");
+        let (status, _, page) = self.pay(setup["url"].as_str().unwrap(), card).await;
+        assert_eq!(status, 303, "{page}");
+        let setup =
+            self.get(&format!("/v1/checkout/sessions/{}?expand[]=setup_intent", setup["id"].as_str().unwrap())).await;
+        setup["setup_intent"]["payment_method"].as_str().unwrap().to_owned()
+    }
+}

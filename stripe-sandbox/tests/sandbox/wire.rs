@@ -42,7 +42,7 @@ async fn bad_input_gets_stripes_errors_never_a_500() {
             Method::POST,
             "/v1/checkout/sessions",
             "mode=payment&success_url=https://x.example&line_items[0][price]=price_nope",
-            404,
+            400,
             "resource_missing",
         ),
         (
@@ -56,7 +56,7 @@ async fn bad_input_gets_stripes_errors_never_a_500() {
             Method::POST,
             "/v1/account_links",
             "account=acct_nope&type=account_onboarding&refresh_url=https://a.example&return_url=https://a.example",
-            404,
+            400,
             "resource_missing",
         ),
         (Method::GET, "/v1/customers/cus_doesnotexist", "", 404, "resource_missing"),
