@@ -12,10 +12,11 @@ export REMIT_PG_SERVER = $(PG)
 # Where cargo puts binaries (a CARGO_TARGET_DIR outside the checkout works as a shared cache).
 BIN = $(or $(CARGO_TARGET_DIR),target)/debug
 
-.PHONY: help tools css build build-release run test fmt-check clippy sqlx-check sqlx-prepare unit e2e size bench clean-test-dbs
+.PHONY: help tools css build build-release run demo-reset test fmt-check clippy sqlx-check sqlx-prepare unit e2e size bench clean-test-dbs
 
 help:
 	@echo "make run    build, migrate, seed demo data and serve http://127.0.0.1:3000 (Stripe sandbox, local outbox)"
+	@echo "make demo-reset  forget the development database and its Stripe sandbox; the next make run starts afresh"
 	@echo "make test   fmt, clippy (server and wasm), offline query data, unit, integration and end-to-end tests"
 	@echo "make size   release build; prints wasm and CSS sizes (raw, gzip, brotli)"
 	@echo "make bench  benchmarks (release builds): the Stripe sandbox, the webhook intake against pgbench, receipts against WeasyPrint"
@@ -44,6 +45,12 @@ run: build target/dev.key
 	REMIT_ENCRYPTION_KEY="$${REMIT_ENCRYPTION_KEY:-$$(cat target/dev.key)}" \
 	LEPTOS_SITE_ROOT=target/site \
 	$(BIN)/remit
+
+# The development database and the Stripe sandbox's, dropped together (they refer to each other).
+demo-reset:
+	@for db in $(DEV_DB) $(DEV_DB)_stripe_sandbox; do \
+		psql "$(PG)/postgres" -qc "DROP DATABASE IF EXISTS $$db WITH (FORCE)" >/dev/null; done
+	@echo "The demo starts afresh at the next make run."
 
 test: tools fmt-check clippy sqlx-check unit e2e
 	@echo "make test: all checks passed"

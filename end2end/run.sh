@@ -12,6 +12,8 @@ log="$root/target/e2e/server.log"
 mkdir -p "$root/target/e2e"
 
 export APP_ENV=development
+# The tests make their own tenants and data; the demo month has its own test.
+export DEMO_DATA=accounts
 export DATABASE_URL="$pg/$db"
 export BIND_ADDR="127.0.0.1:$port"
 export PUBLIC_BASE_URL="http://127.0.0.1:$port"
@@ -31,7 +33,9 @@ sandbox=$!
 cleanup() {
   kill "$server" "$sandbox" 2>/dev/null || true
   wait "$server" "$sandbox" 2>/dev/null || true
-  psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  for name in "$db" "${db}_stripe_sandbox"; do
+    psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1 || true
+  done
 }
 trap cleanup EXIT
 

@@ -37,6 +37,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// What demo data a development server seeds on start (`DEMO_DATA`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoData {
+    /// The demo tenant and one user per role, and a month of activity made through Remit's own
+    /// flows against the Stripe sandbox (the default).
+    Full,
+    /// The demo tenant and its users only (the end-to-end tests, which make their own data).
+    Accounts,
+}
+
 /// Everything Remit needs to know about its surroundings.
 #[derive(Debug)]
 pub struct Settings {
@@ -72,6 +82,8 @@ pub struct Settings {
     pub http_request_timeout: std::time::Duration,
     /// Limits on mail Remit sends on a tenant's behalf, per tenant and hour.
     pub mail_limits: MailLimits,
+    /// The demo data a development server seeds (nothing is seeded in production).
+    pub demo: DemoData,
 }
 
 /// How many emails to other people a tenant may cause per hour (each answer beyond is a 429).
@@ -276,6 +288,12 @@ impl Settings {
             winnings_per_hour: per_hour("WINNINGS_PER_TENANT_HOUR", DEFAULT_WINNINGS_PER_TENANT_HOUR)?,
         };
 
+        let demo = match get("DEMO_DATA").as_deref() {
+            None | Some("full") => DemoData::Full,
+            Some("accounts") => DemoData::Accounts,
+            Some(other) => return Err(invalid("DEMO_DATA", format!("must be full or accounts, not {other:?}"))),
+        };
+
         let log_format = match get("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -301,6 +319,7 @@ impl Settings {
             http_header_timeout,
             http_request_timeout,
             mail_limits,
+            demo,
         })
     }
 

@@ -291,6 +291,16 @@ pub async fn queue_depth(pool: &PgPool) -> Result<Vec<(String, i64)>> {
     .await?)
 }
 
+/// How many jobs are due now and not given up (running ones included): zero when the queue has
+/// caught up with everything that happened so far.
+pub async fn due_now(pool: &PgPool) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM graphile_worker.jobs WHERE run_at <= now() AND attempts < max_attempts",
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
 /// Runs a failing (or given-up) job again now, with its attempts counted from zero.
 pub async fn retry_now(pool: &PgPool, id: i64) -> Result<()> {
     let rescheduled = WorkerUtils::new(pool.clone(), "graphile_worker")

@@ -118,6 +118,13 @@ fn event_time(created: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(created, 0).single().unwrap_or_else(Utc::now)
 }
 
+impl Envelope {
+    /// When what the event reports happened, by Stripe's clock.
+    pub fn occurred_at(&self) -> DateTime<Utc> {
+        event_time(self.created)
+    }
+}
+
 /// The fields of an event the intake stores beside its payload. `data` is left for the job
 /// that applies the event, so the intake does not build it.
 #[derive(Debug, Deserialize)]

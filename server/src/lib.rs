@@ -2,6 +2,7 @@
 //! Stripe key is configured) the in-process Stripe sandbox.
 
 pub mod api;
+mod demo;
 pub mod middleware;
 pub mod routes;
 pub mod serve;

@@ -12,7 +12,7 @@ use axum::{
 };
 use domain::{
     Services,
-    config::{Settings, StripeSettings},
+    config::{DemoData, Settings, StripeSettings},
     crypto, jobs, seed,
     stripe::{ModeKeys, StripeConfig},
 };
@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::{
-    api,
+    api, demo,
     middleware::{client_ip, csrf, guard, request_id, rpc_status, security_headers, session},
     routes, serve,
 };
@@ -54,8 +54,6 @@ pub struct Application {
     services: Services,
     /// `None` in a web-only process (`JOB_WORKERS=0`).
     worker: Option<graphile_worker::Worker>,
-    /// In development, the demo lot's payment link.
-    demo_lot: Option<String>,
     sandbox: Option<stripe_sandbox::Sandbox>,
 }
 
@@ -141,23 +139,24 @@ impl Application {
     pub async fn build_on(listener: TcpListener, settings: Settings) -> anyhow::Result<Self> {
         let (stripe, sandbox) = stripe(&settings).await?;
         let services = Services::start(settings, stripe).await?;
-        let demo_lot = if services.settings.is_development() {
+        if services.settings.is_development() {
             seed::ensure_demo_data(&services).await.map_err(|e| anyhow::anyhow!("{e}")).context("seeding demo data")?;
-            Some(
-                seed::ensure_demo_lot(&services)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))
-                    .context("seeding the demo lot")?,
-            )
-        } else {
-            None
-        };
+        }
         let worker = match services.settings.job_workers {
             0 => None,
             _ => Some(jobs::worker(services.clone()).await?),
         };
         let router = router(services.clone(), listener.local_addr()?);
-        Ok(Self { listener, router, services, worker, demo_lot, sandbox })
+        Ok(Self { listener, router, services, worker, sandbox })
+    }
+
+    /// True when this server makes the demo month (development, `DEMO_DATA=full`, with the
+    /// in-process sandbox the demo's people pay on).
+    fn makes_demo_month(&self) -> bool {
+        self.services.settings.is_development()
+            && self.services.settings.demo == DemoData::Full
+            && self.sandbox.is_some()
+            && self.worker.is_some()
     }
 
     pub fn port(&self) -> u16 {
@@ -185,9 +184,11 @@ impl Application {
                 secrecy::ExposeSecret::expose_secret(&password)
             );
         }
-        if let Some(link) = &self.demo_lot {
-            println!("Demo won lot (buyer {}): {link}", seed::DEMO_BUYER);
-            println!("  connect the tenant's Stripe account first (Tenant owner → Stripe) so it can take payments");
+        if self.makes_demo_month() {
+            println!(
+                "Northwind's last month (plans, Stripe connection, subscription, payouts, 30 won lots) is being made in \
+                 the background; a payment link follows when it is ready. `make demo-reset` starts it afresh."
+            );
         }
         if let (Some(sandbox), Ok(stripe)) = (&self.sandbox, self.services.stripe.mode(false)) {
             println!("Stripe sandbox: {} (test card 4242 4242 4242 4242, any future expiry)", sandbox.url());
@@ -201,6 +202,11 @@ impl Application {
 
     /// Serves requests and runs jobs until `shutdown` resolves, then stops gracefully.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        if self.makes_demo_month()
+            && let Some(sandbox) = &self.sandbox
+        {
+            demo::spawn(self.services.clone(), sandbox.clone());
+        }
         let jobs = self.worker.map(|worker| jobs::Supervisor::start(self.services.clone(), worker));
         tracing::info!(address = %self.listener.local_addr()?, "remit is listening");
         let timeouts = serve::Timeouts {

@@ -191,6 +191,18 @@ impl Sandbox {
         self.shared.lock().now()
     }
 
+    /// How far the sandbox's clock is from real time, in seconds.
+    pub fn clock_offset(&self) -> i64 {
+        self.shared.lock().clock_offset()
+    }
+
+    /// Puts the sandbox's clock `seconds` from real time, backwards too (a demo dating what it
+    /// makes in the past); moving forward runs what became due.
+    pub fn set_clock_offset(&self, seconds: i64) {
+        self.shared.with_state(|s| s.set_clock_offset(seconds));
+        self.shared.tick();
+    }
+
     /// Brings about `event` as `stripe trigger` does; returns the objects involved.
     pub fn trigger(&self, event: &str, account: Option<&str>) -> Result<Value, String> {
         self.shared.with_state(|s| triggers::trigger(s, event, account)).map_err(|e| e.message)

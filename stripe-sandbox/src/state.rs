@@ -349,7 +349,15 @@ impl State {
     }
 
     pub fn advance_clock(&mut self, seconds: i64) {
-        self.clock_offset += seconds;
+        self.set_clock_offset(self.clock_offset + seconds);
+    }
+
+    pub fn clock_offset(&self) -> i64 {
+        self.clock_offset
+    }
+
+    pub fn set_clock_offset(&mut self, seconds: i64) {
+        self.clock_offset = seconds;
         self.meta_changed = true;
     }
 

@@ -73,8 +73,8 @@ fn string_literals(source: &str) -> Vec<Literal<'_>> {
             b'\'' => {
                 // A char literal ('x', '\n', '\u{..}') or a lifetime ('a): skip only the former.
                 let rest = &source[i + 1..];
-                let close = if rest.starts_with('\\') {
-                    rest[1..].find('\'').map(|n| n + 1)
+                let close = if let Some(escaped) = rest.strip_prefix('\\') {
+                    escaped.find('\'').map(|n| n + 1)
                 } else {
                     rest.char_indices().nth(1).filter(|(_, c)| *c == '\'').map(|(n, _)| n)
                 };

@@ -3,7 +3,7 @@
 //! repeated, concurrent and reordered events end in the same state; the order is unique per bid.
 //! Failed attempts and disputes are facts, taken from the event itself.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use sqlx::PgConnection;
 use stripe_checkout::checkout_session::RetrieveCheckoutSession;
 use stripe_core::{charge::RetrieveCharge, payment_intent::RetrievePaymentIntent};
@@ -208,13 +208,13 @@ pub async fn apply(conn: &mut PgConnection, envelope: &Envelope, current: &Curre
             } else if envelope.kind == "checkout.session.async_payment_failed" {
                 let intent = session.payment_intent.as_ref().and_then(|p| p.as_object());
                 let failure = intent.map(Failure::from_intent).unwrap_or_default();
-                failed(conn, &row, &envelope.id, &failure).await?;
+                failed(conn, &row, envelope, &failure).await?;
             }
         }
         Current::Intent { intent, failure } => {
             let Some(row) = session_by_metadata(conn, intent).await? else { return Ok(()) };
             if let Some(failure) = failure {
-                failed(conn, &row, &envelope.id, failure).await?;
+                failed(conn, &row, envelope, failure).await?;
             }
             if intent.status == PaymentIntentStatus::Succeeded {
                 paid(conn, &row, intent).await?;
@@ -317,6 +317,13 @@ pub(super) async fn settle_paid_session(
     }
 }
 
+/// When the buyer paid, by Stripe's clock: the successful charge's time (the payment's own when
+/// the charge is not at hand). A late or replayed event dates the order when it was paid.
+fn paid_at(intent: &stripe_shared::PaymentIntent) -> DateTime<Utc> {
+    let created = intent.latest_charge.as_ref().and_then(|c| c.as_object()).map_or(intent.created, |c| c.created);
+    Utc.timestamp_opt(created, 0).single().unwrap_or_else(Utc::now)
+}
+
 /// Stripe Radar's verdict on the payment's latest charge: risk level and risk score.
 fn radar(intent: &stripe_shared::PaymentIntent) -> (Option<String>, Option<i64>) {
     let outcome = intent.latest_charge.as_ref().and_then(|c| c.as_object()).and_then(|c| c.outcome.as_ref());
@@ -328,10 +335,11 @@ fn radar(intent: &stripe_shared::PaymentIntent) -> (Option<String>, Option<i64>)
 async fn paid(conn: &mut PgConnection, row: &SessionRow, intent: &stripe_shared::PaymentIntent) -> Result<()> {
     sqlx::query!("SELECT id FROM winning_bids WHERE id = $1 FOR UPDATE", row.bid_id).fetch_one(&mut *conn).await?;
     let (risk_level, risk_score) = radar(intent);
+    let paid_at = paid_at(intent);
     let order = sqlx::query_scalar!(
         "INSERT INTO orders (id, bid_id, tenant_id, payment_session_id, stripe_payment_intent_id, amount, currency,
-             risk_level, risk_score)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (bid_id) DO NOTHING RETURNING id",
+             risk_level, risk_score, paid_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (bid_id) DO NOTHING RETURNING id",
         Uuid::new_v4(),
         row.bid_id,
         row.tenant_id,
@@ -341,6 +349,7 @@ async fn paid(conn: &mut PgConnection, row: &SessionRow, intent: &stripe_shared:
         intent.currency.to_string(),
         risk_level,
         risk_score.and_then(|s| i32::try_from(s).ok()),
+        paid_at,
     )
     .fetch_optional(&mut *conn)
     .await?;
@@ -349,7 +358,8 @@ async fn paid(conn: &mut PgConnection, row: &SessionRow, intent: &stripe_shared:
         .execute(&mut *conn)
         .await?;
     sqlx::query!("UPDATE payment_sessions SET status = 'complete' WHERE id = $1", row.id).execute(&mut *conn).await?;
-    record_outcome(conn, row, intent.id.as_str(), true, intent.amount, &intent.currency.to_string(), None).await?;
+    let outcome = Outcome { succeeded: true, amount: intent.amount, failure_code: None, at: paid_at };
+    record_outcome(conn, row, intent.id.as_str(), &intent.currency.to_string(), outcome).await?;
     jobs::enqueue(conn, jobs::IssueReceipt { order_id }).await?;
     let bid = sqlx::query!("SELECT reference, auction, lot, buyer_email FROM winning_bids WHERE id = $1", row.bid_id)
         .fetch_one(&mut *conn)
@@ -395,14 +405,17 @@ async fn paid(conn: &mut PgConnection, row: &SessionRow, intent: &stripe_shared:
 /// suspicious, a security event, whatever the bid's state; while the bid still awaits payment,
 /// also its reason on the session, backoff before the next attempt, and the bid closed after
 /// the third failure.
-async fn failed(conn: &mut PgConnection, row: &SessionRow, reference: &str, failure: &Failure) -> Result<()> {
+async fn failed(conn: &mut PgConnection, row: &SessionRow, event: &Envelope, failure: &Failure) -> Result<()> {
+    let reference = event.id.as_str();
     let bid = sqlx::query!(
         "SELECT status, failures, amount, currency, lot, buyer_email FROM winning_bids WHERE id = $1 FOR UPDATE",
         row.bid_id
     )
     .fetch_one(&mut *conn)
     .await?;
-    let recorded = record_outcome(conn, row, reference, false, bid.amount, &bid.currency, failure.code.clone()).await?;
+    let outcome =
+        Outcome { succeeded: false, amount: bid.amount, failure_code: failure.code.clone(), at: event.occurred_at() };
+    let recorded = record_outcome(conn, row, reference, &bid.currency, outcome).await?;
     if !recorded {
         return Ok(());
     }
@@ -461,27 +474,34 @@ async fn failed(conn: &mut PgConnection, row: &SessionRow, reference: &str, fail
     Ok(())
 }
 
+/// A payment attempt's result, dated by Stripe.
+struct Outcome {
+    succeeded: bool,
+    amount: i64,
+    failure_code: Option<String>,
+    at: DateTime<Utc>,
+}
+
 /// One row per attempt in `payment_outcomes` (the dashboards); false when already recorded.
 async fn record_outcome(
     conn: &mut PgConnection,
     row: &SessionRow,
     reference: &str,
-    succeeded: bool,
-    amount: i64,
     currency: &str,
-    failure_code: Option<String>,
+    outcome: Outcome,
 ) -> Result<bool> {
     let inserted = sqlx::query!(
         "INSERT INTO payment_outcomes (id, tenant_id, livemode, source, succeeded, amount, currency, reference, failure_code, occurred_at)
-         VALUES ($1, $2, $3, 'checkout', $4, $5, $6, $7, $8, now()) ON CONFLICT (reference) DO NOTHING",
+         VALUES ($1, $2, $3, 'checkout', $4, $5, $6, $7, $8, $9) ON CONFLICT (reference) DO NOTHING",
         Uuid::new_v4(),
         row.tenant_id,
         row.livemode,
-        succeeded,
-        amount,
+        outcome.succeeded,
+        outcome.amount,
         currency,
         reference,
-        failure_code,
+        outcome.failure_code,
+        outcome.at,
     )
     .execute(&mut *conn)
     .await?

@@ -119,6 +119,8 @@ pub fn settings_for(db_name: &str, port: u16, options: &Options) -> Settings {
         ("MAIL_FROM", "Remit Tests <remit@tests.example>".to_owned()),
         // Each test gets its own Stripe sandbox.
         ("STRIPE_SANDBOX_ADDR", "127.0.0.1:0".to_owned()),
+        // Tests make their own data; the demo month is tested on its own.
+        ("DEMO_DATA", "accounts".to_owned()),
     ]);
     if let Some(smtp) = &options.smtp_url {
         vars.insert("SMTP_URL", smtp.clone());
@@ -165,15 +167,21 @@ impl Drop for TestApp {
         let db = self.db_name.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(MAINTENANCE_DB).await {
-                    let drop = sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
-                    let _ = sqlx::Executor::execute(&mut conn, drop).await;
-                }
-            });
+            rt.block_on(drop_databases(&db));
         })
         .join()
         .ok();
+    }
+}
+
+/// Drops a test's database and, for a development-mode app, the one its Stripe sandbox kept its
+/// state in (FORCE ends the connections a stopped server still holds).
+pub async fn drop_databases(db: &str) {
+    if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(MAINTENANCE_DB).await {
+        for name in [db.to_owned(), format!("{db}_stripe_sandbox")] {
+            let drop = sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            let _ = sqlx::Executor::execute(&mut conn, drop).await;
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod billing;
 mod checkout;
 mod csrf;
 mod dashboard;
+mod demo;
 mod hardening;
 mod health;
 mod helpers;
