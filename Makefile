@@ -9,6 +9,9 @@ DEV_DB ?= remit
 SQLX_DB = $(PG)/remit_sqlx
 export REMIT_TEST_PYTHON := $(CURDIR)/target/tools/venv/bin/python
 export REMIT_PG_SERVER = $(PG)
+# Stripe's published OpenAPI spec (the workplace keeps it beside the checkout): the sandbox's
+# conformance test checks every answer against it.
+export REMIT_STRIPE_OPENAPI ?= $(firstword $(wildcard $(CURDIR)/../shared/stripe-openapi/spec3.2023-08-16.json) /work/shared/stripe-openapi/spec3.2023-08-16.json)
 # Where cargo puts binaries (a CARGO_TARGET_DIR outside the checkout works as a shared cache).
 BIN = $(or $(CARGO_TARGET_DIR),target)/debug
 
@@ -18,7 +21,7 @@ help:
 	@echo "make run    build, migrate, seed demo data and serve http://127.0.0.1:3000 (Stripe sandbox, local outbox)"
 	@echo "make demo-reset  forget the development database and its Stripe sandbox; the next make run starts afresh"
 	@echo "make test   fmt, clippy (server and wasm), offline query data, unit, integration and end-to-end tests"
-	@echo "make size   release build; prints wasm and CSS sizes (raw, gzip, brotli)"
+	@echo "make size   release build; prints what each page downloads to hydrate (brotli), fails above 250 KB for pay and sign-in"
 	@echo "make bench  benchmarks (release builds): the Stripe sandbox, the webhook intake against pgbench, receipts against WeasyPrint"
 
 tools:
@@ -28,12 +31,13 @@ tools:
 css:
 	@cargo run --quiet -p style --bin build-css -- app/src style/base.css target/style/remit.css
 
+# --split: each page's code is a wasm chunk of its own, loaded with the page (lazy routes).
 build: tools css
-	cargo leptos build
+	cargo leptos build --split
 	cargo build -p stripe-sandbox --bin stripe-sandbox
 
 build-release: tools css
-	cargo leptos build --release
+	cargo leptos build --release --split
 
 # A development key for secrets at rest, made once per checkout and kept in target/.
 target/dev.key:
@@ -84,10 +88,9 @@ clean-test-dbs:
 	@for db in $$(psql "$(PG)/postgres" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'remit\_test\_%' OR datname LIKE 'remit\_e2e\_%'"); do \
 		psql "$(PG)/postgres" -qc "DROP DATABASE IF EXISTS $$db WITH (FORCE)" >/dev/null; done
 
-size: build-release
-	@for f in target/site/pkg/remit.wasm target/site/pkg/remit.js target/site/pkg/remit.css; do \
-		printf '%-28s raw %8d  gzip %8d  brotli %8d bytes\n' "$$(basename $$f)" \
-			"$$(wc -c < $$f)" "$$(gzip -9c $$f | wc -c)" "$$(brotli -c -q 11 $$f | wc -c)"; done
+size: tools css
+	cargo leptos build --release --split --frontend-only
+	@scripts/size.sh
 
 # Benchmarks run on release builds and print their figures; each fails below its target.
 BENCH_PYTHON := $(CURDIR)/target/tools/bench-venv/bin/python

@@ -1,4 +1,4 @@
-import { expect, hydrated, linkInMail, newWorld, ready, signIn, test } from "./support";
+import { connectAndRegisterWin, expect, hydrated, linkInMail, newWorld, ready, signIn, test } from "./support";
 
 test("staff register a win, the buyer opens the emailed link, pays on Checkout, lands on the success page and gets the PDF receipt", async ({ page }, testInfo) => {
   const world = await newWorld(testInfo);
@@ -8,20 +8,7 @@ test("staff register a win, the buyer opens the emailed link, pays on Checkout, 
   // The auction house connects Stripe and registers a win.
   await signIn(page, testInfo, world.owner);
   await expect(page).toHaveURL(/\/tenant$/);
-  await page.goto("/settings/stripe");
-  await ready(page, testInfo);
-  await page.getByRole("button", { name: "Connect with Stripe" }).click();
-  await page.getByRole("button", { name: "Connect my Stripe account" }).click();
-  await expect(page.getByTestId("stripe-connection")).toBeVisible();
-  await page.goto("/winnings");
-  await ready(page, testInfo);
-  await page.getByLabel("Your reference").fill(reference);
-  await page.getByLabel("Auction").fill("Spring sale");
-  await page.getByLabel("Lot", { exact: true }).fill("42");
-  await page.getByLabel("Buyer's email").fill(buyer);
-  await page.getByLabel("Amount (e.g. 125.00)").fill("125.00");
-  await page.getByRole("button", { name: "Register and email the buyer" }).click();
-  await expect(page.getByTestId("winnings")).toContainText(reference);
+  await connectAndRegisterWin(page, testInfo, { reference, lot: "42", buyer });
   await page.getByRole("button", { name: "Sign out" }).click();
 
   // The buyer's email holds the payment link.

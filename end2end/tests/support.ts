@@ -154,3 +154,22 @@ export async function newWorld(testInfo: TestInfo): Promise<World> {
   const family = await acceptInvitation(at("family"), `Frankie ${id}`);
   return { id, tenant, owner, admin: tenantAdmin, consultant, family };
 }
+
+/** As the tenant's owner (signed in): connects the tenant to Stripe through the sandbox's OAuth
+ * page, then registers a $125.00 win for `buyer`, whom Remit emails a payment link. */
+export async function connectAndRegisterWin(page: Page, testInfo: TestInfo, win: { reference: string; lot: string; buyer: string }) {
+  await page.goto("/settings/stripe");
+  await ready(page, testInfo);
+  await page.getByRole("button", { name: "Connect with Stripe" }).click();
+  await page.getByRole("button", { name: "Connect my Stripe account" }).click();
+  await expect(page.getByTestId("stripe-connection")).toBeVisible();
+  await page.goto("/winnings");
+  await ready(page, testInfo);
+  await page.getByLabel("Your reference").fill(win.reference);
+  await page.getByLabel("Auction").fill("Spring sale");
+  await page.getByLabel("Lot", { exact: true }).fill(win.lot);
+  await page.getByLabel("Buyer's email").fill(win.buyer);
+  await page.getByLabel("Amount (e.g. 125.00)").fill("125.00");
+  await page.getByRole("button", { name: "Register and email the buyer" }).click();
+  await expect(page.getByTestId("winnings")).toContainText(win.reference);
+}

@@ -32,6 +32,8 @@ test("an owner creates a key, sees it once, revokes it with a reason, and tests 
 
   await page.getByRole("link", { name: "API keys" }).click();
   await expect(page.getByRole("heading", { name: "API keys" })).toBeVisible();
+  // A new tenant's empty states say what to do first.
+  await expect(page.getByTestId("no-keys")).toContainText("Create a test key");
   await ready(page, testInfo);
   await page.getByLabel("Mode").selectOption("test");
   await page.getByRole("button", { name: "Create key" }).click();
@@ -59,6 +61,7 @@ test("an owner creates a key, sees it once, revokes it with a reason, and tests 
   const endpoint = await receiver(() => signingSecret);
   try {
     await page.getByRole("link", { name: "Webhooks" }).click();
+    await expect(page.getByTestId("no-endpoint")).toContainText("signing secret once");
     await ready(page, testInfo);
     await page.getByLabel("HTTPS URL").fill(endpoint.url);
     // A fresh secret each run, so this test can verify signatures with a secret it has seen.

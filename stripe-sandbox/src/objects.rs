@@ -349,6 +349,17 @@ pub fn payment_intent(p: NewPaymentIntent<'_>) -> Value {
 }
 
 pub fn charge(id: &str, pi: &Value, payment_method: &Value, created: i64) -> Value {
+    // A charge's card details are the card's as charged: its network, no wallet or 3DS details
+    // of the saved card (display brand, networks, 3DS support are the payment method's own).
+    let mut card = payment_method["card"].clone();
+    if let Some(fields) = card.as_object_mut() {
+        for saved_only in ["display_brand", "networks", "three_d_secure_usage", "generated_from"] {
+            fields.remove(saved_only);
+        }
+        fields.insert("network".into(), payment_method["card"]["brand"].clone());
+        fields.insert("three_d_secure".into(), Value::Null);
+    }
+    // `transfer` appears only once a destination charge has transferred (see flows).
     json!({
         "id": id,
         "object": "charge",
@@ -374,14 +385,13 @@ pub fn charge(id: &str, pi: &Value, payment_method: &Value, created: i64) -> Val
         "paid": false,
         "payment_intent": pi["id"],
         "payment_method": payment_method["id"],
-        "payment_method_details": { "type": "card", "card": payment_method["card"] },
+        "payment_method_details": { "type": "card", "card": card },
         "receipt_email": null,
         "receipt_url": null,
         "refunded": false,
         "refunds": { "object": "list", "data": [], "has_more": false, "url": format!("/v1/charges/{id}/refunds") },
         "source_transfer": null,
         "status": "pending",
-        "transfer": null,
         "transfer_data": pi["transfer_data"],
         "transfer_group": null,
     })

@@ -64,7 +64,11 @@ fn Keys(
             <FormError error=revoke_error/>
             <FieldError error=revoke_error field="reason"/>
             {if k.keys.is_empty() {
-                view! { <p class=ui::MUTED>"No keys yet."</p> }.into_any()
+                view! {
+                    <p class=ui::MUTED data-testid="no-keys">
+                        "No keys yet. Create a test key to try the API: your auction system registers each won lot with POST /api/v1/winnings and Remit emails the buyer a payment link. A key's secret is shown once, when it is made."
+                    </p>
+                }.into_any()
             } else {
                 view! {
                     <div class="overflow-x-auto">

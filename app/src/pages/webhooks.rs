@@ -69,6 +69,11 @@ fn Settings(
                     }}
                 </p>
             })}
+            {(!has_url).then(|| view! {
+                <p class="mt-1 text-sm text-gray-600" data-testid="no-endpoint">
+                    "No endpoint yet. Once your system's HTTPS URL is saved here, Remit shows its signing secret once and posts every payment, order, receipt and onboarding event to it, signed and retried until your system answers 2xx."
+                </p>
+            })}
             {if w.can_remove {
                 view! {
                     <FormError error=save_error/>
@@ -84,8 +89,8 @@ fn Settings(
             } else {
                 view! {
                     <p class="mt-2 text-sm text-gray-600">
-                        {url.clone().map_or_else(|| "No endpoint yet.".to_owned(), |u| format!("Events go to {u}."))}
-                        " Only the tenant's owner changes the endpoint or its secret."
+                        {url.clone().map(|u| format!("Events go to {u}. "))}
+                        "Only the tenant's owner changes the endpoint or its secret."
                     </p>
                 }.into_any()
             }}
@@ -118,7 +123,7 @@ fn Settings(
             <h2 class="mb-4 text-lg font-semibold text-gray-900">"Delivery log"</h2>
             <FormError error=redeliver_error/>
             {if w.deliveries.is_empty() {
-                view! { <p class=ui::MUTED>"Nothing delivered yet."</p> }.into_any()
+                view! { <p class=ui::MUTED>"Nothing delivered yet. With an endpoint saved, Send test event shows a delivery here at once."</p> }.into_any()
             } else {
                 view! {
                     <div class="overflow-x-auto">

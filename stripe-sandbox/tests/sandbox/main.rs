@@ -2,6 +2,7 @@
 //! for the wire format, and through its hosted pages as a browser would post them.
 
 mod async_stripe;
+mod conformance;
 mod fidelity;
 mod flows;
 mod persistence;

@@ -99,6 +99,9 @@ pub struct TestSandbox {
     pub client: stripe::Client,
     pub http: reqwest::Client,
     pub receiver: Receiver,
+    /// Every answer to `call`: method, path (without its query), status and body, for the
+    /// conformance check against Stripe's OpenAPI spec.
+    pub answers: Arc<Mutex<Vec<Value>>>,
 }
 
 pub async fn start() -> TestSandbox {
@@ -122,7 +125,7 @@ pub async fn start() -> TestSandbox {
     sandbox.register_webhook_endpoint(&receiver_url, WEBHOOK_SECRET, true);
     let client = stripe::ClientBuilder::new(SECRET_KEY).url(format!("{}/", sandbox.url())).build().unwrap();
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestSandbox { sandbox, client, http, receiver }
+    TestSandbox { sandbox, client, http, receiver, answers: Arc::default() }
 }
 
 impl TestSandbox {
@@ -139,7 +142,13 @@ impl TestSandbox {
             request.header("content-type", "application/x-www-form-urlencoded").body(form.to_owned())
         };
         let response = request.send().await.unwrap();
-        (response.status().as_u16(), response.json().await.unwrap())
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        let path = path.split('?').next().unwrap_or(path);
+        self.answers.lock().unwrap().push(serde_json::json!({
+            "method": method.as_str(), "path": path, "status": status, "body": body.clone(),
+        }));
+        (status, body)
     }
 
     /// Posts a card on a hosted Checkout page as a browser would; returns status and Location.
