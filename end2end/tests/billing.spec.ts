@@ -8,7 +8,10 @@ test("a consultant subscribes, a client onboards through a link, and embedded on
   const plan = `Pro ${world.id}`;
   const bookkeeper = `books-${world.id}@e2e.example`;
 
+  // Sign-in ends in a navigation to the role's home: clicking before it lands lets that
+  // navigation finish after the click and take the page back home.
   await signIn(page, testInfo, "Platform admin");
+  await expect(page).toHaveURL(/\/admin$/);
   await page.getByRole("link", { name: "Plans" }).click();
   await expect(page.getByRole("heading", { name: "Plans" })).toBeVisible();
   await ready(page, testInfo);
@@ -19,6 +22,7 @@ test("a consultant subscribes, a client onboards through a link, and embedded on
   await page.getByRole("button", { name: "Sign out" }).click();
 
   await signIn(page, testInfo, world.consultant);
+  await expect(page).toHaveURL(/\/dashboard$/);
   await page.getByRole("link", { name: "Billing" }).click();
   await expect(page.getByRole("heading", { name: "Billing" })).toBeVisible();
   await ready(page, testInfo);
