@@ -460,7 +460,9 @@ pub struct ErrorBody {
 }
 
 /// A second Remit server process (the real binary) on the same database, talking to the same
-/// Stripe (the first app's sandbox), as a second replica behind a load balancer would.
+/// Stripe (the first app's sandbox), as a second replica behind a load balancer would: it has
+/// its own address but the site's public URL, so the two send Stripe the same requests (the
+/// same return URLs under one idempotency key).
 pub struct SecondProcess {
     pub address: String,
     child: tokio::process::Child,
@@ -480,7 +482,7 @@ impl SecondProcess {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", format!("postgres://postgres@127.0.0.1:5432/{}", app.db_name))
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}"))
+            .env("PUBLIC_BASE_URL", &app.address)
             .env("REMIT_ENCRYPTION_KEY", TEST_KEY)
             .env("STRIPE_SECRET_KEY", stripe.secret_key.expose_secret())
             .env("SMTP_URL", app.mailbox.url())

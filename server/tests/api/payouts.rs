@@ -514,12 +514,13 @@ async fn fg003_the_hourly_limit_holds_across_two_server_processes() {
     let handles: Vec<_> = (0..12)
         .map(|i| {
             let address = if i % 2 == 0 { app.address.clone() } else { second.address.clone() };
-            let cookie = cookie.clone();
+            let (cookie, origin) = (cookie.clone(), app.address.clone());
             tokio::spawn(async move {
+                // The browser's origin is the site's, whichever process answers.
                 let request = reqwest::Client::new()
                     .post(format!("{address}{SESSION}"))
                     .header(header::COOKIE, cookie)
-                    .header(header::ORIGIN, address);
+                    .header(header::ORIGIN, origin);
                 request.send().await.unwrap().status().as_u16()
             })
         })
