@@ -1,5 +1,8 @@
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+use tokio::signal::unix::{SignalKind, signal};
+
 use domain::config::Settings;
 use server::{Application, telemetry};
 
@@ -24,31 +27,26 @@ async fn main() -> ExitCode {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Installed before the server listens: a SIGTERM that comes as soon as the port accepts
+    // connections (an orchestrator's quick restart) is a graceful stop, never the default exit.
+    let shutdown = shutdown_signal().context("the shutdown signal handlers could not be installed")?;
     let app = Application::build(settings).await?;
     if app.services().settings.is_development() {
         app.print_demo_credentials();
     }
-    app.run_until(shutdown_signal()).await
+    app.run_until(shutdown).await
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+/// Resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed by this call, not when the
+/// future is first polled, and a signal received before then is not lost.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
         }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown requested; finishing requests in flight");
+        tracing::info!("shutdown requested; finishing requests in flight");
+    })
 }
