@@ -20,8 +20,10 @@ def brotli(path):
         cache[path] = len(subprocess.run(["brotli", "-c", "-q", "11", path], check=True, capture_output=True).stdout)
     return cache[path]
 
-# A manifest older than the module is left from an earlier split build.
-split = os.path.exists("__wasm_split_manifest.json") and os.path.getmtime("__wasm_split_manifest.json") >= os.path.getmtime("remit.wasm")
+# A split build's JS imports the split loader; a manifest beside a module that does not is left
+# from an earlier split build. (Modification times cannot tell: wasm-opt rewrites the module
+# after the manifest is written.)
+split = os.path.exists("__wasm_split_manifest.json") and "__wasm_split" in open("remit.js").read()
 manifest = json.load(open("__wasm_split_manifest.json")) if split else {}
 shared = ["remit.wasm", "remit.js"] + (glob.glob("__wasm_split.*.js") if split else [])
 base = sum(brotli(f) for f in shared)
