@@ -31,12 +31,13 @@ tools:
 css:
 	@cargo run --quiet -p style --bin build-css -- app/src style/base.css target/style/remit.css
 
+# --split: each page's code is a wasm chunk of its own, loaded with the page (lazy routes).
 build: tools css
-	cargo leptos build
+	cargo leptos build --split
 	cargo build -p stripe-sandbox --bin stripe-sandbox
 
 build-release: tools css
-	cargo leptos build --release
+	cargo leptos build --release --split
 
 # A development key for secrets at rest, made once per checkout and kept in target/.
 target/dev.key:
@@ -88,7 +89,7 @@ clean-test-dbs:
 		psql "$(PG)/postgres" -qc "DROP DATABASE IF EXISTS $$db WITH (FORCE)" >/dev/null; done
 
 size: tools css
-	cargo leptos build --release --frontend-only
+	cargo leptos build --release --split --frontend-only
 	@scripts/size.sh
 
 # Benchmarks run on release builds and print their figures; each fails below its target.

@@ -1,4 +1,4 @@
-import { connectAndRegisterWin, expect, hydrated, linkInMail, newWorld, ready, signIn, test } from "./support";
+import { connectAndRegisterWin, expect, hydrated, linkInMail, newWorld, openCountingCode, ready, signIn, test } from "./support";
 
 test("staff register a win, the buyer opens the emailed link, pays on Checkout, lands on the success page and gets the PDF receipt", async ({ page }, testInfo) => {
   const world = await newWorld(testInfo);
@@ -14,7 +14,14 @@ test("staff register a win, the buyer opens the emailed link, pays on Checkout, 
   // The buyer's email holds the payment link.
   const link = await linkInMail(buyer, /https?:\/\/\S+\/pay\//);
 
-  await page.goto(link);
+  if (hydrated(testInfo)) {
+    // The payment page comes without the wasm app: a buyer on a phone downloads a few KB of script.
+    const payCode = await openCountingCode(page, link);
+    expect(payCode.files, "the payment page's code").toEqual(["/plain.js"]);
+    expect(payCode.bytes).toBeLessThanOrEqual(250_000);
+  } else {
+    await page.goto(link);
+  }
   await expect(page.getByTestId("amount")).toHaveText("$125.00");
   await expect(page.getByTestId("countdown")).toContainText("left to pay");
   if (hydrated(testInfo)) {

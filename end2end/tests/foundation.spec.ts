@@ -1,4 +1,4 @@
-import { demoAccount, expect, hydrated, newWorld, ready, signIn, test } from "./support";
+import { demoAccount, expect, hydrated, newWorld, openCountingCode, ready, signIn, test } from "./support";
 
 test("a consultant signs in, sees the dashboard and signs out", async ({ page }, testInfo) => {
   const world = await newWorld(testInfo);
@@ -85,12 +85,27 @@ test("a person changes their password and signs out their other sessions", async
   await other.close();
 });
 
-test("the page hydrates only when JavaScript runs", async ({ page }, testInfo) => {
-  await page.goto("/sign-in");
+test("the app hydrates only when JavaScript runs", async ({ page }, testInfo) => {
+  await page.goto("/forgot-password");
   if (hydrated(testInfo)) {
     await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
   } else {
     await expect(page.locator("body")).not.toHaveAttribute("data-hydrated", "true");
   }
   expect(demoAccount("Platform admin").email).toBe("admin@remit.localhost");
+});
+
+test("sign-in comes without the wasm app and still signs in", async ({ page }, testInfo) => {
+  test.skip(!hydrated(testInfo), "counts what a browser with JavaScript downloads");
+  const world = await newWorld(testInfo);
+  const code = await openCountingCode(page, "/sign-in");
+  expect(code.files, "sign-in's code").toEqual(["/plain.js"]);
+  expect(code.bytes).toBeLessThanOrEqual(250_000);
+  await expect(page.locator("body")).toHaveAttribute("data-enhanced", "true");
+  await page.getByLabel("Email").fill(world.consultant.email);
+  await page.getByLabel("Password").fill(world.consultant.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/dashboard$/);
+  // The signed-in app hydrates from here on.
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
 });

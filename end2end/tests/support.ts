@@ -42,11 +42,27 @@ export function hydrated(testInfo: TestInfo): boolean {
   return testInfo.project.name === "hydrated";
 }
 
-/** With JavaScript, waits until the page is hydrated, so clicks go through Leptos. */
+/** With JavaScript, waits until the page's code has run, so clicks go through it: the wasm app's
+ * hydration, or on the pages the server sends without the app (the buyer's and sign-in), their
+ * small script. */
 export async function ready(page: Page, testInfo: TestInfo) {
   if (hydrated(testInfo)) {
-    await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+    await expect(page.locator('body[data-hydrated="true"], body[data-enhanced="true"]')).toHaveCount(1);
   }
+}
+
+/** Opens `url` and adds up the code the browser downloaded for the page until the network is
+ * quiet, from the page's own resource timings: every script and wasm module, in bytes as
+ * decoded (uncompressed, so no less than their brotli size). */
+export async function openCountingCode(page: Page, url: string): Promise<{ bytes: number; files: string[] }> {
+  await page.goto(url);
+  await page.waitForLoadState("networkidle");
+  const files = await page.evaluate(() =>
+    (performance.getEntriesByType("resource") as PerformanceResourceTiming[])
+      .map((entry) => ({ path: new URL(entry.name).pathname, bytes: entry.decodedBodySize }))
+      .filter((entry) => entry.path.endsWith(".js") || entry.path.endsWith(".wasm")),
+  );
+  return { bytes: files.reduce((sum, f) => sum + f.bytes, 0), files: files.map((f) => f.path) };
 }
 
 export interface Account {

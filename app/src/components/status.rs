@@ -48,6 +48,7 @@ pub fn urlencode(s: &str) -> String {
 
 #[component]
 pub fn NotFoundPage() -> impl IntoView {
+    crate::mark_hydrated();
     view! { <LoadError error=AppError::new(404, "There is no page at this address.")/> }
 }
 

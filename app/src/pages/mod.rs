@@ -38,3 +38,61 @@ pub use verify_receipt::VerifyReceiptPage;
 pub use webhooks::WebhooksPage;
 
 pub use crate::components::status::NotFoundPage;
+
+/// Every page is a lazy route: in the browser its code is a chunk of its own, loaded with the page
+/// (`cargo leptos build --split`), so the first page of a visit hydrates with its own code and
+/// the shared parts rather than the whole app. `data` starts nothing: a page's resources are in
+/// its chunk, and the first page's data arrives serialised in the server's HTML.
+macro_rules! lazy_pages {
+    ($($route:ident => $page:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("The lazy route of [`", stringify!($page), "`].")]
+            pub struct $route;
+
+            #[leptos_router::lazy_route]
+            impl leptos_router::LazyRoute for $route {
+                fn data() -> Self {
+                    Self
+                }
+
+                fn view(_this: Self) -> leptos::prelude::AnyView {
+                    use leptos::prelude::IntoAny as _;
+                    crate::mark_hydrated();
+                    leptos::prelude::view! { <$page/> }.into_any()
+                }
+            }
+        )*
+    };
+}
+
+lazy_pages! {
+    HomeRoute => HomePage,
+    SignInRoute => SignInPage,
+    ForgotPasswordRoute => ForgotPasswordPage,
+    ChoosePasswordRoute => ChoosePasswordPage,
+    DashboardRoute => DashboardPage,
+    AccountRoute => AccountPage,
+    PaymentResultRoute => PaymentResultPage,
+    PayRoute => PayPage,
+    VerifyReceiptRoute => VerifyReceiptPage,
+    WinningsRoute => WinningsPage,
+    BillingRoute => BillingPage,
+    PaymentSetupRoute => PaymentSetupPage,
+    PaymentSetupCompleteRoute => PaymentSetupCompletePage,
+    PaymentMethodsRoute => PaymentMethodsPage,
+    TenantOverviewRoute => TenantOverviewPage,
+    TenantSettingsRoute => TenantSettingsPage,
+    StripeSettingsRoute => StripeSettingsPage,
+    ApiKeysRoute => ApiKeysPage,
+    WebhooksRoute => WebhooksPage,
+    TenantPayoutsRoute => TenantPayoutsPage,
+    AuditRoute => AuditPage,
+    SecurityRoute => SecurityPage,
+    AdminDashboardRoute => AdminDashboardPage,
+    AdminRoute => AdminPage,
+    PlansRoute => PlansPage,
+    BillingMetricsRoute => BillingMetricsPage,
+    JobsRoute => JobsPage,
+    OutboxRoute => OutboxPage,
+    OutboxEmailRoute => OutboxEmailPage,
+}

@@ -74,7 +74,7 @@ fn Pay(p: PayView, token: String, pay: ServerAction<PayWinning>) -> impl IntoVie
                     <p class="text-sm text-gray-600">{format!("Payment was due by {}. Please contact the auction house.", p.pay_by)}</p>
                 }.into_any(),
                 _ => view! {
-                    <p class="mt-2 text-sm text-gray-700" data-testid="countdown">{move || countdown(left.get())}</p>
+                    <p class="mt-2 text-sm text-gray-700" data-testid="countdown" data-seconds-left=p.seconds_left>{move || countdown(left.get())}</p>
                     <p class=ui::MUTED>{format!("Pay by {}", p.pay_by)}</p>
                     {p.last_failure.clone().map(|f| view! { <p class="mt-2 text-sm text-red-700" role="alert">{f}</p> })}
                     <FormError error/>

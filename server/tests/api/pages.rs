@@ -65,6 +65,22 @@ async fn a_visitor_without_a_session_gets_401_and_a_way_to_sign_in() {
 }
 
 #[tokio::test]
+async fn the_buyer_pages_and_sign_in_come_without_the_wasm_app() {
+    let app = spawn_app().await;
+    for path in ["/sign-in", "/sign-in?signed_out=1", "/pay/no-such-token", "/pay/complete?session=cs_unknown"] {
+        let (_, html) = app.page(None, path).await;
+        assert!(!html.contains("/pkg/remit.js") && !html.contains(".wasm"), "{path} loads the wasm app");
+        assert!(html.contains(r#"<script src="/plain.js" defer"#), "{path} lacks its script");
+        assert!(html.contains("/pkg/remit.css"), "{path} lacks the stylesheet");
+    }
+    for (role, path) in [(None, "/forgot-password"), (Some(Role::Consultant), "/dashboard"), (None, "/payment")] {
+        let (_, html) = app.page(role, path).await;
+        assert!(html.contains("/pkg/remit.js"), "{path} lacks the wasm app");
+        assert!(!html.contains("/plain.js"), "{path} has the plain pages' script");
+    }
+}
+
+#[tokio::test]
 async fn the_home_page_sends_each_role_home() {
     let app = spawn_app().await;
     for (role, home) in [
