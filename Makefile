@@ -15,12 +15,12 @@ export REMIT_STRIPE_OPENAPI ?= $(firstword $(wildcard $(CURDIR)/../shared/stripe
 # Where cargo puts binaries (a CARGO_TARGET_DIR outside the checkout works as a shared cache).
 BIN = $(or $(CARGO_TARGET_DIR),target)/debug
 
-.PHONY: help tools css build build-release run demo-reset test fmt-check clippy sqlx-check sqlx-prepare unit e2e size bench clean-test-dbs
+.PHONY: help tools css build build-release run demo-reset test fmt-check layers clippy sqlx-check sqlx-prepare unit e2e size bench clean-test-dbs
 
 help:
 	@echo "make run    build, migrate, seed demo data and serve http://127.0.0.1:3000 (Stripe sandbox, local outbox)"
 	@echo "make demo-reset  forget the development database and its Stripe sandbox; the next make run starts afresh"
-	@echo "make test   fmt, clippy (server and wasm), offline query data, unit, integration and end-to-end tests"
+	@echo "make test   fmt, import cycles, clippy (server and wasm), offline query data, unit, integration and end-to-end tests"
 	@echo "make size   release build; prints what each page downloads to hydrate (brotli), fails above 250 KB for pay and sign-in"
 	@echo "make bench  benchmarks (release builds): the Stripe sandbox, the webhook intake against pgbench, receipts against WeasyPrint"
 
@@ -56,11 +56,15 @@ demo-reset:
 		psql "$(PG)/postgres" -qc "DROP DATABASE IF EXISTS $$db WITH (FORCE)" >/dev/null; done
 	@echo "The demo starts afresh at the next make run."
 
-test: tools fmt-check clippy sqlx-check unit e2e
+test: tools fmt-check layers clippy sqlx-check unit e2e
 	@echo "make test: all checks passed"
 
 fmt-check:
 	cargo fmt --all -- --check
+
+# Data flows one way: no crate's files import each other in a cycle.
+layers:
+	scripts/import-cycles.py domain/src app/src server/src stripe-sandbox/src style/src frontend/src
 
 clippy: css
 	cargo clippy --workspace --exclude frontend --all-targets -- -D warnings

@@ -63,18 +63,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// Marks the page as hydrated (`data-hydrated` on the body), which end-to-end tests wait for
-/// before they click. Called from an effect of each page, so it holds once the page's own
-/// lazily loaded code has hydrated it, not only the frame around it. Effects run only in the
-/// browser.
-pub fn mark_hydrated() {
-    Effect::new(|_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
-}
-
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();

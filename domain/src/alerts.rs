@@ -2,6 +2,7 @@
 //! suspicious payments. One alert of a kind per tenant per day, emailed to platform admins.
 
 use chrono::{DateTime, Utc};
+use graphile_worker::{IntoTaskHandlerResult, TaskHandler, WorkerContext};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -9,6 +10,7 @@ use crate::{
     Services,
     error::Result,
     mail::{self, OutgoingEmail},
+    queue,
 };
 
 /// The failure rate above which payments are alerted on.
@@ -91,6 +93,20 @@ pub async fn recent(pool: &PgPool, tenant_id: Option<Uuid>, limit: i64) -> Resul
     )
     .fetch_all(pool)
     .await?)
+}
+
+/// Every 15 minutes: alert on tenants whose payments fail too often (see
+/// [`check_payment_health`]). A unit struct: the schedule enqueues it with a `null` payload.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct CheckPaymentHealth;
+
+impl TaskHandler for CheckPaymentHealth {
+    const IDENTIFIER: &'static str = "check_payment_health";
+
+    async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
+        let services = queue::ext::<Services>(&ctx)?;
+        check_payment_health(services).await.map(|_| ()).map_err(|e| e.to_string())
+    }
 }
 
 /// Looks at the last 24 hours of payments of every tenant, live and test apart, and alerts

@@ -44,7 +44,7 @@ pub async fn connect(database_url: &str) -> anyhow::Result<PgPool> {
 
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     sqlx::migrate!("../migrations").run(pool).await.context("could not apply migrations")?;
-    crate::jobs::migrate(pool).await
+    crate::queue::migrate(pool).await
 }
 
 /// True when `err` is the violation of the named unique or check constraint.

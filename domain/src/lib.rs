@@ -1,7 +1,8 @@
 //! Remit's domain: everything the web layer calls, and nothing about the web layer itself.
 //!
 //! Database access, authentication and authorisation, configuration, errors, mail and jobs
-//! live here; the Leptos app and the axum server only translate between HTTP and these calls.
+//! live here, each module importing only those below it: `queue`, `error`, `config` at the
+//! bottom, `worker` (which lists every job) at the top; the Leptos app and the axum server only translate between HTTP and these calls.
 
 pub mod accounts;
 pub mod alerts;
@@ -16,11 +17,12 @@ pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod flash;
+pub mod housekeeping;
 pub mod input;
-pub mod jobs;
 pub mod mail;
 pub mod money;
 pub mod payouts;
+pub mod queue;
 pub mod receipts;
 pub mod security;
 pub mod seed;
@@ -28,6 +30,7 @@ pub mod stripe;
 pub mod stripe_webhooks;
 pub mod tenant_stripe;
 pub mod tenant_webhooks;
+pub mod worker;
 
 use std::sync::Arc;
 

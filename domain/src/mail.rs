@@ -8,12 +8,13 @@
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use graphile_worker::{IntoTaskHandlerResult, TaskHandler, WorkerContext};
 use lettre::{
     AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor,
     message::{Attachment as LettreAttachment, Mailbox, MultiPart, SinglePart, header::ContentType},
 };
 use secrecy::ExposeSecret as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -21,7 +22,7 @@ use crate::{
     config::{EncryptionKey, Settings},
     crypto,
     error::{Error, Result},
-    jobs,
+    queue,
 };
 
 /// A message to send. Bodies are plain text so every client shows them the same way.
@@ -136,8 +137,35 @@ pub async fn enqueue(conn: &mut PgConnection, email: OutgoingEmail) -> Result<Uu
         .execute(&mut *conn)
         .await?;
     }
-    jobs::enqueue(conn, jobs::DeliverEmail { email_id: id }).await?;
+    queue::enqueue(conn, DeliverEmail { email_id: id }).await?;
     Ok(id)
+}
+
+/// Sends one recorded email (see [`enqueue`]); on its last try, marks it failed. It takes the
+/// pool, mailer and settings from the worker, not the whole services, which sit above mail.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeliverEmail {
+    pub email_id: Uuid,
+}
+
+impl TaskHandler for DeliverEmail {
+    const IDENTIFIER: &'static str = "deliver_email";
+
+    async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
+        let pool = queue::ext::<PgPool>(&ctx)?;
+        let mailer = queue::ext::<Mailer>(&ctx)?;
+        let settings = queue::ext::<std::sync::Arc<Settings>>(&ctx)?;
+        match mailer.deliver(pool, &settings.encryption_key, self.email_id).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                if queue::is_last_attempt(&ctx) {
+                    mark_failed(pool, self.email_id).await.map_err(|e| e.to_string())?;
+                }
+                err.log();
+                Err(err.to_string())
+            }
+        }
+    }
 }
 
 /// Delivers recorded emails, through SMTP or into the outbox.

@@ -1,127 +1,45 @@
-//! The one intake for Stripe's webhook events: the signature is checked over the raw body and
-//! the event is stored once by id, with the job that applies it; the job applies what it
-//! changes in one transaction and marks it applied, so each event takes effect exactly once.
+//! The one intake for Stripe's webhook events, and where each goes: the signature is checked
+//! over the raw body and the event is stored once by id, with the job that applies it; the job
+//! routes it once ([`route`]) to the flow it concerns, applies what it changes in one
+//! transaction and marks it applied, so each event takes effect exactly once.
 
 use std::net::IpAddr;
 
-use chrono::{DateTime, TimeZone as _, Utc};
-use hmac::{Hmac, Mac as _};
-use secrecy::{ExposeSecret as _, SecretString};
-use serde::Deserialize;
-use sha2::Sha256;
-use sqlx::PgConnection;
-use subtle::ConstantTimeEq as _;
+use chrono::Utc;
+use graphile_worker::{IntoTaskHandlerResult, TaskHandler, WorkerContext};
+use serde::{Deserialize, Serialize};
 
 use crate::{
-    Services,
+    Services, alerts, billing, checkout,
     error::{Error, Result},
-    jobs,
+    payouts, queue, security,
+    stripe::events::{Envelope, event_time, verify},
+    tenant_stripe,
 };
 
-/// How old a signature may be, in seconds (Stripe's default tolerance).
-pub const TOLERANCE_SECONDS: i64 = 300;
-/// A `Stripe-Signature` header with more elements than this, or longer than
-/// [`MAX_SIGNATURE_HEADER`], is refused unread: Stripe sends a timestamp and a signature per
-/// endpoint secret (two while a secret is rolled), so a few dozen leaves room to spare.
-pub const MAX_SIGNATURE_ELEMENTS: usize = 32;
-pub const MAX_SIGNATURE_HEADER: usize = 4096;
-/// The largest event body the intake reads (Stripe's events are well under this).
-pub const MAX_EVENT_BYTES: usize = 512 * 1024;
-
-/// Why a delivery was refused.
-#[derive(Debug, PartialEq, Eq)]
-pub enum SignatureError {
-    Missing,
-    Malformed,
-    TooLarge,
-    Stale,
-    Mismatch,
+/// The flow an event belongs to. Each event goes to exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Subscriptions, invoices and saved cards of the platform's customers.
+    Billing,
+    /// A buyer paying for a won lot: Checkout, the payment, refunds and disputes.
+    BuyerPayment,
+    /// A connected account changed: a tenant's Stripe, or a consultant's payouts.
+    ConnectedAccount,
+    /// Kept in `stripe_events` and acknowledged; Remit does not act on it.
+    Ignored,
 }
 
-impl SignatureError {
-    pub fn message(&self) -> &'static str {
-        match self {
-            SignatureError::Missing => "Missing Stripe-Signature header.",
-            SignatureError::Malformed => "Malformed Stripe-Signature header.",
-            SignatureError::TooLarge => "The Stripe-Signature header has too many elements or is too long.",
-            SignatureError::Stale => "The signature's timestamp is outside the tolerance.",
-            SignatureError::Mismatch => "No signature matches the payload.",
-        }
-    }
-}
-
-/// Checks `Stripe-Signature: t=…,v1=…[,v1=…]` against the raw payload: valid when the
-/// timestamp is within the tolerance and any `v1` equals the HMAC of any secret. The HMAC is
-/// computed once per secret (the payload is hashed as many times as there are secrets, never
-/// once per `v1`), and each comparison takes constant time.
-pub fn verify(secrets: &[SecretString], payload: &[u8], header: Option<&str>, now: i64) -> Result<(), SignatureError> {
-    let header = header.ok_or(SignatureError::Missing)?;
-    if header.len() > MAX_SIGNATURE_HEADER {
-        return Err(SignatureError::TooLarge);
-    }
-    let mut timestamp = None;
-    let mut signatures = Vec::new();
-    for (index, part) in header.split(',').enumerate() {
-        if index >= MAX_SIGNATURE_ELEMENTS {
-            return Err(SignatureError::TooLarge);
-        }
-        match part.trim().split_once('=') {
-            Some(("t", t)) => timestamp = Some(t.parse::<i64>().map_err(|_| SignatureError::Malformed)?),
-            Some(("v1", sig)) => signatures.push(hex::decode(sig).map_err(|_| SignatureError::Malformed)?),
-            Some(_) => {}
-            None => return Err(SignatureError::Malformed),
-        }
-    }
-    let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
-    if signatures.is_empty() {
-        return Err(SignatureError::Malformed);
-    }
-    if (now - timestamp).abs() > TOLERANCE_SECONDS {
-        return Err(SignatureError::Stale);
-    }
-    let signed_prefix = format!("{timestamp}.");
-    for secret in secrets {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()).expect("HMAC takes any key");
-        mac.update(signed_prefix.as_bytes());
-        mac.update(payload);
-        let expected = mac.finalize().into_bytes();
-        // Compare against every v1 without stopping early, so timing tells nothing.
-        let matched = signatures.iter().fold(subtle::Choice::from(0), |any, sig| any | expected.as_slice().ct_eq(sig));
-        if bool::from(matched) {
-            return Ok(());
-        }
-    }
-    Err(SignatureError::Mismatch)
-}
-
-/// The envelope every event has; `data.object` is read by each event's handler.
-#[derive(Debug, Deserialize)]
-pub struct Envelope {
-    pub id: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub created: i64,
-    pub livemode: bool,
-    pub account: Option<String>,
-    pub api_version: Option<String>,
-    pub data: EnvelopeData,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct EnvelopeData {
-    pub object: serde_json::Value,
-    pub previous_attributes: Option<serde_json::Value>,
-}
-
-/// When Stripe made an event (its `created`, in Unix seconds).
-fn event_time(created: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(created, 0).single().unwrap_or_else(Utc::now)
-}
-
-impl Envelope {
-    /// When what the event reports happened, by Stripe's clock.
-    pub fn occurred_at(&self) -> DateTime<Utc> {
-        event_time(self.created)
+/// Where an event goes, by its type and the account it comes from. Subscriptions and buyers'
+/// payments live on the platform account, so a connected account's event is about the account
+/// itself or nothing Remit acts on.
+pub fn route(kind: &str, account: Option<&str>) -> Flow {
+    match (kind, account) {
+        ("account.updated", _) => Flow::ConnectedAccount,
+        (_, Some(_)) => Flow::Ignored,
+        (kind, None) if billing::events::HANDLED.contains(&kind) => Flow::Billing,
+        (kind, None) if checkout::events::HANDLED.contains(&kind) => Flow::BuyerPayment,
+        _ => Flow::Ignored,
     }
 }
 
@@ -163,7 +81,7 @@ pub async fn receive(
     let secrets = services.stripe.webhook_secrets();
     if let Err(err) = verify(&secrets, payload, signature, Utc::now().timestamp()) {
         tracing::warn!(reason = ?err, "webhook refused");
-        crate::security::bad_webhook_signature(&services.pool, client_ip, err.message()).await?;
+        security::bad_webhook_signature(&services.pool, client_ip, err.message()).await?;
         return Err(Error::BadRequest(err.message().into()));
     }
     let text = std::str::from_utf8(payload).map_err(|_| Error::BadRequest("The payload is not UTF-8 JSON.".into()))?;
@@ -189,10 +107,46 @@ pub async fn receive(
         tracing::info!(event = %head.id, kind = %head.kind, "duplicate webhook ignored");
         return Ok(Received::Duplicate);
     }
-    jobs::enqueue(&mut tx, jobs::ApplyStripeEvent { event_id: head.id.clone() }).await?;
+    queue::enqueue(&mut tx, ApplyStripeEvent { event_id: head.id.clone() }).await?;
     tx.commit().await?;
     tracing::info!(event = %head.id, kind = %head.kind, "webhook accepted");
     Ok(Received::Accepted)
+}
+
+/// Applies one stored Stripe event (see [`apply_stored`]). When it keeps failing (Stripe
+/// unreachable for a day), platform admins are alerted.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApplyStripeEvent {
+    pub event_id: String,
+}
+
+impl TaskHandler for ApplyStripeEvent {
+    const IDENTIFIER: &'static str = "apply_stripe_event";
+
+    async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
+        let services = queue::ext::<Services>(&ctx)?;
+        match apply_stored(services, &self.event_id).await {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                err.log();
+                if queue::is_last_attempt(&ctx) {
+                    let mut conn = services.pool.acquire().await.map_err(|e| e.to_string())?;
+                    let message =
+                        format!("Stripe event {} could not be applied: {}", self.event_id, err.public_message());
+                    alerts::raise(&mut conn, None, "stripe_event_failed", &message).await.map_err(|e| e.to_string())?;
+                }
+                Err(err.to_string())
+            }
+        }
+    }
+}
+
+/// What an event is about, read from Stripe before the transaction that applies it.
+enum Read {
+    Billing(Option<billing::events::Read>),
+    BuyerPayment(Option<checkout::events::Current>),
+    ConnectedAccount,
+    Ignored,
 }
 
 /// Applies a stored event (the `apply_stripe_event` job): what it is about is read from Stripe
@@ -210,8 +164,12 @@ pub async fn apply_stored(services: &Services, event_id: &str) -> Result<bool> {
     }
     let envelope: Envelope = serde_json::from_value(stored.payload)
         .map_err(|e| anyhow::anyhow!("stored Stripe event {event_id} is malformed: {e}"))?;
-    let billing = crate::billing::events::read_current(services, &envelope).await?;
-    let payment = crate::checkout::events::read_current(services, &envelope).await?;
+    let read = match route(&envelope.kind, envelope.account.as_deref()) {
+        Flow::Billing => Read::Billing(billing::events::read_current(services, &envelope).await?),
+        Flow::BuyerPayment => Read::BuyerPayment(checkout::events::read_current(services, &envelope).await?),
+        Flow::ConnectedAccount => Read::ConnectedAccount,
+        Flow::Ignored => Read::Ignored,
+    };
 
     let mut tx = services.pool.begin().await?;
     // The row lock makes a second job for the same event (there should be none) wait, then skip.
@@ -224,12 +182,19 @@ pub async fn apply_stored(services: &Services, event_id: &str) -> Result<bool> {
     if !unapplied {
         return Ok(false);
     }
-    apply(&mut tx, services, &envelope).await?;
-    if let Some(read) = &billing {
-        crate::billing::events::apply(&mut tx, services, &envelope, read).await?;
-    }
-    if let Some(current) = &payment {
-        crate::checkout::events::apply(&mut tx, &envelope, current).await?;
+    match &read {
+        Read::Billing(Some(read)) => billing::events::apply(&mut tx, services, &envelope, read).await?,
+        Read::BuyerPayment(Some(current)) => checkout::events::apply(&mut tx, &envelope, current).await?,
+        Read::ConnectedAccount => {
+            let (account, created, livemode) = (&envelope.data.object, event_time(envelope.created), envelope.livemode);
+            tenant_stripe::apply_account_updated(&mut tx, account, created, livemode).await?;
+            payouts::apply_account_updated(&mut tx, services, account, created, livemode).await?;
+        }
+        // Nothing to act on: an object that is not Remit's (e.g. a subscription's payment), or
+        // a type Remit keeps without acting.
+        Read::Billing(None) | Read::BuyerPayment(None) | Read::Ignored => {
+            tracing::debug!(kind = %envelope.kind, "no change for this event");
+        }
     }
     sqlx::query!("UPDATE stripe_events SET applied_at = now() WHERE id = $1", event_id).execute(&mut *tx).await?;
     tx.commit().await?;
@@ -237,79 +202,29 @@ pub async fn apply_stored(services: &Services, event_id: &str) -> Result<bool> {
     Ok(true)
 }
 
-/// Applies an event's changes on the intake's transaction. Types Remit does not act on are
-/// kept (in `stripe_events`) and acknowledged.
-async fn apply(conn: &mut PgConnection, services: &Services, envelope: &Envelope) -> Result<()> {
-    match envelope.kind.as_str() {
-        "account.updated" => {
-            let (account, created, livemode) = (&envelope.data.object, event_time(envelope.created), envelope.livemode);
-            crate::tenant_stripe::apply_account_updated(conn, account, created, livemode).await?;
-            crate::payouts::apply_account_updated(conn, services, account, created, livemode).await
-        }
-        _ => {
-            tracing::debug!(kind = %envelope.kind, "no handler for this event type");
-            Ok(())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sign(secret: &str, t: i64, payload: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(format!("{t}.").as_bytes());
-        mac.update(payload);
-        hex::encode(mac.finalize().into_bytes())
+    #[test]
+    fn each_event_goes_to_one_flow() {
+        assert_eq!(route("invoice.payment_failed", None), Flow::Billing);
+        assert_eq!(route("customer.subscription.updated", None), Flow::Billing);
+        assert_eq!(route("payment_method.attached", None), Flow::Billing);
+        assert_eq!(route("checkout.session.completed", None), Flow::BuyerPayment);
+        assert_eq!(route("charge.dispute.created", None), Flow::BuyerPayment);
+        assert_eq!(route("account.updated", Some("acct_1")), Flow::ConnectedAccount);
+        assert_eq!(route("account.updated", None), Flow::ConnectedAccount);
+        // Subscriptions and buyers' payments live on the platform: a connected account's are not Remit's.
+        assert_eq!(route("checkout.session.completed", Some("acct_1")), Flow::Ignored);
+        assert_eq!(route("invoice.payment_failed", Some("acct_1")), Flow::Ignored);
+        assert_eq!(route("customer.created", None), Flow::Ignored);
     }
 
     #[test]
-    fn a_known_vector_verifies() {
-        // The sandbox's test vector, computed independently with Python's hmac module.
-        let header = "t=1700000000,v1=248a374f50f943a28b0f6ab50faf9a7e7e29b710fa26df9fb1618b9bf8ea9c9a";
-        let secrets = [SecretString::from("whsec_test_secret")];
-        assert_eq!(verify(&secrets, br#"{"id":"evt_1"}"#, Some(header), 1_700_000_100), Ok(()));
-    }
-
-    #[test]
-    fn any_matching_v1_and_any_secret_is_enough() {
-        let payload = b"{}";
-        let good = sign("whsec_b", 100, payload);
-        let header = format!("t=100,v1={},v1={good}", sign("whsec_x", 100, payload));
-        let secrets = [SecretString::from("whsec_a"), SecretString::from("whsec_b")];
-        assert_eq!(verify(&secrets, payload, Some(&header), 100), Ok(()));
-    }
-
-    #[test]
-    fn forged_stale_and_malformed_signatures_are_refused() {
-        let payload = b"{\"id\":\"evt\"}";
-        let secrets = [SecretString::from("whsec_a")];
-        let sig = sign("whsec_a", 1000, payload);
-        assert_eq!(verify(&secrets, payload, None, 1000), Err(SignatureError::Missing));
-        assert_eq!(verify(&secrets, payload, Some("garbage"), 1000), Err(SignatureError::Malformed));
-        assert_eq!(verify(&secrets, payload, Some("t=1000"), 1000), Err(SignatureError::Malformed));
-        assert_eq!(verify(&secrets, payload, Some(&format!("t=1000,v1={sig}")), 1301), Err(SignatureError::Stale));
-        assert_eq!(verify(&secrets, payload, Some(&format!("t=1000,v1={sig}")), 1300), Ok(()));
-        assert_eq!(
-            verify(&secrets, b"{\"id\":\"evu\"}", Some(&format!("t=1000,v1={sig}")), 1000),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(verify(&secrets, payload, Some(&format!("t=999,v1={sig}")), 1000), Err(SignatureError::Mismatch));
-        assert_eq!(verify(&secrets, payload, Some("t=1000,v1=abcd"), 1000), Err(SignatureError::Mismatch));
-    }
-
-    #[test]
-    fn headers_with_too_many_elements_or_bytes_are_refused_unread() {
-        let payload = b"{}";
-        let secrets = [SecretString::from("whsec_a")];
-        let good = sign("whsec_a", 1000, payload);
-        let many = format!("t=1000,{}v1={good}", "v1=00,".repeat(MAX_SIGNATURE_ELEMENTS));
-        assert!(many.len() < MAX_SIGNATURE_HEADER);
-        assert_eq!(verify(&secrets, payload, Some(&many), 1000), Err(SignatureError::TooLarge));
-        let long = format!("t=1000,v1={good},x={}", "a".repeat(MAX_SIGNATURE_HEADER));
-        assert_eq!(verify(&secrets, payload, Some(&long), 1000), Err(SignatureError::TooLarge));
-        let fits = format!("t=1000,{}v1={good}", "v1=00,".repeat(MAX_SIGNATURE_ELEMENTS - 3));
-        assert_eq!(verify(&secrets, payload, Some(&fits), 1000), Ok(()));
+    fn the_flows_handle_disjoint_types() {
+        for kind in billing::events::HANDLED {
+            assert!(!checkout::events::HANDLED.contains(&kind), "{kind} in two flows");
+        }
     }
 }

@@ -11,9 +11,10 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
+use graphile_worker::{IntoTaskHandlerResult, TaskHandler, WorkerContext};
 use hmac::{Hmac, Mac as _};
 use secrecy::SecretString;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use sqlx::{PgConnection, PgPool};
 use url::Url;
@@ -25,8 +26,8 @@ use crate::{
     auth::Principal,
     crypto,
     error::{Error, Result},
-    jobs,
     mail::{self, OutgoingEmail},
+    queue,
 };
 
 pub const SIGNATURE_HEADER: &str = "Remit-Signature";
@@ -327,7 +328,7 @@ pub async fn emit(
     .fetch_optional(&mut *conn)
     .await?;
     if has_endpoint.is_some() {
-        jobs::enqueue(conn, jobs::DeliverWebhook { event_id: id }).await?;
+        queue::enqueue(conn, DeliverWebhook { event_id: id }).await?;
     }
     Ok(())
 }
@@ -472,6 +473,25 @@ pub async fn send_test(services: &Services, actor: &Principal) -> Result<Attempt
     log_attempt(&services.pool, target.endpoint_id, None, "remit.test", 1, &result).await?;
     tracing::info!(tenant = %target.tenant_id, status = ?result.status_code, ms = result.response_time_ms, "test webhook sent");
     Ok(result)
+}
+
+/// Delivers one event to its tenant's webhook endpoint (see [`deliver`]).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeliverWebhook {
+    pub event_id: Uuid,
+}
+
+impl TaskHandler for DeliverWebhook {
+    const IDENTIFIER: &'static str = "deliver_webhook";
+
+    async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
+        let services = queue::ext::<Services>(&ctx)?;
+        let attempt = i32::from(*ctx.job().attempts());
+        deliver(services, self.event_id, attempt).await.map_err(|err| {
+            err.log();
+            err.to_string()
+        })
+    }
 }
 
 /// Delivers one event (the `deliver_webhook` job). An `Err` makes the job retry with backoff.
@@ -619,7 +639,7 @@ pub async fn redeliver(services: &Services, actor: &Principal, delivery_id: Uuid
         return Err(Error::conflict("The endpoint is disabled. Save it again to enable it, then redeliver."));
     }
     let mut tx = services.pool.begin().await?;
-    jobs::enqueue(&mut tx, jobs::DeliverWebhook { event_id }).await?;
+    queue::enqueue(&mut tx, DeliverWebhook { event_id }).await?;
     audit::record(
         &mut tx,
         Entry {

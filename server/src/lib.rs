@@ -7,6 +7,7 @@ pub mod middleware;
 pub mod routes;
 pub mod serve;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 
 pub use startup::Application;

@@ -4,17 +4,13 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 
 use anyhow::Context as _;
 use app::{App, shell};
-use axum::{
-    Router,
-    extract::{DefaultBodyLimit, FromRef},
-    middleware,
-    routing::get,
-};
+use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
 use domain::{
     Services,
     config::{DemoData, Settings, StripeSettings},
-    crypto, jobs, seed,
+    crypto, seed,
     stripe::{ModeKeys, StripeConfig},
+    worker,
 };
 use leptos::prelude::*;
 use leptos_axum::{AxumRouteListing, LeptosRoutes as _, generate_route_list};
@@ -25,28 +21,12 @@ use tower_http::timeout::TimeoutLayer;
 use crate::{
     api, demo,
     middleware::{client_ip, csrf, guard, request_id, rpc_status, security_headers, session},
-    routes, serve,
+    routes,
+    routes::stripe_webhook::STRIPE_WEBHOOK_PATH,
+    serve,
+    state::AppState,
 };
 use security_headers::CspNonce;
-
-/// Everything handlers can extract with `State`.
-#[derive(Clone)]
-pub struct AppState {
-    pub leptos_options: LeptosOptions,
-    pub services: Services,
-}
-
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
-    }
-}
-
-impl FromRef<AppState> for Services {
-    fn from_ref(state: &AppState) -> Self {
-        state.services.clone()
-    }
-}
 
 pub struct Application {
     listener: TcpListener,
@@ -56,9 +36,6 @@ pub struct Application {
     worker: Option<graphile_worker::Worker>,
     sandbox: Option<stripe_sandbox::Sandbox>,
 }
-
-/// Where Stripe's webhooks reach Remit.
-pub const STRIPE_WEBHOOK_PATH: &str = "/payments/webhooks/stripe";
 
 /// The database the development sandbox keeps its state in: beside Remit's, on the same server
 /// (`remit` → `remit_stripe_sandbox`).
@@ -144,7 +121,7 @@ impl Application {
         }
         let worker = match services.settings.job_workers {
             0 => None,
-            _ => Some(jobs::worker(services.clone()).await?),
+            _ => Some(worker::worker(services.clone()).await?),
         };
         let router = router(services.clone(), listener.local_addr()?);
         Ok(Self { listener, router, services, worker, sandbox })
@@ -207,7 +184,7 @@ impl Application {
         {
             demo::spawn(self.services.clone(), sandbox.clone());
         }
-        let jobs = self.worker.map(|worker| jobs::Supervisor::start(self.services.clone(), worker));
+        let jobs = self.worker.map(|running| worker::Supervisor::start(self.services.clone(), running));
         tracing::info!(address = %self.listener.local_addr()?, "remit is listening");
         let timeouts = serve::Timeouts {
             header_read: self.services.settings.http_header_timeout,
@@ -273,7 +250,7 @@ pub fn router(services: Services, addr: SocketAddr) -> Router {
         .route(
             STRIPE_WEBHOOK_PATH,
             axum::routing::post(routes::stripe_webhook::receive)
-                .layer(DefaultBodyLimit::max(domain::stripe_webhooks::MAX_EVENT_BYTES)),
+                .layer(DefaultBodyLimit::max(domain::stripe::events::MAX_EVENT_BYTES)),
         )
         .merge(api::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), {

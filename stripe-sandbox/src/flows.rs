@@ -7,23 +7,12 @@ use serde_json::{Map, Value, json};
 use crate::{
     objects::{self, TestCard},
     state::{CardBehaviour, State},
-    wire::{ApiError, ApiResult, Decline, new_id},
+    wire::{
+        AUTHENTICATION_FAILED, ApiError, ApiResult, BLOCKED_AS_FRAUD, Decline, GENERIC_DECLINE, INSUFFICIENT_FUNDS,
+        new_id,
+    },
 };
 
-pub const GENERIC_DECLINE: Decline =
-    Decline { code: "card_declined", decline_code: Some("generic_decline"), message: "Your card was declined." };
-pub const INSUFFICIENT_FUNDS: Decline = Decline {
-    code: "card_declined",
-    decline_code: Some("insufficient_funds"),
-    message: "Your card has insufficient funds.",
-};
-pub const AUTHENTICATION_FAILED: Decline = Decline {
-    code: "payment_intent_authentication_failure",
-    decline_code: None,
-    message: "We are unable to authenticate your payment method. Please choose a different payment method and try again.",
-};
-pub const BLOCKED_AS_FRAUD: Decline =
-    Decline { code: "card_declined", decline_code: Some("fraudulent"), message: "Your card was declined." };
 const INCORRECT_NUMBER: Decline =
     Decline { code: "incorrect_number", decline_code: None, message: "Your card number is incorrect." };
 const EXPIRED_CARD: Decline = Decline { code: "expired_card", decline_code: None, message: "Your card has expired." };
@@ -920,7 +909,33 @@ pub fn run_billing(state: &mut State, clock: Option<&str>, until: i64) {
 pub fn run_billing_clock(state: &mut State) {
     let now = state.now();
     run_billing(state, None, now);
-    crate::api::test_clocks::run_advancing(state);
+    run_advancing(state);
+}
+
+/// The object type of Stripe's test clocks.
+pub const TEST_CLOCK: &str = "test_helpers.test_clock";
+
+/// Finishes every advancing clock: runs what falls due on it up to its target, in order, then
+/// makes it `ready`.
+fn run_advancing(state: &mut State) {
+    let advancing: Vec<(String, i64, Option<String>)> = state
+        .all_accounts(TEST_CLOCK)
+        .into_iter()
+        .filter(|(_, c)| c["status"] == "advancing")
+        .filter_map(|(account, c)| {
+            let target = c["status_details"]["advancing"]["target_frozen_time"].as_i64()?;
+            Some((c["id"].as_str()?.to_owned(), target, account))
+        })
+        .collect();
+    for (id, target, account) in advancing {
+        run_billing(state, Some(&id), target);
+        let (clock, _) = state.update(&id, |c| {
+            c["frozen_time"] = json!(target);
+            c["status"] = json!("ready");
+            c["status_details"] = json!({});
+        });
+        state.emit("test_helpers.test_clock.ready", &clock, None, account.as_deref());
+    }
 }
 
 pub fn interval_seconds(interval: &str) -> i64 {

@@ -16,6 +16,7 @@ mod objects;
 mod pages;
 pub mod persist;
 mod server;
+mod shared;
 mod state;
 mod triggers;
 pub mod webhooks;
@@ -73,7 +74,7 @@ impl Default for Options {
 /// A running sandbox.
 #[derive(Clone)]
 pub struct Sandbox {
-    shared: Arc<server::Shared>,
+    shared: Arc<shared::Shared>,
     addr: SocketAddr,
     url: String,
 }
@@ -104,7 +105,7 @@ impl Sandbox {
                 (state::State::restore(config, &snapshot), Some(persist), deliveries)
             }
         };
-        let shared = server::Shared::new(state, options.retry, persist);
+        let shared = shared::Shared::new(state, options.retry, persist);
         shared.delivery.resume(stored_deliveries);
         let serving = shared.clone();
         tokio::spawn(async move {

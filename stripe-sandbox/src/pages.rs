@@ -17,9 +17,9 @@ use serde_json::{Value, json};
 use crate::{
     api::{billing, connect},
     flows::{self, Attempt},
-    server::{Shared, authenticate, error_response},
+    shared::{Shared, authenticate, error_response},
     state::{CardBehaviour, State},
-    wire::{Params, new_id, parse_form},
+    wire::{AUTHENTICATION_FAILED, GENERIC_DECLINE, Params, new_id, parse_form},
 };
 
 pub fn routes() -> Router<Arc<Shared>> {
@@ -331,7 +331,7 @@ async fn checkout_pay(
                 match behaviour {
                     Some(CardBehaviour::Declines(d)) => checkout_error(&session, d.message),
                     Some(CardBehaviour::FailsAfterAttach) if charges_now => {
-                        checkout_error(&session, flows::GENERIC_DECLINE.message)
+                        checkout_error(&session, GENERIC_DECLINE.message)
                     }
                     Some(CardBehaviour::RequiresAuthentication) => {
                         state.update(&id, |s| {
@@ -404,9 +404,9 @@ async fn authenticate_intent(
         let pm = intent["payment_method"].as_str().unwrap_or_default().to_owned();
         let session = session_of_intent(state, &pi);
         if d.decision != "approve" {
-            flows::fail_payment(state, &pi, &pm, flows::AUTHENTICATION_FAILED, None);
+            flows::fail_payment(state, &pi, &pm, AUTHENTICATION_FAILED, None);
             return match session {
-                Some(s) => checkout_error(&s, flows::AUTHENTICATION_FAILED.message),
+                Some(s) => checkout_error(&s, AUTHENTICATION_FAILED.message),
                 None => page("Authentication failed", "<h1>Authentication failed</h1>").into_response(),
             };
         }
@@ -458,7 +458,7 @@ async fn authenticate_session(
             }
         });
         if d.decision != "approve" {
-            return checkout_error(&session, flows::AUTHENTICATION_FAILED.message);
+            return checkout_error(&session, AUTHENTICATION_FAILED.message);
         }
         let pm = session["_pending_payment_method"].as_str().unwrap_or_default();
         let details = &session["_pending_details"];
@@ -782,7 +782,7 @@ pub async fn oauth_token(
         return error_response(&err);
     }
     if let Some(rule) = shared.faults.take("POST", "/oauth/token") {
-        return crate::server::fault(&rule).await;
+        return crate::shared::fault(&rule).await;
     }
     let params = Params::new(parse_form(&body).unwrap_or_default());
     oauth_response(shared.with_state(|s| connect::oauth_token(s, params)))
@@ -797,7 +797,7 @@ pub async fn oauth_deauthorize(
         return error_response(&err);
     }
     if let Some(rule) = shared.faults.take("POST", "/oauth/deauthorize") {
-        return crate::server::fault(&rule).await;
+        return crate::shared::fault(&rule).await;
     }
     let params = Params::new(parse_form(&body).unwrap_or_default());
     oauth_response(shared.with_state(|s| connect::oauth_deauthorize(s, params)))

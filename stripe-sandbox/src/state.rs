@@ -101,7 +101,7 @@ impl TryFrom<String> for CardBehaviour {
     type Error = String;
 
     fn try_from(name: String) -> Result<Self, String> {
-        use crate::flows::{GENERIC_DECLINE, INSUFFICIENT_FUNDS};
+        use crate::wire::{GENERIC_DECLINE, INSUFFICIENT_FUNDS};
         Ok(match name.as_str() {
             "succeeds" => CardBehaviour::Succeeds,
             "declines:generic_decline" => CardBehaviour::Declines(GENERIC_DECLINE),

@@ -99,6 +99,22 @@ pub struct Decline {
     pub message: &'static str,
 }
 
+// Stripe's declines, as its test cards produce them.
+pub const GENERIC_DECLINE: Decline =
+    Decline { code: "card_declined", decline_code: Some("generic_decline"), message: "Your card was declined." };
+pub const INSUFFICIENT_FUNDS: Decline = Decline {
+    code: "card_declined",
+    decline_code: Some("insufficient_funds"),
+    message: "Your card has insufficient funds.",
+};
+pub const AUTHENTICATION_FAILED: Decline = Decline {
+    code: "payment_intent_authentication_failure",
+    decline_code: None,
+    message: "We are unable to authenticate your payment method. Please choose a different payment method and try again.",
+};
+pub const BLOCKED_AS_FRAUD: Decline =
+    Decline { code: "card_declined", decline_code: Some("fraudulent"), message: "Your card was declined." };
+
 /// A new object id with Stripe's prefix, e.g. `cus_…`, `cs_test_…`.
 pub fn new_id(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

@@ -176,9 +176,9 @@ pub async fn jobs_overview() -> Result<JobsView, AppError> {
     use domain::auth::policy;
     crate::server::authorize(policy::PLATFORM_ADMIN)?;
     let services = crate::server::services()?;
-    let failing = domain::jobs::failing(&services.pool, 100).await?;
+    let failing = domain::queue::failing(&services.pool, 100).await?;
     Ok(JobsView {
-        queue: domain::jobs::queue_depth(&services.pool).await?,
+        queue: domain::queue::queue_depth(&services.pool).await?,
         failing: failing
             .into_iter()
             .map(|j| FailingJobRow {
@@ -199,6 +199,6 @@ pub async fn retry_job(id: String) -> Result<(), AppError> {
     crate::server::authorize(policy::PLATFORM_ADMIN)?;
     let services = crate::server::services()?;
     let id = id.parse().map_err(|_| Error::NotFound("job"))?;
-    domain::jobs::retry_now(&services.pool, id).await?;
+    domain::queue::retry_now(&services.pool, id).await?;
     Ok(())
 }

@@ -46,9 +46,21 @@ pub fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// Marks the page as hydrated (`data-hydrated` on the body), which end-to-end tests wait for
+/// before they click. Called from an effect of each page, so it holds once the page's own
+/// lazily loaded code has hydrated it, not only the frame around it. Effects run only in the
+/// browser.
+pub fn mark_hydrated() {
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+}
+
 #[component]
 pub fn NotFoundPage() -> impl IntoView {
-    crate::mark_hydrated();
+    mark_hydrated();
     view! { <LoadError error=AppError::new(404, "There is no page at this address.")/> }
 }
 

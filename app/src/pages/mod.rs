@@ -57,7 +57,7 @@ macro_rules! lazy_pages {
 
                 fn view(_this: Self) -> leptos::prelude::AnyView {
                     use leptos::prelude::IntoAny as _;
-                    crate::mark_hydrated();
+                    crate::components::status::mark_hydrated();
                     leptos::prelude::view! { <$page/> }.into_any()
                 }
             }

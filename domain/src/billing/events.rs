@@ -5,8 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use stripe_billing::{invoice::RetrieveInvoice, subscription::RetrieveSubscription};
-use stripe_core::payment_intent::RetrievePaymentIntent;
+use stripe_billing::subscription::RetrieveSubscription;
 use stripe_payment::payment_method::RetrievePaymentMethod;
 
 use super::{payment_methods, store_invoice, store_subscription};
@@ -15,8 +14,7 @@ use crate::{
     error::Result,
     mail::{self, OutgoingEmail},
     money::format_minor,
-    stripe::{StripeMode, upstream},
-    stripe_webhooks::Envelope,
+    stripe::{events::Envelope, upstream},
 };
 
 /// The billing event types Remit acts on.
@@ -43,12 +41,9 @@ pub struct Read {
     pub as_of: DateTime<Utc>,
 }
 
-/// Reads what a billing event is about. `None` for events Remit does not act on here (and for
-/// connected accounts' events: subscriptions live on the platform account).
+/// Reads what a billing event (one of [`HANDLED`], routed here by
+/// [`crate::stripe_webhooks::route`]) is about. `None` when it names no object.
 pub async fn read_current(services: &Services, envelope: &Envelope) -> Result<Option<Read>> {
-    if envelope.account.is_some() || !HANDLED.contains(&envelope.kind.as_str()) {
-        return Ok(None);
-    }
     let Some(id) = envelope.data.object.get("id").and_then(|v| v.as_str()) else {
         return Ok(None);
     };
@@ -60,7 +55,7 @@ pub async fn read_current(services: &Services, envelope: &Envelope) -> Result<Op
             RetrieveSubscription::new(id).send(client).await.map_err(|e| upstream(e, "read a subscription"))?,
         )),
         Some("invoice") => {
-            let (invoice, intents) = read_invoice(stripe, id).await?;
+            let (invoice, intents) = super::read_invoice(stripe, id).await?;
             Current::Invoice { invoice: Box::new(invoice), intents }
         }
         _ => Current::PaymentMethod(Box::new(
@@ -68,31 +63,6 @@ pub async fn read_current(services: &Services, envelope: &Envelope) -> Result<Op
         )),
     };
     Ok(Some(Read { current, as_of }))
-}
-
-/// An invoice and the PaymentIntents of its payment attempts.
-pub(super) async fn read_invoice(
-    stripe: &StripeMode,
-    id: &str,
-) -> Result<(stripe_shared::Invoice, Vec<stripe_shared::PaymentIntent>)> {
-    let client = stripe.client();
-    let invoice = RetrieveInvoice::new(id)
-        .expand(vec!["payments".to_owned()])
-        .send(client)
-        .await
-        .map_err(|e| upstream(e, "read an invoice"))?;
-    let mut intents = Vec::new();
-    for payment in invoice.payments.as_ref().map(|p| p.data.as_slice()).unwrap_or_default() {
-        if let Some(pi) = &payment.payment.payment_intent {
-            intents.push(
-                RetrievePaymentIntent::new(pi.id().clone())
-                    .send(client)
-                    .await
-                    .map_err(|e| upstream(e, "read an invoice payment"))?,
-            );
-        }
-    }
-    Ok((invoice, intents))
 }
 
 /// Stores what was read, and queues the emails the event calls for.

@@ -15,15 +15,19 @@ pub mod subscriptions;
 
 use chrono::{DateTime, TimeZone as _, Utc};
 use sqlx::PgConnection;
+use stripe_billing::invoice::RetrieveInvoice;
 use stripe_client_core::StripeRequest as _;
-use stripe_core::customer::{CreateCustomer, ListCustomer};
+use stripe_core::{
+    customer::{CreateCustomer, ListCustomer},
+    payment_intent::RetrievePaymentIntent,
+};
 use uuid::Uuid;
 
 use crate::{
     Services,
     auth::Principal,
     error::{Error, Result},
-    stripe::{idempotent, upstream},
+    stripe::{StripeMode, idempotent, upstream},
 };
 
 /// Subscription statuses that still bill (and so may need the customer's attention).
@@ -356,4 +360,29 @@ pub async fn current_subscription(conn: &mut PgConnection, user_id: Uuid) -> Res
 
 fn not_yours() -> Error {
     Error::NotFound("subscription")
+}
+
+/// An invoice and the PaymentIntents of its payment attempts.
+async fn read_invoice(
+    stripe: &StripeMode,
+    id: &str,
+) -> Result<(stripe_shared::Invoice, Vec<stripe_shared::PaymentIntent>)> {
+    let client = stripe.client();
+    let invoice = RetrieveInvoice::new(id)
+        .expand(vec!["payments".to_owned()])
+        .send(client)
+        .await
+        .map_err(|e| upstream(e, "read an invoice"))?;
+    let mut intents = Vec::new();
+    for payment in invoice.payments.as_ref().map(|p| p.data.as_slice()).unwrap_or_default() {
+        if let Some(pi) = &payment.payment.payment_intent {
+            intents.push(
+                RetrievePaymentIntent::new(pi.id().clone())
+                    .send(client)
+                    .await
+                    .map_err(|e| upstream(e, "read an invoice payment"))?,
+            );
+        }
+    }
+    Ok((invoice, intents))
 }

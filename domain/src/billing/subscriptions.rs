@@ -172,7 +172,7 @@ pub async fn complete_checkout(services: &Services, consultant: &Principal, sess
     // The first invoice too, so the page is complete before its webhook arrives.
     if let Some(invoice) = sub.latest_invoice.as_ref().and_then(|i| i.id().clone()) {
         let as_of = Utc::now();
-        let (invoice, intents) = super::events::read_invoice(services.stripe.platform(), invoice.as_str()).await?;
+        let (invoice, intents) = super::read_invoice(services.stripe.platform(), invoice.as_str()).await?;
         let mut conn = services.pool.acquire().await?;
         super::store_invoice(&mut conn, &invoice, &intents, as_of).await?;
     }

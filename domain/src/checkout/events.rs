@@ -14,11 +14,11 @@ use super::MAX_ATTEMPTS;
 use crate::{
     Services,
     error::Result,
-    jobs,
     money::format_minor,
+    receipts::IssueReceipt,
     security::{self, NewEvent, Severity},
+    stripe::events::Envelope,
     stripe::{StripeMode, upstream},
-    stripe_webhooks::Envelope,
     tenant_webhooks,
 };
 
@@ -101,12 +101,10 @@ async fn retrieve_intent(stripe: &StripeMode, id: &str) -> Result<stripe_shared:
         .map_err(|e| upstream(e, "read a payment"))
 }
 
-/// Reads what a payment event is about. `None` for other events, and for payments that are
-/// not buyers' (subscriptions' Checkout Sessions and charges go through billing).
+/// Reads what a payment event (one of [`HANDLED`], routed here by
+/// [`crate::stripe_webhooks::route`]) is about. `None` for payments that are not buyers'
+/// (subscriptions' Checkout Sessions and charges go through billing).
 pub async fn read_current(services: &Services, envelope: &Envelope) -> Result<Option<Current>> {
-    if envelope.account.is_some() || !HANDLED.contains(&envelope.kind.as_str()) {
-        return Ok(None);
-    }
     let object = &envelope.data.object;
     let Some(id) = object["id"].as_str() else { return Ok(None) };
     let stripe = services.stripe.mode(envelope.livemode)?;
@@ -360,7 +358,7 @@ async fn paid(conn: &mut PgConnection, row: &SessionRow, intent: &stripe_shared:
     sqlx::query!("UPDATE payment_sessions SET status = 'complete' WHERE id = $1", row.id).execute(&mut *conn).await?;
     let outcome = Outcome { succeeded: true, amount: intent.amount, failure_code: None, at: paid_at };
     record_outcome(conn, row, intent.id.as_str(), &intent.currency.to_string(), outcome).await?;
-    jobs::enqueue(conn, jobs::IssueReceipt { order_id }).await?;
+    crate::queue::enqueue(conn, IssueReceipt { order_id }).await?;
     let bid = sqlx::query!("SELECT reference, auction, lot, buyer_email FROM winning_bids WHERE id = $1", row.bid_id)
         .fetch_one(&mut *conn)
         .await?;

@@ -7,6 +7,7 @@ pub mod events;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
+use graphile_worker::{IntoTaskHandlerResult, TaskHandler, WorkerContext};
 use sqlx::PgConnection;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
@@ -21,9 +22,9 @@ use uuid::Uuid;
 use crate::{
     Services, crypto,
     error::{Error, Result},
-    jobs,
     mail::{self, OneTimeLinks, OutgoingEmail},
     money::{Currency, Money, format_minor},
+    queue,
     security::{self, MailKind, Payer},
     stripe::{idempotent, upstream},
 };
@@ -191,9 +192,9 @@ pub(crate) async fn register_with_token(
     )
     .await?;
     // Marks the bid expired when the window closes, unless it was paid.
-    jobs::enqueue_with(
+    queue::enqueue_with(
         &mut tx,
-        jobs::ExpireWinning { bid_id: id },
+        ExpireWinning { bid_id: id },
         graphile_worker::JobSpec::builder().run_at(winning.pay_by).max_attempts(12).build(),
     )
     .await?;
@@ -647,6 +648,23 @@ pub async fn bid_of_session(services: &Services, stripe_session_id: &str) -> Res
         .fetch_optional(&services.pool)
         .await?
         .ok_or(Error::NotFound("payment session"))
+}
+
+/// When a bid's payment window closes: marks it expired unless it was paid (see [`expire`]).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ExpireWinning {
+    pub bid_id: Uuid,
+}
+
+impl TaskHandler for ExpireWinning {
+    const IDENTIFIER: &'static str = "expire_winning";
+
+    async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
+        let pool = queue::ext::<sqlx::PgPool>(&ctx)?;
+        let expired = expire(pool, self.bid_id).await.map_err(|e| e.to_string())?;
+        tracing::info!(bid = %self.bid_id, expired, "payment window closed");
+        Ok::<(), String>(())
+    }
 }
 
 /// Closes an unpaid bid whose window has passed (the `expire_winning` job).

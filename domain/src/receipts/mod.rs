@@ -7,6 +7,7 @@
 pub mod pdf;
 
 use chrono::{DateTime, Utc};
+use graphile_worker::{IntoTaskHandlerResult, TaskHandler, WorkerContext};
 use rand::Rng as _;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
@@ -16,7 +17,7 @@ use crate::{
     error::{Error, Result},
     mail::{self, Attachment, OutgoingEmail},
     money::format_minor,
-    tenant_webhooks,
+    queue, tenant_webhooks,
 };
 
 /// Crockford's base32: no I, L, O or U, so a code read aloud or retyped survives.
@@ -58,6 +59,24 @@ pub struct Issued {
     pub receipt_id: Uuid,
     /// False when the order already had its receipt.
     pub created: bool,
+}
+
+/// Makes an order's PDF receipt and queues the email that carries it (see [`issue`]).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct IssueReceipt {
+    pub order_id: Uuid,
+}
+
+impl TaskHandler for IssueReceipt {
+    const IDENTIFIER: &'static str = "issue_receipt";
+
+    async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
+        let services = queue::ext::<Services>(&ctx)?;
+        issue(services, self.order_id).await.map(|_| ()).map_err(|err| {
+            err.log();
+            err.to_string()
+        })
+    }
 }
 
 /// Makes the order's receipt and queues the email that carries it, once: the receipt is unique

@@ -20,7 +20,7 @@ use axum::{
 
 pub use extract::{ApiJson, KeyClient, SessionUser};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Routes are registered with and without the trailing slash the seed's paths carry.
 fn both(router: Router<AppState>, path: &str, route: axum::routing::MethodRouter<AppState>) -> Router<AppState> {

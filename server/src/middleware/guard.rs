@@ -94,7 +94,7 @@ pub async fn check_input(request: Request, next: Next) -> Response {
     }
     let path = request.uri().path();
     // The Stripe webhook keeps its raw body (its signature covers it) and has its own limit.
-    if path == crate::startup::STRIPE_WEBHOOK_PATH
+    if path == crate::routes::stripe_webhook::STRIPE_WEBHOOK_PATH
         || matches!(*request.method(), http::Method::GET | http::Method::HEAD)
     {
         return next.run(request).await;

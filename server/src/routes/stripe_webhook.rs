@@ -13,6 +13,9 @@ use serde_json::json;
 
 use super::error::ApiError;
 
+/// Where Stripe's webhooks reach Remit (the sandbox's too, in development).
+pub const STRIPE_WEBHOOK_PATH: &str = "/payments/webhooks/stripe";
+
 pub async fn receive(
     State(services): State<Services>,
     Extension(ClientIp(client_ip)): Extension<ClientIp>,

@@ -215,7 +215,7 @@ async fn a_signature_header_with_10000_v1_values_is_refused_without_hashing_each
     let response = reqwest::Client::new()
         .post(app.url("/payments/webhooks/stripe"))
         .header("stripe-signature", format!("t={t},v1=00"))
-        .body(vec![b' '; domain::stripe_webhooks::MAX_EVENT_BYTES + 1])
+        .body(vec![b' '; domain::stripe::events::MAX_EVENT_BYTES + 1])
         .send()
         .await
         .unwrap();
@@ -502,9 +502,9 @@ async fn a_job_that_keeps_failing_is_shown_to_platform_admins() {
     let pool = app.services.pool.clone();
     // An event the queue is asked to apply but that was never stored: the job fails every time.
     let mut conn = pool.acquire().await.unwrap();
-    domain::jobs::enqueue_with(
+    domain::queue::enqueue_with(
         &mut conn,
-        domain::jobs::ApplyStripeEvent { event_id: "evt_never_stored".into() },
+        domain::stripe_webhooks::ApplyStripeEvent { event_id: "evt_never_stored".into() },
         graphile_worker::JobSpec::builder().max_attempts(3).build(),
     )
     .await

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use domain::stripe_webhooks::TOLERANCE_SECONDS;
+use domain::stripe::events::TOLERANCE_SECONDS;
 use secrecy::ExposeSecret as _;
 
 use crate::helpers::{TestApp, spawn_app};

@@ -15,7 +15,7 @@ use crate::{
     wire::{ApiError, ApiResult, new_id},
 };
 
-const OBJECT: &str = "test_helpers.test_clock";
+const OBJECT: &str = flows::TEST_CLOCK;
 
 /// Without subscriptions, a clock may move at most two years ahead in one step.
 const MAX_ADVANCE_WITHOUT_SUBSCRIPTIONS: i64 = 2 * 365 * 86_400;
@@ -49,7 +49,7 @@ pub fn delete(state: &mut State, call: &Call<'_>, id: &str) -> ApiResult<Value> 
     Ok(json!({ "id": id, "object": OBJECT, "deleted": true }))
 }
 
-/// Starts moving a clock to `frozen_time`; the work is done by the next tick (`run_advancing`).
+/// Starts moving a clock to `frozen_time`; the work is done by the next tick (`flows::run_billing_clock`).
 pub fn advance(state: &mut State, call: &mut Call<'_>, id: &str) -> ApiResult<Value> {
     let target = call.params.required_i64("frozen_time")?;
     call.params.check()?;
@@ -100,27 +100,4 @@ fn advance_limit(state: &State, clock: &str, current: i64) -> i64 {
         })
         .min();
     current + shortest.map_or(MAX_ADVANCE_WITHOUT_SUBSCRIPTIONS, |interval| 2 * interval)
-}
-
-/// Finishes every advancing clock: runs what falls due on it up to its target, in order, then
-/// makes it `ready`.
-pub fn run_advancing(state: &mut State) {
-    let advancing: Vec<(String, i64, Option<String>)> = state
-        .all_accounts(OBJECT)
-        .into_iter()
-        .filter(|(_, c)| c["status"] == "advancing")
-        .filter_map(|(account, c)| {
-            let target = c["status_details"]["advancing"]["target_frozen_time"].as_i64()?;
-            Some((c["id"].as_str()?.to_owned(), target, account))
-        })
-        .collect();
-    for (id, target, account) in advancing {
-        flows::run_billing(state, Some(&id), target);
-        let (clock, _) = state.update(&id, |c| {
-            c["frozen_time"] = json!(target);
-            c["status"] = json!("ready");
-            c["status_details"] = json!({});
-        });
-        state.emit("test_helpers.test_clock.ready", &clock, None, account.as_deref());
-    }
 }

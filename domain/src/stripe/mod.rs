@@ -4,6 +4,8 @@
 //! Live and test data never mix: each mode has its own keys and client, and data of a mode
 //! without keys is refused (409) rather than paid through the other mode's key.
 
+pub mod events;
+
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;

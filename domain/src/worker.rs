@@ -1,0 +1,210 @@
+//! The job worker: the top of the domain. It lists every job Remit runs (each defined beside
+//! the code it runs) and their schedules, runs them in every server process (several processes
+//! share the queue safely), and tells platform admins about jobs that keep failing.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use graphile_worker::{
+    Cron, CrontabFill, JobComplete, JobFail, JobPermanentlyFail, WorkerOptions, WorkerRecoveryConfig,
+};
+use sqlx::PgPool;
+
+use crate::{
+    Services,
+    alerts::{self, CheckPaymentHealth},
+    checkout::ExpireWinning,
+    housekeeping::PurgeExpired,
+    mail::DeliverEmail,
+    queue,
+    receipts::IssueReceipt,
+    stripe_webhooks::ApplyStripeEvent,
+    tenant_webhooks::DeliverWebhook,
+};
+
+/// The worker that runs in every server process (unless `JOB_WORKERS` is 0). Several
+/// processes share the queue safely.
+pub async fn worker(services: Services) -> anyhow::Result<graphile_worker::Worker> {
+    let concurrency = services.settings.job_workers;
+    // Each worker checks in every quarter of the recovery time; a worker silent for the whole
+    // of it is taken for dead and its jobs run again elsewhere.
+    let recovery = services.settings.job_recovery;
+    WorkerOptions::default()
+        .pg_pool(services.pool.clone())
+        .schema(queue::SCHEMA)
+        .concurrency(concurrency)
+        .poll_interval(Duration::from_secs(2))
+        // A job slot takes one job per signal: a poll, or the notification that a job was
+        // added. Announcing each finished job the same way sends every process's slots back
+        // for more, so a backlog drains at full speed instead of a few jobs per poll.
+        .on(JobComplete, {
+            let pool = services.pool.clone();
+            move |_| {
+                let pool = pool.clone();
+                async move {
+                    if let Err(err) = sqlx::query("SELECT pg_notify('jobs:insert', '')").execute(&pool).await {
+                        tracing::debug!(error = %err, "could not announce a finished job");
+                    }
+                }
+            }
+        })
+        // A job that keeps failing is told to platform admins (alerts page and email), once when it
+        // has failed a few times and again when it is given up.
+        .on(JobFail, {
+            let pool = services.pool.clone();
+            move |ctx| {
+                let pool = pool.clone();
+                async move {
+                    if *ctx.job.attempts() == queue::ALERT_AFTER_FAILURES {
+                        alert_failing_job(&pool, &ctx.job, &ctx.error, false).await;
+                    }
+                }
+            }
+        })
+        .on(JobPermanentlyFail, {
+            let pool = services.pool.clone();
+            move |ctx| {
+                let pool = pool.clone();
+                async move { alert_failing_job(&pool, &ctx.job, &ctx.error, true).await }
+            }
+        })
+        // The server handles SIGTERM itself and then asks the worker to stop.
+        .listen_os_shutdown_signals(false)
+        .worker_recovery(
+            WorkerRecoveryConfig::default()
+                .heartbeat_interval(recovery / 4)
+                .sweep_interval(recovery / 4)
+                .sweep_threshold(recovery)
+                .recovery_delay(Duration::ZERO),
+        )
+        // Jobs of the lower layers take the parts they need rather than the whole services.
+        .add_extension(services.pool.clone())
+        .add_extension(services.mailer.clone())
+        .add_extension(services.settings.clone())
+        .add_extension(services)
+        // Every job Remit runs.
+        .define_job::<ApplyStripeEvent>()
+        .define_job::<IssueReceipt>()
+        .define_job::<DeliverEmail>()
+        .define_job::<DeliverWebhook>()
+        .define_job::<PurgeExpired>()
+        .define_job::<CheckPaymentHealth>()
+        .define_job::<ExpireWinning>()
+        // A schedule missed while no worker ran (a deploy, an outage) runs once when one starts.
+        .with_cron(
+            Cron::hourly_at::<PurgeExpired>(17)
+                .context("the clean-up schedule is malformed")?
+                .fill(CrontabFill::hours(1)),
+        )
+        .with_cron(
+            Cron::every_n_minutes::<CheckPaymentHealth>(15)
+                .context("the health check schedule is malformed")?
+                .fill(CrontabFill::minutes(15)),
+        )
+        .init()
+        .await
+        .context("could not start the job worker")
+}
+
+/// Runs the job worker for the life of the process. A worker stops when a query of its own fails
+/// (PostgreSQL unreachable for a moment); it is then replaced after a pause that grows to 30 s,
+/// so jobs resume when the database is back rather than never.
+pub struct Supervisor {
+    stop: tokio::sync::watch::Sender<bool>,
+    current: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<graphile_worker::Worker>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Supervisor {
+    pub fn start(services: Services, first: graphile_worker::Worker) -> Self {
+        let (stop, mut stopping) = tokio::sync::watch::channel(false);
+        let current = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let task = tokio::spawn({
+            let current = current.clone();
+            async move {
+                let mut next = Some(first);
+                let mut pause = Duration::from_secs(1);
+                loop {
+                    let worker = match next.take() {
+                        Some(worker) => worker,
+                        None => match worker(services.clone()).await {
+                            Ok(worker) => worker,
+                            Err(err) => {
+                                tracing::error!(error = format!("{err:#}"), "could not restart the job worker");
+                                tokio::select! {
+                                    () = tokio::time::sleep(pause) => {}
+                                    _ = stopping.changed() => break,
+                                }
+                                pause = (pause * 2).min(Duration::from_secs(30));
+                                continue;
+                            }
+                        },
+                    };
+                    let worker = std::sync::Arc::new(worker);
+                    *current.lock().expect("worker slot") = Some(worker.clone());
+                    // A stop asked for while this worker was being made.
+                    if *stopping.borrow() {
+                        worker.request_shutdown();
+                    }
+                    let started = std::time::Instant::now();
+                    let result = worker.run().await;
+                    *current.lock().expect("worker slot") = None;
+                    if *stopping.borrow() {
+                        break;
+                    }
+                    match result {
+                        Ok(()) => tracing::error!("the job worker stopped by itself; starting another"),
+                        Err(err) => tracing::error!(error = %err, "the job worker failed; starting another"),
+                    }
+                    if started.elapsed() > Duration::from_secs(60) {
+                        pause = Duration::from_secs(1);
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        _ = stopping.changed() => break,
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(30));
+                }
+            }
+        });
+        Self { stop, current, task }
+    }
+
+    /// Asks the running worker to stop and waits up to `grace` for its jobs; `false` when some
+    /// were still running (another process will run them again).
+    pub async fn stop(self, grace: Duration) -> bool {
+        let _ = self.stop.send(true);
+        if let Some(worker) = self.current.lock().expect("worker slot").clone() {
+            worker.request_shutdown();
+        }
+        tokio::time::timeout(grace, self.task).await.is_ok()
+    }
+}
+
+async fn alert_failing_job(pool: &PgPool, job: &graphile_worker::Job, error: &str, given_up: bool) {
+    let message = if given_up {
+        format!(
+            "The background job {} (#{}) failed {} times and was given up: {}",
+            job.task_identifier(),
+            job.id(),
+            job.attempts(),
+            queue::short_error(error)
+        )
+    } else {
+        format!(
+            "The background job {} (#{}) has failed {} times in a row and will be retried: {}",
+            job.task_identifier(),
+            job.id(),
+            job.attempts(),
+            queue::short_error(error)
+        )
+    };
+    let key = format!("job:{}:{}", job.id(), if given_up { "given_up" } else { "failing" });
+    let raised = async {
+        let mut conn = pool.acquire().await?;
+        alerts::raise_keyed(&mut conn, None, "job_failing", &message, &key).await
+    };
+    if let Err(err) = raised.await {
+        err.log();
+    }
+}

@@ -1,0 +1,25 @@
+//! What every handler can extract with `State`. Below the routes and middleware that use it,
+//! so that `startup` (which assembles them) is the only module above them.
+
+use axum::extract::FromRef;
+use domain::Services;
+use leptos::prelude::LeptosOptions;
+
+/// Everything handlers can extract with `State`.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub services: Services,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl FromRef<AppState> for Services {
+    fn from_ref(state: &AppState) -> Self {
+        state.services.clone()
+    }
+}
