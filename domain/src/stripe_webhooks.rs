@@ -3,11 +3,13 @@
 //! routes it once ([`route`]) to the flow it concerns, applies what it changes in one
 //! transaction and marks it applied, so each event takes effect exactly once.
 
-use std::net::IpAddr;
+use std::{collections::HashSet, net::IpAddr, sync::Arc};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use graphile_worker::{IntoTaskHandlerResult, TaskHandler, WorkerContext};
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     Services, alerts, billing, checkout,
@@ -68,49 +70,168 @@ pub enum Received {
     Duplicate,
 }
 
-/// Verifies and stores one delivery, and queues the job that applies it, in one transaction;
-/// answers without waiting for Stripe or for the change itself. A signature problem is
-/// `BadRequest` (400) and nothing is stored; it is recorded as a security event (once an hour
-/// per address), since it is either a misconfiguration or someone forging Stripe's events.
-pub async fn receive(
-    services: &Services,
-    payload: &[u8],
-    signature: Option<&str>,
-    client_ip: Option<IpAddr>,
-) -> Result<Received> {
-    let secrets = services.stripe.webhook_secrets();
-    if let Err(err) = verify(&secrets, payload, signature, Utc::now().timestamp()) {
-        tracing::warn!(reason = ?err, "webhook refused");
-        security::bad_webhook_signature(&services.pool, client_ip, err.message()).await?;
-        return Err(Error::BadRequest(err.message().into()));
-    }
-    let text = std::str::from_utf8(payload).map_err(|_| Error::BadRequest("The payload is not UTF-8 JSON.".into()))?;
-    let head: Head =
-        serde_json::from_str(text).map_err(|_| Error::BadRequest("The payload is not a Stripe event.".into()))?;
+/// One event that passed the signature check, waiting to be stored.
+struct Arrived {
+    head: Head,
+    payload: String,
+}
 
-    let mut tx = services.pool.begin().await?;
-    let inserted = sqlx::query!(
-        "INSERT INTO stripe_events (id, type, account, livemode, api_version, created, payload)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb) ON CONFLICT (id) DO NOTHING",
-        head.id,
-        head.kind,
-        head.account,
-        head.livemode,
-        head.api_version,
-        event_time(head.created),
-        text,
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        tracing::info!(event = %head.id, kind = %head.kind, "duplicate webhook ignored");
-        return Ok(Received::Duplicate);
+struct Pending {
+    event: Arrived,
+    answer: oneshot::Sender<Result<Received>>,
+}
+
+/// Events one transaction stores at most.
+const MAX_BATCH: usize = 512;
+/// Batches being written at once: while one commits, the next gathers the requests that keep
+/// arriving, so the database's commits are shared rather than queued one per event.
+const WRITERS: usize = 3;
+
+/// The intake: checks each delivery's signature in its own request, then stores it together
+/// with every other delivery waiting at that moment, in one transaction with their jobs, and
+/// answers each request only after that transaction committed. A request never hears 2xx for
+/// an event that is not durably stored; a crash loses only events nobody was told were taken.
+/// One per process (the server makes it at start); processes share nothing but the database.
+#[derive(Clone)]
+pub struct Intake {
+    services: Services,
+    pending: mpsc::Sender<Pending>,
+}
+
+impl Intake {
+    /// Starts the batch writers; they end when the last handle is dropped.
+    pub fn start(services: Services) -> Self {
+        let (pending, arriving) = mpsc::channel(MAX_BATCH * WRITERS);
+        let arriving = Arc::new(tokio::sync::Mutex::new(arriving));
+        for _ in 0..WRITERS {
+            tokio::spawn(write_batches(services.pool.clone(), arriving.clone()));
+        }
+        Self { services, pending }
     }
-    queue::enqueue(&mut tx, ApplyStripeEvent { event_id: head.id.clone() }).await?;
+
+    /// Verifies and stores one delivery, and queues the job that applies it; answers without
+    /// waiting for Stripe or for the change itself. A signature problem is `BadRequest` (400)
+    /// and nothing is stored; it is recorded as a security event (once an hour per address),
+    /// since it is either a misconfiguration or someone forging Stripe's events.
+    pub async fn receive(
+        &self,
+        payload: &[u8],
+        signature: Option<&str>,
+        client_ip: Option<IpAddr>,
+    ) -> Result<Received> {
+        let secrets = self.services.stripe.webhook_secrets();
+        if let Err(err) = verify(&secrets, payload, signature, Utc::now().timestamp()) {
+            tracing::warn!(reason = ?err, "webhook refused");
+            security::bad_webhook_signature(&self.services.pool, client_ip, err.message()).await?;
+            return Err(Error::BadRequest(err.message().into()));
+        }
+        let text =
+            std::str::from_utf8(payload).map_err(|_| Error::BadRequest("The payload is not UTF-8 JSON.".into()))?;
+        let head: Head =
+            serde_json::from_str(text).map_err(|_| Error::BadRequest("The payload is not a Stripe event.".into()))?;
+        let (answer, answered) = oneshot::channel();
+        let event = Arrived { head, payload: text.to_owned() };
+        self.pending
+            .send(Pending { event, answer })
+            .await
+            .map_err(|_| anyhow::anyhow!("the webhook intake has stopped"))?;
+        answered.await.map_err(|_| anyhow::anyhow!("the webhook intake stopped before storing the event"))?
+    }
+}
+
+/// Takes every request waiting (up to [`MAX_BATCH`]) and stores their events in one
+/// transaction, until the intake is dropped.
+async fn write_batches(pool: PgPool, arriving: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>) {
+    loop {
+        let batch = {
+            let mut arriving = arriving.lock().await;
+            let Some(first) = arriving.recv().await else { return };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match arriving.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        let events: Vec<&Arrived> = batch.iter().map(|p| &p.event).collect();
+        match store(&pool, &events).await {
+            Ok(outcomes) => {
+                for (pending, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = pending.answer.send(Ok(outcome));
+                }
+            }
+            // An event the database refuses (say, a NUL character, which JSON allows and jsonb
+            // does not: a 400) must not fail the others: each is stored alone and gets its own
+            // answer.
+            Err(err) if batch.len() > 1 => {
+                tracing::warn!(error = %err, events = batch.len(), "a batch of events failed; storing them one by one");
+                for pending in batch {
+                    let outcome = store(&pool, &[&pending.event]).await.map(|mut o| o.remove(0));
+                    let _ = pending.answer.send(outcome);
+                }
+            }
+            Err(err) => {
+                if let Some(pending) = batch.into_iter().next() {
+                    let _ = pending.answer.send(Err(err));
+                }
+            }
+        }
+    }
+}
+
+/// Stores events (each once by id: a repeated or concurrent delivery changes nothing) and the
+/// jobs of the new ones, in one transaction; what happened to each, in order. Rows are inserted
+/// in id order so that two batches holding the same events cannot deadlock.
+async fn store(pool: &PgPool, events: &[&Arrived]) -> Result<Vec<Received>> {
+    let mut unique: Vec<&Arrived> = events.to_vec();
+    unique.sort_by(|a, b| a.head.id.cmp(&b.head.id));
+    unique.dedup_by(|a, b| a.head.id == b.head.id);
+    let ids: Vec<String> = unique.iter().map(|e| e.head.id.clone()).collect();
+    let kinds: Vec<String> = unique.iter().map(|e| e.head.kind.clone()).collect();
+    let accounts: Vec<Option<String>> = unique.iter().map(|e| e.head.account.clone()).collect();
+    let livemodes: Vec<bool> = unique.iter().map(|e| e.head.livemode).collect();
+    let api_versions: Vec<Option<String>> = unique.iter().map(|e| e.head.api_version.clone()).collect();
+    let created: Vec<DateTime<Utc>> = unique.iter().map(|e| event_time(e.head.created)).collect();
+    let payloads: Vec<String> = unique.iter().map(|e| e.payload.clone()).collect();
+
+    let mut tx = pool.begin().await?;
+    let inserted = sqlx::query_scalar!(
+        r#"INSERT INTO stripe_events (id, type, account, livemode, api_version, created, payload)
+           SELECT e.id, e.type, e.account, e.livemode, e.api_version, e.created, e.payload::jsonb
+           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::timestamptz[], $7::text[])
+                WITH ORDINALITY AS e(id, type, account, livemode, api_version, created, payload, n)
+           ORDER BY e.n
+           ON CONFLICT (id) DO NOTHING
+           RETURNING id"#,
+        &ids,
+        &kinds,
+        &accounts as &[Option<String>],
+        &livemodes,
+        &api_versions as &[Option<String>],
+        &created,
+        &payloads,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    queue::enqueue_many(&mut tx, inserted.iter().map(|id| ApplyStripeEvent { event_id: id.clone() })).await?;
     tx.commit().await?;
-    tracing::info!(event = %head.id, kind = %head.kind, "webhook accepted");
-    Ok(Received::Accepted)
+
+    let mut fresh: HashSet<&str> = inserted.iter().map(String::as_str).collect();
+    Ok(events
+        .iter()
+        .map(|e| {
+            // The first copy of a new event is the one accepted; any other is a duplicate.
+            if fresh.remove(e.head.id.as_str()) {
+                tracing::info!(event = %e.head.id, kind = %e.head.kind, "webhook accepted");
+                Received::Accepted
+            } else {
+                tracing::info!(event = %e.head.id, kind = %e.head.kind, "duplicate webhook ignored");
+                Received::Duplicate
+            }
+        })
+        .collect())
 }
 
 /// Applies one stored Stripe event (see [`apply_stored`]). When it keeps failing (Stripe

@@ -221,7 +221,11 @@ pub fn page_routes() -> Vec<AxumRouteListing> {
 
 pub fn router(services: Services, addr: SocketAddr) -> Router {
     let leptos_options = leptos_options(&services.settings, addr);
-    let state = AppState { leptos_options, services: services.clone() };
+    let state = AppState {
+        leptos_options,
+        services: services.clone(),
+        intake: domain::stripe_webhooks::Intake::start(services.clone()),
+    };
     let routes = page_routes();
     // Every render gets the services, and the nonce the security headers put in this response's
     // Content-Security-Policy, for the inline scripts Leptos writes.

@@ -2,7 +2,7 @@
 //! so that `startup` (which assembles them) is the only module above them.
 
 use axum::extract::FromRef;
-use domain::Services;
+use domain::{Services, stripe_webhooks::Intake};
 use leptos::prelude::LeptosOptions;
 
 /// Everything handlers can extract with `State`.
@@ -10,11 +10,19 @@ use leptos::prelude::LeptosOptions;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub services: Services,
+    /// Stripe's events, stored in shared transactions.
+    pub intake: Intake,
 }
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
+    }
+}
+
+impl FromRef<AppState> for Intake {
+    fn from_ref(state: &AppState) -> Self {
+        state.intake.clone()
     }
 }
 

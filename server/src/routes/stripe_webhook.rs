@@ -8,7 +8,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use domain::{Services, stripe_webhooks};
+use domain::stripe_webhooks::{self, Intake};
 use serde_json::json;
 
 use super::error::ApiError;
@@ -17,13 +17,13 @@ use super::error::ApiError;
 pub const STRIPE_WEBHOOK_PATH: &str = "/payments/webhooks/stripe";
 
 pub async fn receive(
-    State(services): State<Services>,
+    State(intake): State<Intake>,
     Extension(ClientIp(client_ip)): Extension<ClientIp>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
-    match stripe_webhooks::receive(&services, &body, signature, client_ip).await {
+    match intake.receive(&body, signature, client_ip).await {
         Ok(received) => (
             StatusCode::OK,
             Json(json!({ "received": true, "duplicate": received == stripe_webhooks::Received::Duplicate })),
