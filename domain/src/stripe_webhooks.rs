@@ -188,13 +188,14 @@ async fn store(pool: &PgPool, events: &[&Arrived]) -> Result<Vec<Received>> {
     let mut unique: Vec<&Arrived> = events.to_vec();
     unique.sort_by(|a, b| a.head.id.cmp(&b.head.id));
     unique.dedup_by(|a, b| a.head.id == b.head.id);
-    let ids: Vec<String> = unique.iter().map(|e| e.head.id.clone()).collect();
-    let kinds: Vec<String> = unique.iter().map(|e| e.head.kind.clone()).collect();
-    let accounts: Vec<Option<String>> = unique.iter().map(|e| e.head.account.clone()).collect();
+    // Borrowed, not copied: a batch can hold hundreds of payloads.
+    let ids: Vec<&str> = unique.iter().map(|e| e.head.id.as_str()).collect();
+    let kinds: Vec<&str> = unique.iter().map(|e| e.head.kind.as_str()).collect();
+    let accounts: Vec<Option<&str>> = unique.iter().map(|e| e.head.account.as_deref()).collect();
     let livemodes: Vec<bool> = unique.iter().map(|e| e.head.livemode).collect();
-    let api_versions: Vec<Option<String>> = unique.iter().map(|e| e.head.api_version.clone()).collect();
+    let api_versions: Vec<Option<&str>> = unique.iter().map(|e| e.head.api_version.as_deref()).collect();
     let created: Vec<DateTime<Utc>> = unique.iter().map(|e| event_time(e.head.created)).collect();
-    let payloads: Vec<String> = unique.iter().map(|e| e.payload.clone()).collect();
+    let payloads: Vec<&str> = unique.iter().map(|e| e.payload.as_str()).collect();
 
     let mut tx = pool.begin().await?;
     let inserted = sqlx::query_scalar!(
@@ -205,13 +206,13 @@ async fn store(pool: &PgPool, events: &[&Arrived]) -> Result<Vec<Received>> {
            ORDER BY e.n
            ON CONFLICT (id) DO NOTHING
            RETURNING id"#,
-        &ids,
-        &kinds,
-        &accounts as &[Option<String>],
+        &ids as &[&str],
+        &kinds as &[&str],
+        &accounts as &[Option<&str>],
         &livemodes,
-        &api_versions as &[Option<String>],
+        &api_versions as &[Option<&str>],
         &created,
-        &payloads,
+        &payloads as &[&str],
     )
     .fetch_all(&mut *tx)
     .await?;
