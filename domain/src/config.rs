@@ -17,6 +17,11 @@ const DEFAULT_MAIL_FROM: &str = "Remit <no-reply@remit.localhost>";
 const DEFAULT_PLATFORM_FEE_BPS: u32 = 500;
 const DEFAULT_JOB_WORKERS: usize = 4;
 const DEFAULT_JOB_RECOVERY_SECONDS: u64 = 60;
+/// Stripe keeps events 30 days and a resync may bring any of them back: Remit keeps them longer,
+/// so a month is never dropped while Stripe could still send one of its events.
+const DEFAULT_STRIPE_EVENT_RETENTION_DAYS: u64 = 90;
+const MIN_STRIPE_EVENT_RETENTION_DAYS: u64 = 35;
+const DEFAULT_STRIPE_RESYNC_MINUTES: u32 = 15;
 const DEFAULT_RECEIPT_FONT_DIR: &str = "/usr/share/fonts/truetype/dejavu";
 const DEFAULT_HEADER_TIMEOUT_SECONDS: u64 = 10;
 const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 30;
@@ -70,6 +75,10 @@ pub struct Settings {
     pub job_workers: usize,
     /// How long a process may go silent before another takes over the jobs it was running.
     pub job_recovery: std::time::Duration,
+    /// How long Stripe's events are kept (whole months are dropped once older than this).
+    pub stripe_event_retention: std::time::Duration,
+    /// Minutes between resyncs of Stripe's events (also run when a worker starts); 0: none.
+    pub stripe_resync_minutes: u32,
     /// The request header that carries the client's address when Remit runs behind a proxy
     /// (its last value is used); `None` uses the connection's peer address.
     pub client_ip_header: Option<String>,
@@ -250,6 +259,31 @@ impl Settings {
                 invalid("JOB_RECOVERY_SECONDS", "must be a whole number of seconds from 4 to 3600".into())
             })?,
         };
+        let retention_days = match get("STRIPE_EVENT_RETENTION_DAYS") {
+            None => DEFAULT_STRIPE_EVENT_RETENTION_DAYS,
+            Some(v) => {
+                v.parse::<u64>().ok().filter(|d| (MIN_STRIPE_EVENT_RETENTION_DAYS..=3650).contains(d)).ok_or_else(
+                    || {
+                        invalid(
+                            "STRIPE_EVENT_RETENTION_DAYS",
+                            format!(
+                                "must be a whole number of days from {MIN_STRIPE_EVENT_RETENTION_DAYS} (longer than \
+                             Stripe keeps events) to 3650"
+                            ),
+                        )
+                    },
+                )?
+            }
+        };
+        let stripe_resync_minutes = match get("STRIPE_RESYNC_MINUTES") {
+            None => DEFAULT_STRIPE_RESYNC_MINUTES,
+            Some(v) => v.parse::<u32>().ok().filter(|m| *m == 0 || (*m <= 60 && 60 % *m == 0)).ok_or_else(|| {
+                invalid(
+                    "STRIPE_RESYNC_MINUTES",
+                    "must divide an hour (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60), or be 0 for no resync".into(),
+                )
+            })?,
+        };
         let client_ip_header =
             match get("CLIENT_IP_HEADER") {
                 None => None,
@@ -314,6 +348,8 @@ impl Settings {
             platform_fee_bps,
             job_workers,
             job_recovery: std::time::Duration::from_secs(job_recovery),
+            stripe_event_retention: std::time::Duration::from_secs(retention_days * 86_400),
+            stripe_resync_minutes,
             client_ip_header,
             receipt_font_dir,
             http_header_timeout,

@@ -11,6 +11,9 @@ use sqlx::{
 
 /// Connects to `database_url`, creating the database first if it does not exist, and applies
 /// every migration in `migrations/` (and the job queue's own schema).
+/// Remit's migrations (`migrations/`), embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
 pub async fn connect_and_migrate(database_url: &str) -> anyhow::Result<PgPool> {
     if !sqlx::Postgres::database_exists(database_url)
         .await
@@ -43,7 +46,7 @@ pub async fn connect(database_url: &str) -> anyhow::Result<PgPool> {
 }
 
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    sqlx::migrate!("../migrations").run(pool).await.context("could not apply migrations")?;
+    MIGRATOR.run(pool).await.context("could not apply migrations")?;
     crate::queue::migrate(pool).await
 }
 

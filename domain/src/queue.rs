@@ -41,40 +41,6 @@ pub async fn enqueue_with<T: TaskHandler>(conn: &mut PgConnection, job: T, spec:
     Ok(())
 }
 
-/// One job in the form graphile_worker's `add_jobs` reads (its `job_spec` type).
-#[derive(serde::Serialize)]
-struct Spec {
-    identifier: &'static str,
-    payload: serde_json::Value,
-    max_attempts: i16,
-}
-
-/// Schedules several jobs of one kind on `conn` with one statement: what a batch of changes
-/// made in one transaction enqueues.
-pub async fn enqueue_many<T: TaskHandler>(conn: &mut PgConnection, jobs: impl IntoIterator<Item = T>) -> Result<()> {
-    let specs = jobs
-        .into_iter()
-        .map(|job| {
-            Ok(Spec { identifier: T::IDENTIFIER, payload: serde_json::to_value(&job)?, max_attempts: MAX_ATTEMPTS })
-        })
-        .collect::<serde_json::Result<Vec<_>>>()
-        .context("job payload could not be serialised")?;
-    if specs.is_empty() {
-        return Ok(());
-    }
-    // The queue's own schema is made by graphile_worker at start, not by Remit's migrations,
-    // so this statement is checked at run time (and by the tests).
-    sqlx::query(
-        "SELECT 1 FROM graphile_worker.add_jobs(
-             array(SELECT json_populate_recordset(null::graphile_worker.job_spec, $1::json)), false)",
-    )
-    .bind(sqlx::types::Json(&specs))
-    .execute(conn)
-    .await
-    .with_context(|| format!("could not enqueue {} jobs {}", specs.len(), T::IDENTIFIER))?;
-    Ok(())
-}
-
 /// A handle the worker was given at start (the services, or a part of them), for a job's `run`.
 pub fn ext<T: Send + Sync + 'static>(ctx: &WorkerContext) -> Result<&T, String> {
     ctx.get_ext::<T>().ok_or_else(|| format!("job worker started without {}", std::any::type_name::<T>()))

@@ -20,6 +20,7 @@ use crate::{
     auth::Principal,
     crypto,
     error::{Error, Result},
+    mail::{self, OutgoingEmail},
     tenant_webhooks,
 };
 
@@ -302,10 +303,9 @@ async fn exchange_code(services: &Services, code: &str) -> Result<String> {
     }
 }
 
-async fn retrieve(services: &Services, account_id: &str) -> Result<stripe_shared::Account> {
-    RetrieveAccount::new(account_id.to_owned()).send(services.stripe.platform().client()).await.map_err(|e| {
+async fn retrieve(services: &Services, account_id: &str) -> Result<stripe_shared::Account, stripe::StripeError> {
+    RetrieveAccount::new(account_id.to_owned()).send(services.stripe.platform().client()).await.inspect_err(|e| {
         tracing::warn!(error = %e, account = account_id, "could not read the Stripe account");
-        Error::Upstream("Stripe could not be reached for this account's status.".into())
     })
 }
 
@@ -394,6 +394,13 @@ pub async fn status(services: &Services, tenant_id: Uuid) -> Result<Option<Conne
             store_account(&mut conn, tenant_id, &account, read_time()).await?;
             Ok(connection(services, tenant_id).await?)
         }
+        // Remit's access was revoked (the event saying so may still be on its way).
+        Err(err) if crate::stripe::lost_access_error(&err) => {
+            let mut tx = services.pool.begin().await?;
+            lost_access(&mut tx, &stored.stripe_account_id, None, AccessLost::Refused).await?;
+            tx.commit().await?;
+            Ok(None)
+        }
         Err(_) => {
             stored.stale = true;
             Ok(Some(stored))
@@ -451,6 +458,88 @@ pub async fn disconnect(services: &Services, owner: &Principal) -> Result<()> {
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// How Remit learned it can no longer act on a tenant's Stripe account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLost {
+    /// `account.application.deauthorized`: the tenant disconnected Remit from inside Stripe.
+    Deauthorized,
+    /// Stripe refused a call on the account because Remit no longer has access to it.
+    Refused,
+}
+
+/// Ends a tenant's connection to `account_id` because Remit lost access to it, as a
+/// disconnection by the owner would (the stored account is removed and an active tenant goes
+/// back to onboarding, so the Pay button refuses with a plain message), and tells the owners by
+/// email; audited. `as_of` (an event's time, in whole seconds) older than the connection
+/// changes nothing: the tenant connected again since. Returns whether a connection ended.
+pub async fn lost_access(
+    conn: &mut PgConnection,
+    account_id: &str,
+    as_of: Option<DateTime<Utc>>,
+    how: AccessLost,
+) -> Result<bool> {
+    let Some(tenant_id) = sqlx::query_scalar!(
+        "DELETE FROM tenant_stripe_accounts
+         WHERE stripe_account_id = $1 AND ($2::timestamptz IS NULL OR date_trunc('second', connected_at) <= $2)
+         RETURNING tenant_id",
+        account_id,
+        as_of,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(false);
+    };
+    sqlx::query!("UPDATE tenants SET status = 'onboarding' WHERE id = $1 AND status = 'active'", tenant_id)
+        .execute(&mut *conn)
+        .await?;
+    let cause = match how {
+        AccessLost::Deauthorized => "Remit was disconnected from your Stripe account from inside Stripe",
+        AccessLost::Refused => "Stripe no longer lets Remit act on your Stripe account (its access was revoked)",
+    };
+    audit::record(
+        conn,
+        Entry {
+            tenant_id: Some(tenant_id),
+            actor: None,
+            action: "stripe.access_lost",
+            target: Some(account_id.to_owned()),
+            reason: Some(cause.to_owned()),
+            details: serde_json::json!({ "cause": match how {
+                AccessLost::Deauthorized => "deauthorized",
+                AccessLost::Refused => "refused",
+            } }),
+        },
+    )
+    .await?;
+    let owners = sqlx::query_scalar!(
+        "SELECT email FROM users WHERE tenant_id = $1 AND role = 'tenant_owner' AND deactivated_at IS NULL",
+        tenant_id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for to in owners {
+        mail::enqueue(
+            conn,
+            OutgoingEmail {
+                tenant_id: Some(tenant_id),
+                to,
+                subject: "Your Stripe account is no longer connected to Remit".into(),
+                text_body: format!(
+                    "{cause} ({account_id}).\n\nUntil you connect a Stripe account again, buyers cannot pay their \
+                     winnings: their payment pages say so. Connect again from Remit's Stripe settings page.\n\nIf \
+                     you did not expect this, check who has access to your Stripe account."
+                ),
+                attachments: vec![],
+                links: None,
+            },
+        )
+        .await?;
+    }
+    tracing::warn!(tenant = %tenant_id, account = account_id, cause = ?how, "a tenant's Stripe connection ended");
+    Ok(true)
 }
 
 /// `account.updated` for a tenant's account: keeps the stored status fresh, ignoring events

@@ -1,12 +1,14 @@
-//! The job worker: the top of the domain. It lists every job Remit runs (each defined beside
-//! the code it runs) and their schedules, runs them in every server process (several processes
-//! share the queue safely), and tells platform admins about jobs that keep failing.
+//! The worker: the top of the domain. It lists every job Remit runs (each defined beside the
+//! code it runs) and their schedules, starts the applier of Stripe's events beside them, runs
+//! both in every server process (several processes share the queues safely), and tells platform
+//! admins about jobs that keep failing.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 use graphile_worker::{
-    Cron, CrontabFill, JobComplete, JobFail, JobPermanentlyFail, WorkerOptions, WorkerRecoveryConfig,
+    Cron, CrontabFill, JobComplete, JobFail, JobKeyMode, JobPermanentlyFail, JobSpec, WorkerOptions,
+    WorkerRecoveryConfig,
 };
 use sqlx::PgPool;
 
@@ -18,7 +20,11 @@ use crate::{
     mail::DeliverEmail,
     queue,
     receipts::IssueReceipt,
-    stripe_webhooks::ApplyStripeEvent,
+    stripe_webhooks::{
+        applier::Applier,
+        partitions::KeepEventPartitions,
+        resync::{self, ResyncStripeEvents},
+    },
     tenant_webhooks::DeliverWebhook,
 };
 
@@ -29,7 +35,8 @@ pub async fn worker(services: Services) -> anyhow::Result<graphile_worker::Worke
     // Each worker checks in every quarter of the recovery time; a worker silent for the whole
     // of it is taken for dead and its jobs run again elsewhere.
     let recovery = services.settings.job_recovery;
-    WorkerOptions::default()
+    let resync_minutes = services.settings.stripe_resync_minutes;
+    let options = WorkerOptions::default()
         .pg_pool(services.pool.clone())
         .schema(queue::SCHEMA)
         .concurrency(concurrency)
@@ -83,13 +90,14 @@ pub async fn worker(services: Services) -> anyhow::Result<graphile_worker::Worke
         .add_extension(services.settings.clone())
         .add_extension(services)
         // Every job Remit runs.
-        .define_job::<ApplyStripeEvent>()
         .define_job::<IssueReceipt>()
         .define_job::<DeliverEmail>()
         .define_job::<DeliverWebhook>()
         .define_job::<PurgeExpired>()
         .define_job::<CheckPaymentHealth>()
         .define_job::<ExpireWinning>()
+        .define_job::<KeepEventPartitions>()
+        .define_job::<ResyncStripeEvents>()
         // A schedule missed while no worker ran (a deploy, an outage) runs once when one starts.
         .with_cron(
             Cron::hourly_at::<PurgeExpired>(17)
@@ -101,22 +109,48 @@ pub async fn worker(services: Services) -> anyhow::Result<graphile_worker::Worke
                 .context("the health check schedule is malformed")?
                 .fill(CrontabFill::minutes(15)),
         )
-        .init()
-        .await
-        .context("could not start the job worker")
+        .with_cron(
+            Cron::daily_at::<KeepEventPartitions>(3, 41)
+                .context("the partition upkeep schedule is malformed")?
+                .fill(CrontabFill::days(1)),
+        );
+    let options = match resync_minutes {
+        0 => options,
+        minutes => options.with_cron(
+            Cron::every_n_minutes::<ResyncStripeEvents>(minutes)
+                .context("the resync schedule is malformed")?
+                .fill(CrontabFill::minutes(minutes)),
+        ),
+    };
+    options.init().await.context("could not start the job worker")
 }
 
-/// Runs the job worker for the life of the process. A worker stops when a query of its own fails
-/// (PostgreSQL unreachable for a moment); it is then replaced after a pause that grows to 30 s,
-/// so jobs resume when the database is back rather than never.
+/// Work a starting worker queues: a resync of Stripe's events (unless resyncs are off), for
+/// what was missed while no process ran (one queued job however many processes start together).
+pub async fn on_start(services: &Services) -> anyhow::Result<()> {
+    if services.settings.stripe_resync_minutes == 0 {
+        return Ok(());
+    }
+    let mut conn = services.pool.acquire().await?;
+    let spec = JobSpec::builder().job_key(resync::JOB_KEY).job_key_mode(JobKeyMode::Replace).build();
+    queue::enqueue_with(&mut conn, ResyncStripeEvents, spec).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
+/// Runs the job worker and the applier of Stripe's events for the life of the process. A job
+/// worker stops when a query of its own fails (PostgreSQL unreachable for a moment); it is then
+/// replaced after a pause that grows to 30 s, so jobs resume when the database is back rather
+/// than never. The applier waits out such a moment by itself.
 pub struct Supervisor {
     stop: tokio::sync::watch::Sender<bool>,
     current: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<graphile_worker::Worker>>>>,
     task: tokio::task::JoinHandle<()>,
+    events: Applier,
 }
 
 impl Supervisor {
     pub fn start(services: Services, first: graphile_worker::Worker) -> Self {
+        let events = Applier::start(services.clone(), services.settings.job_workers, services.settings.job_recovery);
         let (stop, mut stopping) = tokio::sync::watch::channel(false);
         let current = std::sync::Arc::new(std::sync::Mutex::new(None));
         let task = tokio::spawn({
@@ -167,18 +201,26 @@ impl Supervisor {
                 }
             }
         });
-        Self { stop, current, task }
+        Self { stop, current, task, events }
     }
 
-    /// Asks the running worker to stop and waits up to `grace` for its jobs; `false` when some
-    /// were still running (another process will run them again).
+    /// Asks the running worker and the applier to stop and waits up to `grace` for their work;
+    /// `false` when some was still running (another process will do it again).
     pub async fn stop(self, grace: Duration) -> bool {
         let _ = self.stop.send(true);
         if let Some(worker) = self.current.lock().expect("worker slot").clone() {
             worker.request_shutdown();
         }
-        tokio::time::timeout(grace, self.task).await.is_ok()
+        let (jobs, events) =
+            tokio::join!(async { tokio::time::timeout(grace, self.task).await.is_ok() }, self.events.stop(grace));
+        jobs && events
     }
+}
+
+/// Work due now, running ones included: jobs and Stripe events. Zero when everything that
+/// happened so far has taken effect (work scheduled for later does not count).
+pub async fn backlog(pool: &PgPool) -> crate::error::Result<i64> {
+    Ok(queue::due_now(pool).await? + crate::stripe_webhooks::applier::due_now(pool).await?)
 }
 
 async fn alert_failing_job(pool: &PgPool, job: &graphile_worker::Job, error: &str, given_up: bool) {

@@ -121,7 +121,11 @@ impl Application {
         }
         let worker = match services.settings.job_workers {
             0 => None,
-            _ => Some(worker::worker(services.clone()).await?),
+            _ => {
+                let running = worker::worker(services.clone()).await?;
+                worker::on_start(&services).await?;
+                Some(running)
+            }
         };
         let router = router(services.clone(), listener.local_addr()?);
         Ok(Self { listener, router, services, worker, sandbox })

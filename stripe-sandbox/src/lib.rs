@@ -204,6 +204,12 @@ impl Sandbox {
         self.shared.tick();
     }
 
+    /// The holder of a Standard account disconnects the platform from inside Stripe; `false`
+    /// when it was not connected through OAuth.
+    pub fn deauthorize(&self, account: &str) -> bool {
+        self.shared.with_state(|s| api::connect::revoke_access(s, account))
+    }
+
     /// Brings about `event` as `stripe trigger` does; returns the objects involved.
     pub fn trigger(&self, event: &str, account: Option<&str>) -> Result<Value, String> {
         self.shared.with_state(|s| triggers::trigger(s, event, account)).map_err(|e| e.message)

@@ -40,6 +40,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_sandbox/webhooks/deliveries", get(deliveries))
         .route("/_sandbox/webhook_endpoints", post(register_endpoint))
         .route("/_sandbox/accounts/{id}/requirements", post(set_requirements))
+        .route("/_sandbox/accounts/{id}/deauthorize", post(deauthorize_account))
         .merge(pages::routes())
         .layer(axum::middleware::from_fn_with_state(shared.clone(), answer_once_stored))
         .with_state(shared)
@@ -121,7 +122,7 @@ async fn api_call(
 
     let (status, body, replayed) = shared.with_state(|state| {
         if let Some(a) = &account
-            && state.get("account", a, None).is_none()
+            && (state.get("account", a, None).is_none() || state.access_revoked(a))
         {
             let err = ApiError::new(403, "invalid_request_error", Some("account_invalid"), format!("The provided key does not have access to account '{a}' (or that account does not exist). Application access may have been revoked."));
             return (err.status, err.body(), false);
@@ -338,6 +339,25 @@ async fn set_requirements(
     }) {
         Ok(account) => json_response(200, &account),
         Err(err) => error_response(&err),
+    }
+}
+
+/// The account holder disconnects the platform from inside Stripe.
+async fn deauthorize_account(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(resp) = control_auth(&shared, &headers) {
+        return *resp;
+    }
+    if shared.with_state(|s| crate::api::connect::revoke_access(s, &id)) {
+        json_response(200, &json!({ "id": id, "deauthorized": true }))
+    } else {
+        error_response(&ApiError::state(
+            "account_invalid",
+            "The account is not connected to the platform through OAuth.",
+        ))
     }
 }
 

@@ -390,7 +390,17 @@ impl State {
     /// The object a request parameter names (a price's `product`): an unknown id is a bad
     /// request (400) naming the parameter, as Stripe answers it.
     pub fn referenced(&self, object: &str, id: &str, account: Option<&str>, param: &str) -> ApiResult<Value> {
+        // An account that revoked the platform's access is not there for the platform any more.
+        if object == "account" && self.access_revoked(id) {
+            return Err(ApiError::no_such_param(object, id, param));
+        }
         self.get(object, id, account).cloned().ok_or_else(|| ApiError::no_such_param(object, id, param))
+    }
+
+    /// Whether a Standard account connected through OAuth has since been disconnected from the
+    /// platform (by the platform or from inside Stripe): the platform may no longer act on it.
+    pub fn access_revoked(&self, account: &str) -> bool {
+        self.oauth_connected.get(account) == Some(&false)
     }
 
     /// Retrieves an object that may have been deleted: a deleted one answers as Stripe's

@@ -35,6 +35,9 @@ pub enum Mode {
     Concurrent,
     /// Held until flushed, then delivered newest first.
     Reverse,
+    /// Lost on the way (an outage between Stripe and the endpoint): never delivered; the
+    /// events stay in the events list, where a resync finds them.
+    Lost,
 }
 
 /// One attempt to deliver one event to one endpoint, as the log shows it.
@@ -266,6 +269,19 @@ impl Delivery {
             }
             Mode::Concurrent => {
                 tokio::join!(self.deliver_with_retries(job.clone()), self.deliver_with_retries(job));
+            }
+            Mode::Lost => {
+                self.log.lock().expect("delivery log lock").push(DeliveryRecord {
+                    event_id: job.event_id.clone(),
+                    event_type: job.event_type.clone(),
+                    endpoint_id: job.endpoint_id.clone(),
+                    url: job.url.clone(),
+                    attempt: job.attempt,
+                    status: None,
+                    error: Some("lost on the way (the sandbox's `lost` delivery mode)".into()),
+                    duration_ms: 0,
+                });
+                self.store(job.change(false));
             }
         }
     }

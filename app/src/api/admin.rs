@@ -152,23 +152,29 @@ pub async fn reactivate_tenant(tenant_id: String) -> Result<(), AppError> {
     Ok(())
 }
 
-/// A background job that failed, for the jobs page.
+/// A job or a Stripe event that failed, for the jobs page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FailingJobRow {
-    pub id: i64,
-    pub task: String,
+pub struct FailingRow {
+    /// What "Retry now" sends back.
+    pub id: String,
+    /// The job's task and number, or the event's type.
+    pub title: String,
+    /// Further lines: the event's id and account; when it was queued or received.
+    pub details: Vec<String>,
     pub attempts: String,
     pub last_error: String,
-    /// "Given up", or when it runs again.
+    /// "Given up", or when it is tried again.
     pub next: String,
-    pub queued: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobsView {
     /// Jobs waiting, per task.
     pub queue: Vec<(String, i64)>,
-    pub failing: Vec<FailingJobRow>,
+    pub failing: Vec<FailingRow>,
+    /// Stripe events due or being applied.
+    pub events_waiting: i64,
+    pub failing_events: Vec<FailingRow>,
 }
 
 #[server(prefix = "/rpc", endpoint = "jobs_overview")]
@@ -177,17 +183,35 @@ pub async fn jobs_overview() -> Result<JobsView, AppError> {
     crate::server::authorize(policy::PLATFORM_ADMIN)?;
     let services = crate::server::services()?;
     let failing = domain::queue::failing(&services.pool, 100).await?;
+    let failing_events = domain::stripe_webhooks::applier::failing(&services.pool, 100).await?;
+    let format_time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or_else(|| "Given up".to_owned(), format_time);
     Ok(JobsView {
+        events_waiting: domain::stripe_webhooks::applier::due_now(&services.pool).await?,
+        failing_events: failing_events
+            .into_iter()
+            .map(|e| FailingRow {
+                title: e.kind,
+                details: [Some(e.id.clone()), e.account, Some(format!("received {}", format_time(e.received_at)))]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                attempts: format!("{} of {}", e.attempts, domain::stripe_webhooks::applier::MAX_ATTEMPTS),
+                next: when(e.next_attempt_at),
+                id: e.id,
+                last_error: e.last_error,
+            })
+            .collect(),
         queue: domain::queue::queue_depth(&services.pool).await?,
         failing: failing
             .into_iter()
-            .map(|j| FailingJobRow {
-                id: j.id,
-                task: j.task,
+            .map(|j| FailingRow {
+                id: j.id.to_string(),
+                title: format!("{} #{}", j.task, j.id),
+                details: vec![format!("queued {}", format_time(j.created_at))],
                 attempts: format!("{} of {}", j.attempts, j.max_attempts),
                 last_error: j.last_error,
-                next: j.next_run.map_or_else(|| "Given up".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
-                queued: j.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                next: when(j.next_run),
             })
             .collect(),
     })
@@ -200,5 +224,14 @@ pub async fn retry_job(id: String) -> Result<(), AppError> {
     let services = crate::server::services()?;
     let id = id.parse().map_err(|_| Error::NotFound("job"))?;
     domain::queue::retry_now(&services.pool, id).await?;
+    Ok(())
+}
+
+#[server(prefix = "/rpc", endpoint = "retry_stripe_event")]
+pub async fn retry_stripe_event(id: String) -> Result<(), AppError> {
+    use domain::auth::policy;
+    crate::server::authorize(policy::PLATFORM_ADMIN)?;
+    let services = crate::server::services()?;
+    domain::stripe_webhooks::applier::retry_now(&services.pool, &id).await?;
     Ok(())
 }

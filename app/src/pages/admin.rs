@@ -5,8 +5,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use super::people::PeopleTable;
 use crate::{
     api::admin::{
-        AdminOverview, CreateTenant, EmailRow, EmailView, JobsView, ReactivateTenant, RetryJob, SuspendTenant,
-        TenantRow, jobs_overview, load_admin_overview, outbox, outbox_email,
+        AdminOverview, CreateTenant, EmailRow, EmailView, FailingRow, JobsView, ReactivateTenant, RetryJob,
+        RetryStripeEvent, SuspendTenant, TenantRow, jobs_overview, load_admin_overview, outbox, outbox_email,
     },
     components::{
         forms::{FormError, TextField, action_error},
@@ -250,23 +250,32 @@ fn Email(email: EmailView) -> impl IntoView {
 #[component]
 pub fn JobsPage() -> impl IntoView {
     let retry = ServerAction::<RetryJob>::new();
-    let data = Resource::new(move || retry.version().get(), |_| jobs_overview());
+    let retry_event = ServerAction::<RetryStripeEvent>::new();
+    let data = Resource::new(move || (retry.version().get(), retry_event.version().get()), |_| jobs_overview());
     view! {
         <Title text="Background jobs"/>
-        <Loaded data view=move |jobs| view! { <Jobs jobs retry/> }/>
+        <Loaded data view=move |jobs| view! { <Jobs jobs retry retry_event/> }/>
     }
 }
 
 #[component]
-fn Jobs(jobs: JobsView, retry: ServerAction<RetryJob>) -> impl IntoView {
+fn Jobs(jobs: JobsView, retry: ServerAction<RetryJob>, retry_event: ServerAction<RetryStripeEvent>) -> impl IntoView {
     let error = action_error(retry);
+    let event_error = action_error(retry_event);
     view! {
         <div class="flex flex-col gap-6">
             <section>
                 <h1 class=ui::HEADING>"Background jobs"</h1>
                 <p class=ui::MUTED>
-                    "Emails, receipts, webhooks, Stripe events and scheduled checks run as jobs. A job that fails is retried with backoff; after 3 failures platform admins are alerted."
+                    "Emails, receipts, webhooks and scheduled checks run as jobs; Stripe's events are applied from the table they are stored in. Either is retried with backoff when it fails; after 3 failures platform admins are alerted."
                 </p>
+            </section>
+            <section class=ui::CARD>
+                <h2 class="mb-4 text-lg font-semibold text-gray-900">"Stripe events that could not be applied"</h2>
+                <p class=ui::MUTED data-testid="events-waiting">{format!("{} events waiting to be applied.", jobs.events_waiting)}</p>
+                <FormError error=event_error/>
+                <FailingTable rows=jobs.failing_events testid="failing-events" none="Every event received has been applied."
+                    retry=move |id| view! { <ActionForm action=retry_event><RetryNow id/></ActionForm> }.into_any()/>
             </section>
             <section class=ui::CARD>
                 <h2 class="mb-4 text-lg font-semibold text-gray-900">"Waiting"</h2>
@@ -283,42 +292,62 @@ fn Jobs(jobs: JobsView, retry: ServerAction<RetryJob>) -> impl IntoView {
             <section class=ui::CARD>
                 <h2 class="mb-4 text-lg font-semibold text-gray-900">"Failing"</h2>
                 <FormError error/>
-                {if jobs.failing.is_empty() {
-                    view! { <p class=ui::MUTED>"No job is failing."</p> }.into_any()
-                } else {
-                    view! {
-                        <div class="overflow-x-auto">
-                            <table class=ui::TABLE data-testid="failing-jobs">
-                                <thead>
-                                    <tr>
-                                        <th class=ui::TH>"Job"</th>
-                                        <th class=ui::TH>"Attempts"</th>
-                                        <th class=ui::TH>"Last error"</th>
-                                        <th class=ui::TH>"Next try"</th>
-                                        <th class=ui::TH>""</th>
-                                    </tr>
-                                </thead>
-                                <tbody>
-                                    {jobs.failing.into_iter().map(|j| view! {
-                                        <tr>
-                                            <td class=ui::TD>{format!("{} #{}", j.task, j.id)}<br/><span class=ui::MUTED>{j.queued}</span></td>
-                                            <td class=ui::TD>{j.attempts}</td>
-                                            <td class=ui::TD>{j.last_error}</td>
-                                            <td class=ui::TD>{j.next}</td>
-                                            <td class=ui::TD>
-                                                <ActionForm action=retry>
-                                                    <input type="hidden" name="id" value=j.id.to_string()/>
-                                                    <button type="submit" class=ui::BUTTON_QUIET>"Retry now"</button>
-                                                </ActionForm>
-                                            </td>
-                                        </tr>
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
-                    }.into_any()
-                }}
+                <FailingTable rows=jobs.failing testid="failing-jobs" none="No job is failing."
+                    retry=move |id| view! { <ActionForm action=retry><RetryNow id/></ActionForm> }.into_any()/>
             </section>
         </div>
     }
+}
+
+/// The fields of a "Retry now" form.
+#[component]
+fn RetryNow(id: String) -> impl IntoView {
+    view! {
+        <input type="hidden" name="id" value=id/>
+        <button type="submit" class=ui::BUTTON_QUIET>"Retry now"</button>
+    }
+}
+
+/// Failing jobs or events: what, attempts, last error, next try, and "Retry now" (`retry`
+/// renders its form for a row's id).
+#[component]
+fn FailingTable(
+    rows: Vec<FailingRow>,
+    testid: &'static str,
+    none: &'static str,
+    retry: impl Fn(String) -> AnyView + 'static,
+) -> impl IntoView {
+    if rows.is_empty() {
+        return view! { <p class=ui::MUTED>{none}</p> }.into_any();
+    }
+    view! {
+        <div class="overflow-x-auto">
+            <table class=ui::TABLE data-testid=testid>
+                <thead>
+                    <tr>
+                        <th class=ui::TH>"What"</th>
+                        <th class=ui::TH>"Attempts"</th>
+                        <th class=ui::TH>"Last error"</th>
+                        <th class=ui::TH>"Next try"</th>
+                        <th class=ui::TH>""</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {rows.into_iter().map(|row| view! {
+                        <tr>
+                            <td class=ui::TD>
+                                {row.title}
+                                {row.details.into_iter().map(|line| view! { <br/><span class=ui::MUTED>{line}</span> }).collect_view()}
+                            </td>
+                            <td class=ui::TD>{row.attempts}</td>
+                            <td class=ui::TD>{row.last_error}</td>
+                            <td class=ui::TD>{row.next}</td>
+                            <td class=ui::TD>{retry(row.id)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
 }

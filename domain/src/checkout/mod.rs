@@ -27,6 +27,7 @@ use crate::{
     queue,
     security::{self, MailKind, Payer},
     stripe::{idempotent, upstream},
+    tenant_stripe::{self, AccessLost},
 };
 
 /// How long a buyer has to pay, from the win.
@@ -277,7 +278,9 @@ pub async fn pay_page(services: &Services, token: &str, client_ip: Option<IpAddr
     let mut conn = services.pool.acquire().await?;
     let winning = get(&mut conn, id).await?;
     let tenant = sqlx::query!(
-        r#"SELECT t.name, t.status = 'suspended' AS "suspended!" FROM tenants t JOIN winning_bids b ON b.tenant_id = t.id
+        r#"SELECT t.name, t.status = 'suspended' AS "suspended!",
+                  EXISTS (SELECT 1 FROM tenant_stripe_accounts s WHERE s.tenant_id = t.id) AS "connected!"
+           FROM tenants t JOIN winning_bids b ON b.tenant_id = t.id
            WHERE b.id = $1"#,
         id
     )
@@ -292,6 +295,8 @@ pub async fn pay_page(services: &Services, token: &str, client_ip: Option<IpAddr
     .flatten();
     let unavailable = if tenant.suspended {
         Some(PAYMENTS_PAUSED.to_owned())
+    } else if !tenant.connected {
+        Some(NOT_CONNECTED.to_owned())
     } else {
         services.stripe.mode(winning.livemode).err().map(|_| {
             "This auction house cannot take this payment yet: its payments are not set up. Please contact the auction house."
@@ -407,8 +412,22 @@ async fn checkout(services: &Services, bid_id: Uuid) -> Result<String> {
         .customize()
         .request_strategy(idempotent(format!("remit-checkout-{}", claim.payment_session))?)
         .send(stripe.client())
-        .await
-        .map_err(|e| upstream(e, "open the payment page"))?;
+        .await;
+    let session = match session {
+        Ok(session) => session,
+        // The tenant's Stripe account is no longer Remit's to pay into: the connection ends
+        // (the owner is told) and this attempt's claim goes, so it is not counted.
+        Err(err) if crate::stripe::lost_access_error(&err) => {
+            let mut tx = services.pool.begin().await?;
+            sqlx::query!("DELETE FROM payment_sessions WHERE id = $1 AND status = 'creating'", claim.payment_session)
+                .execute(&mut *tx)
+                .await?;
+            tenant_stripe::lost_access(&mut tx, &claim.destination, None, AccessLost::Refused).await?;
+            tx.commit().await?;
+            return Err(Error::conflict(NOT_CONNECTED));
+        }
+        Err(err) => return Err(upstream(err, "open the payment page")),
+    };
     let url = session.url.clone().ok_or_else(|| anyhow::anyhow!("Checkout session {} has no URL", session.id))?;
     let mut tx = services.pool.begin().await?;
     let opened = sqlx::query!(
@@ -479,9 +498,7 @@ async fn decide(services: &Services, bid_id: Uuid) -> Result<Decision> {
     // The mode is checked before anything is claimed: a bid of a mode without Stripe keys is
     // refused here, never paid through the other mode's key.
     services.stripe.mode(bid.livemode)?;
-    let destination = bid.destination.ok_or_else(|| {
-        Error::conflict("The auction house cannot take payments yet (its Stripe account is not connected).")
-    })?;
+    let destination = bid.destination.ok_or_else(|| Error::conflict(NOT_CONNECTED))?;
     let fee_bps = services.settings.platform_fee_bps;
     let claim = |payment_session, attempt, expires_at| Claim {
         payment_session,
@@ -608,6 +625,11 @@ pub fn application_fee(amount: i64, bps: u32) -> i64 {
 fn asks_three_d_secure(amount: i64, currency: &str) -> bool {
     currency == "usd" && amount > THREE_D_SECURE_ABOVE_USD
 }
+
+/// What buyers are told when the tenant has no Stripe account connected (never connected, or
+/// disconnected from inside Stripe).
+pub const NOT_CONNECTED: &str = "This auction house cannot take payments right now: its Stripe account is not \
+                                 connected to Remit. Please contact the auction house.";
 
 /// What buyers of a suspended tenant are told.
 pub const PAYMENTS_PAUSED: &str =

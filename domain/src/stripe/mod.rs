@@ -184,6 +184,28 @@ pub fn card_decline(err: &stripe::StripeError) -> Option<String> {
     }
 }
 
+/// Whether Stripe refused a call because the platform no longer has access to the connected
+/// account it names: the account holder disconnected the platform (`account_invalid`, 403, for
+/// a call made as the account), or the account is no longer there for the platform (a transfer
+/// destination Stripe says does not exist).
+pub fn access_lost(status: u16, code: Option<&str>, param: Option<&str>) -> bool {
+    match (status, code) {
+        (403, Some("account_invalid")) => true,
+        (400 | 404, Some("resource_missing")) => param.is_some_and(|p| p.contains("destination")),
+        _ => false,
+    }
+}
+
+/// [`access_lost`] for an error of async-stripe.
+pub fn lost_access_error(err: &stripe::StripeError) -> bool {
+    match err {
+        stripe::StripeError::Stripe(api, status) => {
+            access_lost(*status, api.code.as_ref().map(|c| c.as_str()), api.param.as_deref())
+        }
+        _ => false,
+    }
+}
+
 /// Logs a failed Stripe call and returns an error safe to show: `what` says what could not be done.
 pub fn upstream(err: stripe::StripeError, what: &str) -> crate::Error {
     match &err {
@@ -193,4 +215,20 @@ pub fn upstream(err: stripe::StripeError, what: &str) -> crate::Error {
         other => tracing::warn!(error = %other, "Stripe could not be reached: {what}"),
     }
     crate::Error::Upstream(format!("Stripe could not {what} just now. Please try again in a moment."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_revoked_account_or_a_vanished_destination_is_lost_access() {
+        assert!(access_lost(403, Some("account_invalid"), None));
+        assert!(access_lost(400, Some("resource_missing"), Some("payment_intent_data[transfer_data][destination]")));
+        // Other refusals are not about access to the account.
+        assert!(!access_lost(400, Some("resource_missing"), Some("customer")));
+        assert!(!access_lost(400, Some("account_invalid"), None));
+        assert!(!access_lost(402, Some("card_declined"), None));
+        assert!(!access_lost(500, None, None));
+    }
 }

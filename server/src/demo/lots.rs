@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, TimeZone as _, Utc};
-use domain::{Services, checkout, queue, seed};
+use domain::{Services, checkout, seed, worker};
 use stripe_sandbox::Sandbox;
 use uuid::Uuid;
 
@@ -256,7 +256,7 @@ async fn settled(services: &Services, bid: Uuid, expected: &Expected) -> anyhow:
             && progress.outcomes >= expected.outcomes
             && (progress.receipt_issued || !expected.receipt)
             && progress.mail_pending == 0
-            && domain(queue::due_now(&services.pool).await, "reading the queue")? == 0;
+            && domain(worker::backlog(&services.pool).await, "reading the queue")? == 0;
         if done {
             return Ok(());
         }

@@ -167,6 +167,7 @@ const CASES: &[Case] = &[
     rpc_with("/rpc/reactivate_tenant", Access::Roles(PLATFORM_ADMIN), 404),
     rpc("/rpc/jobs_overview", Access::Roles(PLATFORM_ADMIN)),
     rpc_with("/rpc/retry_job", Access::Roles(PLATFORM_ADMIN), 404),
+    rpc_with("/rpc/retry_stripe_event", Access::Roles(PLATFORM_ADMIN), 404),
     route("GET", "/healthz", Access::Everyone, 200),
     route("GET", "/readyz", Access::Everyone, 200),
     route("GET", "/admin/outbox/{email_id}/attachments/{attachment_id}", Access::Roles(PLATFORM_ADMIN), 200),
@@ -437,6 +438,7 @@ async fn form_for(app: &TestApp, f: &Fixtures, path: &str, who: Option<Role>, n:
         }
         "/rpc/reactivate_tenant" => pairs(&[("tenant_id", uuid::Uuid::new_v4().to_string())]),
         "/rpc/retry_job" => pairs(&[("id", "999999999".into())]),
+        "/rpc/retry_stripe_event" => pairs(&[("id", "evt_not_stored".into())]),
         "/rpc/send_onboarding_link" => pairs(&[
             ("consultant_id", app.user(Role::Consultant).id.to_string()),
             ("email", "books@example.com".into()),

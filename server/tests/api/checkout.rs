@@ -64,6 +64,7 @@ pub(crate) async fn bid(app: &TestApp) -> (String, i32, i32) {
 #[tokio::test]
 async fn a_win_registered_by_api_key_emails_the_buyer_once_and_is_idempotent_on_the_reference() {
     let app = spawn_app().await;
+    connected(&app).await;
     let key = api_key(&app).await;
     let (status, first) =
         app.json_with_key(Method::POST, "/api/v1/winnings", &key, Some(winning("AUC-1-L42", 12_500))).await;

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::{
     checkout::{api_key, start, winning},
-    helpers::{Options, SecondProcess, TestApp, spawn_app, spawn_app_with},
+    helpers::{Options, SecondProcess, TestApp, spawn_app, spawn_app_with, wait_until},
     tenant_stripe::connected,
 };
 
@@ -412,14 +412,6 @@ async fn a_failed_stripe_call_moves_nothing_forward_and_the_retry_gets_one_sessi
     assert_eq!(attempts, 1);
 }
 
-async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !done().await {
-        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen within 60 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn scheduled_jobs_run_through_the_worker_and_its_schedule() {
     let app = spawn_app().await;
@@ -500,11 +492,11 @@ async fn scheduled_jobs_run_through_the_worker_and_its_schedule() {
 async fn a_job_that_keeps_failing_is_shown_to_platform_admins() {
     let app = spawn_app().await;
     let pool = app.services.pool.clone();
-    // An event the queue is asked to apply but that was never stored: the job fails every time.
+    // A receipt for an order that does not exist: the job fails every time.
     let mut conn = pool.acquire().await.unwrap();
     domain::queue::enqueue_with(
         &mut conn,
-        domain::stripe_webhooks::ApplyStripeEvent { event_id: "evt_never_stored".into() },
+        domain::receipts::IssueReceipt { order_id: uuid::Uuid::new_v4() },
         graphile_worker::JobSpec::builder().max_attempts(3).build(),
     )
     .await
@@ -522,16 +514,15 @@ async fn a_job_that_keeps_failing_is_shown_to_platform_admins() {
     .await;
     let (status, page) = app.page(Some(Role::PlatformAdmin), "/admin/jobs").await;
     assert_eq!(status, 200);
-    assert!(page.contains("apply_stripe_event") && page.contains("Given up"), "{page}");
+    assert!(page.contains("issue_receipt") && page.contains("Given up"), "{page}");
     let (status, dashboard) = app.page(Some(Role::PlatformAdmin), "/admin").await;
     assert_eq!(status, 200);
-    assert!(dashboard.contains("apply_stripe_event"), "the alert is on the admin dashboard");
+    assert!(dashboard.contains("issue_receipt"), "the alert is on the admin dashboard");
     // "Retry now" puts it back in the queue.
-    let id: i64 =
-        sqlx::query_scalar("SELECT id FROM graphile_worker.jobs WHERE task_identifier = 'apply_stripe_event'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let id: i64 = sqlx::query_scalar("SELECT id FROM graphile_worker.jobs WHERE task_identifier = 'issue_receipt'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let admin = crate::billing::signed_in(&app, Role::PlatformAdmin).await;
     assert_eq!(app.rpc(&admin, "retry_job", &[("id", &id.to_string())]).await.status(), 200);
     let attempts: i16 = sqlx::query_scalar("SELECT attempts FROM graphile_worker._private_jobs WHERE id = $1")
@@ -540,4 +531,71 @@ async fn a_job_that_keeps_failing_is_shown_to_platform_admins() {
         .await
         .unwrap();
     assert!(attempts < 3, "the job is due again");
+}
+
+#[tokio::test]
+async fn a_stripe_event_that_keeps_failing_is_shown_to_platform_admins_and_can_be_retried() {
+    let app = spawn_app().await;
+    let pool = app.services.pool.clone();
+    // Signed and an event to the intake, but without the object the applier needs: every try fails.
+    let body = r#"{"id":"evt_unappliable","object":"event","type":"checkout.session.completed","created":1764547200,"livemode":false,"account":null,"api_version":null,"data":{}}"#;
+    assert_eq!(app.post_stripe_event(body).await, 200);
+    let state = async || -> (i32, Option<String>, bool) {
+        sqlx::query_as(
+            "SELECT attempts, last_error, next_attempt_at IS NULL FROM stripe_events WHERE id = 'evt_unappliable'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    // Each retry is made due at once rather than after the backoff, until the third failure.
+    wait_until("three failed tries", async || {
+        sqlx::query(
+            "UPDATE stripe_events SET next_attempt_at = now() WHERE id = 'evt_unappliable' AND claimed_until IS NULL",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        state().await.0 >= 3 && state().await.1.is_some() && {
+            let alerts: i64 = sqlx::query_scalar("SELECT count(*) FROM alerts WHERE kind = 'stripe_event_failed'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            alerts == 1
+        }
+    })
+    .await;
+    let (attempts, error, given_up) = state().await;
+    assert!(error.unwrap().contains("malformed"), "the error says what is wrong");
+    assert!(!given_up && attempts < domain::stripe_webhooks::applier::MAX_ATTEMPTS);
+    let (status, page) = app.page(Some(Role::PlatformAdmin), "/admin/jobs").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("evt_unappliable") && page.contains("malformed"), "{page}");
+    assert!(page.contains(&format!("of {}", domain::stripe_webhooks::applier::MAX_ATTEMPTS)), "{page}");
+
+    // On its last try it is given up, and the admins are told again.
+    sqlx::query("UPDATE stripe_events SET attempts = $1, next_attempt_at = now() WHERE id = 'evt_unappliable'")
+        .bind(domain::stripe_webhooks::applier::MAX_ATTEMPTS - 1)
+        .execute(&pool)
+        .await
+        .unwrap();
+    wait_until("the event to be given up", async || state().await.2).await;
+    let alerts: i64 = sqlx::query_scalar("SELECT count(*) FROM alerts WHERE kind = 'stripe_event_failed'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(alerts, 2, "failing, then given up");
+    let (_, page) = app.page(Some(Role::PlatformAdmin), "/admin/jobs").await;
+    assert!(page.contains("Given up"), "{page}");
+
+    // "Retry now" makes it due again with its attempts counted afresh; an event that is not
+    // failing cannot be retried.
+    let admin = crate::billing::signed_in(&app, Role::PlatformAdmin).await;
+    assert_eq!(app.rpc(&admin, "retry_stripe_event", &[("id", "evt_unappliable")]).await.status(), 200);
+    wait_until("the retried event to be tried again", async || {
+        let (attempts, _, given_up) = state().await;
+        (1..5).contains(&attempts) && !given_up
+    })
+    .await;
+    assert_eq!(app.rpc(&admin, "retry_stripe_event", &[("id", "evt_not_stored")]).await.status(), 404);
 }

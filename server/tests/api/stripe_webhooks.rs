@@ -8,7 +8,7 @@ use std::{
 use domain::stripe::events::TOLERANCE_SECONDS;
 use secrecy::ExposeSecret as _;
 
-use crate::helpers::{SecondProcess, TestApp, spawn_app};
+use crate::helpers::{SecondProcess, TestApp, spawn_app, wait_until};
 
 async fn stored(app: &TestApp, kind: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM stripe_events WHERE type = $1")
@@ -75,13 +75,7 @@ async fn forged_stale_or_unsigned_deliveries_get_400_and_store_nothing() {
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 400, "{header:?}");
     }
-    assert_eq!(app.count("stripe_events").await, 0);
-    let jobs: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM graphile_worker.jobs WHERE task_identifier = 'apply_stripe_event'")
-            .fetch_one(&app.services.pool)
-            .await
-            .unwrap();
-    assert_eq!(jobs, 0, "nothing to apply");
+    assert_eq!(app.count("stripe_events").await, 0, "nothing stored, so nothing to apply");
     let reported: Vec<(String, Option<String>)> =
         sqlx::query_as("SELECT severity, host(client_ip) FROM security_events WHERE kind = 'webhook.bad_signature'")
             .fetch_all(&app.services.pool)
@@ -105,13 +99,12 @@ async fn post_event(client: &reqwest::Client, url: &str, secret: &str, body: Str
     client.post(url).header("stripe-signature", header).body(body).send().await.map(|r| r.status().as_u16())
 }
 
-/// Of the events `ids`: how many are stored, and how many of those have their job, or were
-/// applied already by it (the test app's own worker runs the jobs meanwhile).
-async fn stored_with_jobs(app: &TestApp, ids: &[String]) -> (i64, i64) {
+/// Of the events `ids`: how many are stored, and how many of those are queued for the applier
+/// (due, or being applied), or were applied already (the test app's own applier runs meanwhile).
+async fn stored_and_queued(app: &TestApp, ids: &[String]) -> (i64, i64) {
     sqlx::query_as(
-        "SELECT count(*), count(*) FILTER (WHERE e.applied_at IS NOT NULL OR EXISTS (
-             SELECT 1 FROM graphile_worker._private_jobs j WHERE j.payload->>'event_id' = e.id))
-         FROM stripe_events e WHERE e.id = ANY($1)",
+        "SELECT count(*), count(*) FILTER (WHERE applied_at IS NOT NULL OR next_attempt_at IS NOT NULL)
+         FROM stripe_events WHERE id = ANY($1)",
     )
     .bind(ids)
     .fetch_one(&app.services.pool)
@@ -122,7 +115,7 @@ async fn stored_with_jobs(app: &TestApp, ids: &[String]) -> (i64, i64) {
 #[tokio::test]
 async fn a_process_killed_under_load_has_stored_every_event_it_acknowledged() {
     let app = spawn_app().await;
-    // A web-only replica: the events it takes stay in the table with their jobs for this test.
+    // A web-only replica (the test app's own applier applies what it stores meanwhile).
     let replica = SecondProcess::start_with(&app, &[("JOB_WORKERS", "0")]).await;
     let secret = app.services.stripe.mode(false).unwrap().keys().webhook_secrets[0].expose_secret().to_owned();
     let url = format!("{}/payments/webhooks/stripe", replica.address);
@@ -163,9 +156,9 @@ async fn a_process_killed_under_load_has_stored_every_event_it_acknowledged() {
         sender.await.unwrap();
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
-    let (events, jobs) = stored_with_jobs(&app, &acknowledged).await;
+    let (events, queued) = stored_and_queued(&app, &acknowledged).await;
     assert_eq!(events, acknowledged.len() as i64, "every acknowledged event is stored");
-    assert_eq!(jobs, acknowledged.len() as i64, "with its job (or applied by it)");
+    assert_eq!(queued, acknowledged.len() as i64, "and queued for the applier (or applied)");
 }
 
 #[tokio::test]
@@ -189,10 +182,185 @@ async fn an_event_the_database_cannot_hold_fails_alone() {
         .enumerate()
         .filter(|(i, _)| *i != 20)
         .for_each(|(i, status)| assert_eq!(*status, 200, "request {i}"));
-    assert_eq!(stored_with_jobs(&app, &good).await, (40, 40));
-    assert_eq!(stored_with_jobs(&app, &["evt_nul".to_owned()]).await, (0, 0));
+    assert_eq!(stored_and_queued(&app, &good).await, (40, 40));
+    assert_eq!(stored_and_queued(&app, &["evt_nul".to_owned()]).await, (0, 0));
 }
 
 async fn post_event_owned(client: reqwest::Client, url: String, secret: String, body: String) -> u16 {
     post_event(&client, &url, &secret, body).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_resync_brings_what_the_deliveries_lost_exactly_once() {
+    let app = spawn_app().await;
+    // The buyer pays while every delivery from Stripe is lost on the way.
+    app.sandbox.set_delivery_mode(stripe_sandbox::DeliveryMode::Lost);
+    let token = crate::checkout::won_lot(&app, 12_500).await;
+    let (status, body) = crate::checkout::start(&app, &token).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = crate::billing::pay(body["url"].as_str().unwrap(), "4242424242424242").await;
+    assert_eq!(status, 303);
+    app.sandbox.settle_deliveries().await;
+    let lost = app.sandbox.deliveries();
+    assert!(lost.iter().any(|d| d.event_type == "checkout.session.completed"), "{lost:?}");
+    assert!(lost.iter().all(|d| d.status.is_none()), "nothing was delivered");
+    app.wait_for_jobs().await;
+    assert_eq!(crate::checkout::bid(&app).await.0, "awaiting_payment", "Remit has not heard of the payment");
+
+    // Deliveries work again, but Stripe does not send again what it lost: a process that starts
+    // resyncs (its worker queues the resync, as every worker does at start).
+    app.sandbox.set_delivery_mode(stripe_sandbox::DeliveryMode::Normal);
+    let second = SecondProcess::start_with(&app, &[("STRIPE_RESYNC_MINUTES", "15")]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while crate::checkout::bid(&app).await.0 != "paid" {
+        assert!(tokio::time::Instant::now() < deadline, "the resync did not bring the payment");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.wait_for_jobs().await;
+    let once = async || -> (i64, i64, i64, i64) {
+        sqlx::query_as(
+            "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM receipts),
+                    (SELECT count(*) FROM emails WHERE to_address = 'buyer@example.com' AND subject LIKE 'Your receipt%'),
+                    (SELECT count(*) FROM stripe_events)",
+        )
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap()
+    };
+    let (orders, receipts, emails, events) = once().await;
+    assert_eq!((orders, receipts, emails), (1, 1, 1), "one order, receipt and receipt email");
+    let cursors: i64 = app.count("stripe_event_cursors").await;
+    assert!(cursors >= 2, "the platform and the tenant's account were listed");
+
+    // Another resync finds everything stored: nothing new, nothing twice.
+    let again = domain::stripe_webhooks::resync::resync(&app.services).await.unwrap();
+    assert_eq!(again.stored, 0, "{again:?}");
+    assert!(again.listed > 0 && again.accounts >= 2, "{again:?}");
+    app.wait_for_jobs().await;
+    assert_eq!(once().await, (1, 1, 1, events));
+    second.kill().await;
+}
+
+#[tokio::test]
+async fn old_months_of_events_are_dropped_by_the_schedule_once_applied() {
+    let app = spawn_app().await;
+    let pool = app.services.pool.clone();
+    let exists = async |table: &str| -> bool {
+        sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(table).fetch_one(&pool).await.unwrap()
+    };
+    wait_until("the schedule's registration", async || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM graphile_worker._private_known_crontabs WHERE identifier = 'keep_stripe_event_partitions'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
+    // Two months long past the retention (90 days), one with every event applied and one holding
+    // an event that was given up; an applied event so old no month holds it; and next month but
+    // one missing.
+    let now = chrono::Utc::now();
+    let month = |days_ago: i64| domain::stripe_webhooks::partitions::month_of(now - chrono::Duration::days(days_ago));
+    let (applied_month, kept_month) = (month(200), month(250));
+    for first in [applied_month, kept_month] {
+        let next = first.checked_add_months(chrono::Months::new(1)).unwrap();
+        let name = domain::stripe_webhooks::partitions::partition_name(first);
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE TABLE {name} PARTITION OF stripe_events FOR VALUES FROM ('{first}') TO ('{next}')"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let insert = async |id: &str, created: chrono::DateTime<chrono::Utc>, applied: bool| {
+        sqlx::query(
+            "INSERT INTO stripe_events (id, type, livemode, created, payload, applied_at, next_attempt_at, last_error)
+             VALUES ($1, 'customer.created', false, $2, '{}', CASE WHEN $3 THEN now() END, NULL,
+                     CASE WHEN $3 THEN NULL ELSE 'given up' END)",
+        )
+        .bind(id)
+        .bind(created)
+        .bind(applied)
+        .execute(&pool)
+        .await
+        .unwrap();
+    };
+    let day = |d: chrono::NaiveDate| d.and_hms_opt(12, 0, 0).unwrap().and_utc();
+    insert("evt_old_applied", day(applied_month), true).await;
+    insert("evt_old_given_up", day(kept_month), false).await;
+    insert("evt_ancient", now - chrono::Duration::days(800), true).await;
+    let ahead = domain::stripe_webhooks::partitions::months_to_make(now).pop().unwrap();
+    let ahead = domain::stripe_webhooks::partitions::partition_name(ahead);
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {ahead}"))).execute(&pool).await.unwrap();
+
+    // The upkeep last ran a day ago: a worker that starts now runs it.
+    sqlx::query(
+        "UPDATE graphile_worker._private_known_crontabs SET last_execution = now() - interval '1 day'
+         WHERE identifier = 'keep_stripe_event_partitions'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let second = SecondProcess::start(&app).await;
+    let applied_table = domain::stripe_webhooks::partitions::partition_name(applied_month);
+    wait_until("the applied month to be dropped", async || !exists(&applied_table).await).await;
+    wait_until("next months' partition to be made", async || exists(&ahead).await).await;
+    let kept = domain::stripe_webhooks::partitions::partition_name(kept_month);
+    assert!(exists(&kept).await, "a month with an unapplied event is kept");
+    // The ancient applied event leaves the default partition too.
+    wait_until("only the given-up event to be left", async || {
+        let left: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM stripe_events ORDER BY id").fetch_all(&pool).await.unwrap();
+        left == ["evt_old_given_up"]
+    })
+    .await;
+    second.kill().await;
+}
+
+#[tokio::test]
+async fn the_partitioning_migration_keeps_an_existing_databases_events() {
+    let db = format!("remit_test_{}", uuid::Uuid::new_v4().simple());
+    let url = format!("postgres://postgres@127.0.0.1:5432/{db}");
+    <sqlx::Postgres as sqlx::migrate::MigrateDatabase>::create_database(&url).await.unwrap();
+    let pool = domain::db::connect(&url).await.unwrap();
+    // The database as the previous release left it: one event applied, one still to apply.
+    let queue = domain::db::MIGRATOR.iter().find(|m| m.description.contains("stripe event queue")).unwrap().version;
+    domain::db::MIGRATOR.run_to(queue - 1, &pool).await.unwrap();
+    for (id, applied) in [("evt_before_applied", true), ("evt_before_waiting", false)] {
+        sqlx::query(
+            "INSERT INTO stripe_events (id, type, livemode, created, payload, applied_at)
+             VALUES ($1, 'customer.created', false, now() - interval '3 days', '{\"id\": 1}', CASE WHEN $2 THEN now() END)",
+        )
+        .bind(id)
+        .bind(applied)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    domain::db::MIGRATOR.run(&pool).await.unwrap();
+    let rows: Vec<(String, bool, bool, serde_json::Value)> = sqlx::query_as(
+        "SELECT id, applied_at IS NOT NULL, coalesce(next_attempt_at <= now(), false), payload FROM stripe_events ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("evt_before_applied".to_owned(), true, false, serde_json::json!({ "id": 1 })),
+            ("evt_before_waiting".to_owned(), false, true, serde_json::json!({ "id": 1 })),
+        ],
+        "both kept; the unapplied one is due for the applier"
+    );
+    let partitioned: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = 'stripe_events'::regclass)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(partitioned);
+    pool.close().await;
+    crate::helpers::drop_databases(&db).await;
 }

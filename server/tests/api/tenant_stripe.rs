@@ -211,3 +211,81 @@ async fn disconnecting_deauthorizes_first_and_changes_nothing_when_stripe_fails(
         .unwrap();
     assert_eq!(target, account);
 }
+
+/// The stored Stripe account of the demo tenant, if any.
+async fn stored_account(app: &TestApp) -> Option<String> {
+    domain::tenant_stripe::connection(&app.services, app.tenant_id().await).await.unwrap().map(|c| c.stripe_account_id)
+}
+
+/// What the owner was told and what the audit log says after Remit lost access.
+async fn assert_owner_told_and_audited(app: &TestApp, cause: &str) {
+    let told: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM emails WHERE to_address = 'owner@northwind.example'
+         AND subject = 'Your Stripe account is no longer connected to Remit'",
+    )
+    .fetch_one(&app.services.pool)
+    .await
+    .unwrap();
+    assert_eq!(told, 1, "the owner is emailed once");
+    let audited: Vec<serde_json::Value> =
+        sqlx::query_scalar("SELECT details FROM audit_log WHERE action = 'stripe.access_lost'")
+            .fetch_all(&app.services.pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, [json!({ "cause": cause })]);
+    let status: String = sqlx::query_scalar("SELECT status FROM tenants WHERE name = 'Northwind Auctions'")
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap();
+    assert_ne!(status, "active", "the tenant is back to onboarding");
+}
+
+#[tokio::test]
+async fn a_tenant_disconnecting_remit_inside_stripe_ends_the_connection_and_buyers_cannot_pay() {
+    let app = spawn_app().await;
+    let token = crate::checkout::won_lot(&app, 12_500).await;
+    let account = stored_account(&app).await.expect("connected");
+    // The holder presses "Disconnect" in their Stripe dashboard: Stripe sends the event.
+    assert!(app.sandbox.deauthorize(&account));
+    app.sandbox.settle_deliveries().await;
+    app.wait_for_jobs().await;
+    assert_eq!(stored_account(&app).await, None);
+    assert_owner_told_and_audited(&app, "deauthorized").await;
+
+    let page = reqwest::get(app.url(&format!("/pay/{token}"))).await.unwrap().text().await.unwrap();
+    assert!(page.contains("its Stripe account is not connected to Remit"), "{page}");
+    let (status, body) = crate::checkout::start(&app, &token).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("its Stripe account is not connected to Remit"), "{body}");
+    assert_eq!(app.count("payment_sessions").await, 0, "no attempt was claimed");
+}
+
+#[tokio::test]
+async fn stripe_refusing_access_to_a_tenants_account_ends_the_connection_as_the_event_would() {
+    let app = spawn_app().await;
+    let token = crate::checkout::won_lot(&app, 12_500).await;
+    let account = stored_account(&app).await.expect("connected");
+    // Disconnected inside Stripe, and the event is lost on the way: Remit learns it from the
+    // refusal of the buyer's Checkout, whose destination is that account.
+    app.sandbox.set_delivery_mode(stripe_sandbox::DeliveryMode::Lost);
+    assert!(app.sandbox.deauthorize(&account));
+    let (status, body) = crate::checkout::start(&app, &token).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("its Stripe account is not connected to Remit"), "{body}");
+    assert_eq!(app.count("payment_sessions").await, 0, "the refused attempt is not counted");
+    assert_eq!(stored_account(&app).await, None);
+    assert_owner_told_and_audited(&app, "refused").await;
+}
+
+#[tokio::test]
+async fn the_owner_reading_a_revoked_connection_sees_it_ended() {
+    let app = spawn_app().await;
+    let (owner, account) = connected(&app).await;
+    app.sandbox.set_delivery_mode(stripe_sandbox::DeliveryMode::Lost);
+    assert!(app.sandbox.deauthorize(&account));
+    // The status is read live from Stripe, which refuses: the connection ends then and there.
+    let (status, body) = app.json_with_cookie(Method::GET, "/api/v1/auth/tenants/stripe/status/", &owner, None).await;
+    assert_eq!((status, &body["connected"]), (200, &json!(false)), "{body}");
+    assert_eq!(stored_account(&app).await, None);
+    assert_owner_told_and_audited(&app, "refused").await;
+}

@@ -111,7 +111,7 @@ pub fn reject_account(state: &mut State, call: &mut Call<'_>, id: &str) -> ApiRe
 
 pub fn delete_account(state: &mut State, id: &str) -> ApiResult<Value> {
     let account = state.require("account", id, None, "account")?;
-    if account["type"] == "standard" && state.oauth_connected.contains(id) {
+    if account["type"] == "standard" && state.oauth_connected.get(id) == Some(&true) {
         return Err(ApiError::state(
             "account_invalid",
             "You cannot delete a Standard account connected through OAuth; deauthorize it instead.",
@@ -268,21 +268,29 @@ pub fn oauth_deauthorize(state: &mut State, mut params: crate::wire::Params) -> 
     if client_id.as_deref() != Some(state.config.connect_client_id.as_str()) {
         return Err(json!({ "error": "invalid_client", "error_description": "No such application." }));
     }
-    let Some(user) = user.filter(|u| state.oauth_connected.remove(u.as_str()).is_some()) else {
+    let Some(user) = user.filter(|u| revoke_access(state, u)) else {
         return Err(
             json!({ "error": "invalid_client", "error_description": "This application is not connected to stripe account." }),
         );
     };
-    if let Some(account) = state.any(&user).cloned() {
-        state.emit(
-            "account.application.deauthorized",
-            &json!({ "id": state.config.connect_client_id, "object": "application", "name": "Remit" }),
-            None,
-            Some(&user),
-        );
-        let _ = account;
-    }
     Ok(json!({ "stripe_user_id": user }))
+}
+
+/// Disconnects a Standard account from the platform, as the platform's deauthorize call or the
+/// account holder's "Disconnect" in their Stripe dashboard does: the platform loses access to it
+/// and `account.application.deauthorized` is sent. `false` when it was not connected.
+pub fn revoke_access(state: &mut State, account: &str) -> bool {
+    if state.oauth_connected.get(account) != Some(&true) {
+        return false;
+    }
+    state.oauth_connected.insert(account.to_owned(), false);
+    state.emit(
+        "account.application.deauthorized",
+        &json!({ "id": state.config.connect_client_id, "object": "application", "name": "Remit" }),
+        None,
+        Some(account),
+    );
+    true
 }
 
 /// Creates a Standard account for someone who authorised the platform on the OAuth page.

@@ -38,6 +38,15 @@ pub fn dispatch(state: &mut State, mut call: Call<'_>) -> ApiResult<Value> {
     let result = match (method, segments.as_slice()) {
         ("POST", ["accounts"]) => connect::create_account(state, &mut call),
         ("GET", ["accounts"]) => list(state, &mut call, "account", "/v1/accounts", |_, _| true),
+        ("GET", ["accounts", id]) if state.access_revoked(id) => Err(ApiError::new(
+            403,
+            "invalid_request_error",
+            Some("account_invalid"),
+            format!(
+                "The provided key does not have access to account '{id}' (or that account does not exist). \
+                 Application access may have been revoked."
+            ),
+        )),
         ("GET", ["accounts", id]) => state.require("account", id, None, "account"),
         ("POST", ["accounts", id]) => connect::update_account(state, &mut call, id),
         ("DELETE", ["accounts", id]) => connect::delete_account(state, id),

@@ -1,51 +1,24 @@
-//! The one intake for Stripe's webhook events, and where each goes: the signature is checked
-//! over the raw body and the event is stored once by id, with the job that applies it; the job
-//! routes it once ([`route`]) to the flow it concerns, applies what it changes in one
-//! transaction and marks it applied, so each event takes effect exactly once.
+//! The intake: a delivery's signature is checked in its own request, then its event is stored
+//! with every other one waiting at that moment, in one transaction, and the request is answered
+//! after the commit. Storing an event is what queues it: the applier ([`super::applier`]) takes
+//! due events from the table itself, so the intake writes one row per event and nothing else.
 
 use std::{collections::HashSet, net::IpAddr, sync::Arc};
 
 use chrono::{DateTime, Utc};
-use graphile_worker::{IntoTaskHandlerResult, TaskHandler, WorkerContext};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::applier;
 use crate::{
-    Services, alerts, billing, checkout,
+    Services,
     error::{Error, Result},
-    payouts, queue, security,
-    stripe::events::{Envelope, event_time, verify},
-    tenant_stripe,
+    security,
+    stripe::events::{event_time, verify},
 };
 
-/// The flow an event belongs to. Each event goes to exactly one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    /// Subscriptions, invoices and saved cards of the platform's customers.
-    Billing,
-    /// A buyer paying for a won lot: Checkout, the payment, refunds and disputes.
-    BuyerPayment,
-    /// A connected account changed: a tenant's Stripe, or a consultant's payouts.
-    ConnectedAccount,
-    /// Kept in `stripe_events` and acknowledged; Remit does not act on it.
-    Ignored,
-}
-
-/// Where an event goes, by its type and the account it comes from. Subscriptions and buyers'
-/// payments live on the platform account, so a connected account's event is about the account
-/// itself or nothing Remit acts on.
-pub fn route(kind: &str, account: Option<&str>) -> Flow {
-    match (kind, account) {
-        ("account.updated", _) => Flow::ConnectedAccount,
-        (_, Some(_)) => Flow::Ignored,
-        (kind, None) if billing::events::HANDLED.contains(&kind) => Flow::Billing,
-        (kind, None) if checkout::events::HANDLED.contains(&kind) => Flow::BuyerPayment,
-        _ => Flow::Ignored,
-    }
-}
-
-/// The fields of an event the intake stores beside its payload. `data` is left for the job
+/// The fields of an event the intake stores beside its payload. `data` is left for the applier
 /// that applies the event, so the intake does not build it.
 #[derive(Debug, Deserialize)]
 struct Head {
@@ -64,7 +37,7 @@ struct Head {
 /// What the intake did with a delivery.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received {
-    /// Stored; a job applies it.
+    /// Stored; the applier applies it.
     Accepted,
     /// Seen before (a repeated or concurrent delivery): nothing changed.
     Duplicate,
@@ -88,7 +61,7 @@ const MAX_BATCH: usize = 512;
 const WRITERS: usize = 3;
 
 /// The intake: checks each delivery's signature in its own request, then stores it together
-/// with every other delivery waiting at that moment, in one transaction with their jobs, and
+/// with every other delivery waiting at that moment, in one transaction, and
 /// answers each request only after that transaction committed. A request never hears 2xx for
 /// an event that is not durably stored; a crash loses only events nobody was told were taken.
 /// One per process (the server makes it at start); processes share nothing but the database.
@@ -109,7 +82,7 @@ impl Intake {
         Self { services, pending }
     }
 
-    /// Verifies and stores one delivery, and queues the job that applies it; answers without
+    /// Verifies and stores one delivery, which queues it for the applier; answers without
     /// waiting for Stripe or for the change itself. A signature problem is `BadRequest` (400)
     /// and nothing is stored; it is recorded as a security event (once an hour per address),
     /// since it is either a misconfiguration or someone forging Stripe's events.
@@ -181,8 +154,27 @@ async fn write_batches(pool: PgPool, arriving: Arc<tokio::sync::Mutex<mpsc::Rece
     }
 }
 
-/// Stores events (each once by id: a repeated or concurrent delivery changes nothing) and the
-/// jobs of the new ones, in one transaction; what happened to each, in order. Rows are inserted
+/// Stores events read from Stripe's events list (the call that listed them authenticated
+/// them: there is no signature to check) with the statement deliveries are stored with; how
+/// many were new.
+pub(super) async fn store_listed(pool: &PgPool, payloads: Vec<String>) -> Result<usize> {
+    if payloads.is_empty() {
+        return Ok(0);
+    }
+    let events = payloads
+        .into_iter()
+        .map(|payload| {
+            let head: Head = serde_json::from_str(&payload)
+                .map_err(|e| anyhow::anyhow!("a listed Stripe event could not be read: {e}"))?;
+            Ok(Arrived { head, payload })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let outcomes = store(pool, &events.iter().collect::<Vec<_>>()).await?;
+    Ok(outcomes.into_iter().filter(|o| *o == Received::Accepted).count())
+}
+
+/// Stores events (each once by id: a repeated or concurrent delivery changes nothing) in one
+/// transaction, and wakes the appliers; what happened to each, in order. Rows are inserted
 /// in id order so that two batches holding the same events cannot deadlock.
 async fn store(pool: &PgPool, events: &[&Arrived]) -> Result<Vec<Received>> {
     let mut unique: Vec<&Arrived> = events.to_vec();
@@ -204,7 +196,7 @@ async fn store(pool: &PgPool, events: &[&Arrived]) -> Result<Vec<Received>> {
            FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::timestamptz[], $7::text[])
                 WITH ORDINALITY AS e(id, type, account, livemode, api_version, created, payload, n)
            ORDER BY e.n
-           ON CONFLICT (id) DO NOTHING
+           ON CONFLICT (id, created) DO NOTHING
            RETURNING id"#,
         &ids as &[&str],
         &kinds as &[&str],
@@ -216,7 +208,10 @@ async fn store(pool: &PgPool, events: &[&Arrived]) -> Result<Vec<Received>> {
     )
     .fetch_all(&mut *tx)
     .await?;
-    queue::enqueue_many(&mut tx, inserted.iter().map(|id| ApplyStripeEvent { event_id: id.clone() })).await?;
+    if !inserted.is_empty() {
+        // Delivered at the commit, to every process's applier: the events are due now.
+        sqlx::query!("SELECT pg_notify($1, '')", applier::CHANNEL).execute(&mut *tx).await?;
+    }
     tx.commit().await?;
 
     let mut fresh: HashSet<&str> = inserted.iter().map(String::as_str).collect();
@@ -233,120 +228,4 @@ async fn store(pool: &PgPool, events: &[&Arrived]) -> Result<Vec<Received>> {
             }
         })
         .collect())
-}
-
-/// Applies one stored Stripe event (see [`apply_stored`]). When it keeps failing (Stripe
-/// unreachable for a day), platform admins are alerted.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ApplyStripeEvent {
-    pub event_id: String,
-}
-
-impl TaskHandler for ApplyStripeEvent {
-    const IDENTIFIER: &'static str = "apply_stripe_event";
-
-    async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
-        let services = queue::ext::<Services>(&ctx)?;
-        match apply_stored(services, &self.event_id).await {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                err.log();
-                if queue::is_last_attempt(&ctx) {
-                    let mut conn = services.pool.acquire().await.map_err(|e| e.to_string())?;
-                    let message =
-                        format!("Stripe event {} could not be applied: {}", self.event_id, err.public_message());
-                    alerts::raise(&mut conn, None, "stripe_event_failed", &message).await.map_err(|e| e.to_string())?;
-                }
-                Err(err.to_string())
-            }
-        }
-    }
-}
-
-/// What an event is about, read from Stripe before the transaction that applies it.
-enum Read {
-    Billing(Option<billing::events::Read>),
-    BuyerPayment(Option<checkout::events::Current>),
-    ConnectedAccount,
-    Ignored,
-}
-
-/// Applies a stored event (the `apply_stripe_event` job): what it is about is read from Stripe
-/// first, outside any transaction, then the changes, the jobs they cause and the event's
-/// `applied_at` are written in one transaction. `false` when the event was applied before.
-pub async fn apply_stored(services: &Services, event_id: &str) -> Result<bool> {
-    let Some(stored) = sqlx::query!("SELECT payload, applied_at FROM stripe_events WHERE id = $1", event_id)
-        .fetch_optional(&services.pool)
-        .await?
-    else {
-        return Err(anyhow::anyhow!("Stripe event {event_id} is not stored").into());
-    };
-    if stored.applied_at.is_some() {
-        return Ok(false);
-    }
-    let envelope: Envelope = serde_json::from_value(stored.payload)
-        .map_err(|e| anyhow::anyhow!("stored Stripe event {event_id} is malformed: {e}"))?;
-    let read = match route(&envelope.kind, envelope.account.as_deref()) {
-        Flow::Billing => Read::Billing(billing::events::read_current(services, &envelope).await?),
-        Flow::BuyerPayment => Read::BuyerPayment(checkout::events::read_current(services, &envelope).await?),
-        Flow::ConnectedAccount => Read::ConnectedAccount,
-        Flow::Ignored => Read::Ignored,
-    };
-
-    let mut tx = services.pool.begin().await?;
-    // The row lock makes a second job for the same event (there should be none) wait, then skip.
-    let unapplied = sqlx::query_scalar!(
-        "SELECT applied_at IS NULL AS \"unapplied!\" FROM stripe_events WHERE id = $1 FOR UPDATE",
-        event_id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    if !unapplied {
-        return Ok(false);
-    }
-    match &read {
-        Read::Billing(Some(read)) => billing::events::apply(&mut tx, services, &envelope, read).await?,
-        Read::BuyerPayment(Some(current)) => checkout::events::apply(&mut tx, &envelope, current).await?,
-        Read::ConnectedAccount => {
-            let (account, created, livemode) = (&envelope.data.object, event_time(envelope.created), envelope.livemode);
-            tenant_stripe::apply_account_updated(&mut tx, account, created, livemode).await?;
-            payouts::apply_account_updated(&mut tx, services, account, created, livemode).await?;
-        }
-        // Nothing to act on: an object that is not Remit's (e.g. a subscription's payment), or
-        // a type Remit keeps without acting.
-        Read::Billing(None) | Read::BuyerPayment(None) | Read::Ignored => {
-            tracing::debug!(kind = %envelope.kind, "no change for this event");
-        }
-    }
-    sqlx::query!("UPDATE stripe_events SET applied_at = now() WHERE id = $1", event_id).execute(&mut *tx).await?;
-    tx.commit().await?;
-    tracing::info!(event = %envelope.id, kind = %envelope.kind, "webhook applied");
-    Ok(true)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_event_goes_to_one_flow() {
-        assert_eq!(route("invoice.payment_failed", None), Flow::Billing);
-        assert_eq!(route("customer.subscription.updated", None), Flow::Billing);
-        assert_eq!(route("payment_method.attached", None), Flow::Billing);
-        assert_eq!(route("checkout.session.completed", None), Flow::BuyerPayment);
-        assert_eq!(route("charge.dispute.created", None), Flow::BuyerPayment);
-        assert_eq!(route("account.updated", Some("acct_1")), Flow::ConnectedAccount);
-        assert_eq!(route("account.updated", None), Flow::ConnectedAccount);
-        // Subscriptions and buyers' payments live on the platform: a connected account's are not Remit's.
-        assert_eq!(route("checkout.session.completed", Some("acct_1")), Flow::Ignored);
-        assert_eq!(route("invoice.payment_failed", Some("acct_1")), Flow::Ignored);
-        assert_eq!(route("customer.created", None), Flow::Ignored);
-    }
-
-    #[test]
-    fn the_flows_handle_disjoint_types() {
-        for kind in billing::events::HANDLED {
-            assert!(!checkout::events::HANDLED.contains(&kind), "{kind} in two flows");
-        }
-    }
 }
