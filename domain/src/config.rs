@@ -79,6 +79,8 @@ pub struct Settings {
     pub stripe_event_retention: std::time::Duration,
     /// Minutes between resyncs of Stripe's events (also run when a worker starts); 0: none.
     pub stripe_resync_minutes: u32,
+    /// The bearer token `/metrics` asks for; `None`: no metrics are served.
+    pub metrics_token: Option<SecretString>,
     /// The request header that carries the client's address when Remit runs behind a proxy
     /// (its last value is used); `None` uses the connection's peer address.
     pub client_ip_header: Option<String>,
@@ -284,6 +286,18 @@ impl Settings {
                 )
             })?,
         };
+        let metrics_token = match get("METRICS_TOKEN") {
+            None => None,
+            Some(token) if token.len() >= 24 && token.chars().all(|c| c.is_ascii_graphic()) => {
+                Some(SecretString::from(token))
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "METRICS_TOKEN",
+                    "must be at least 24 printable characters without spaces (e.g. `openssl rand -hex 24`)".into(),
+                ));
+            }
+        };
         let client_ip_header =
             match get("CLIENT_IP_HEADER") {
                 None => None,
@@ -350,6 +364,7 @@ impl Settings {
             job_recovery: std::time::Duration::from_secs(job_recovery),
             stripe_event_retention: std::time::Duration::from_secs(retention_days * 86_400),
             stripe_resync_minutes,
+            metrics_token,
             client_ip_header,
             receipt_font_dir,
             http_header_timeout,

@@ -516,6 +516,8 @@ pub async fn deliver(services: &Services, event_id: Uuid, attempt: i32) -> Resul
         Err(err) => AttemptResult { status_code: None, response_time_ms: 0, error: Some(err.public_message()) },
     };
     log_attempt(&services.pool, target.endpoint_id, Some(event_id), &event.r#type, attempt, &result).await?;
+    let outcome = if result.succeeded() { "delivered" } else { "failed" };
+    metrics::counter!("remit_webhook_deliveries_total", "outcome" => outcome).increment(1);
     if result.succeeded() {
         sqlx::query!("UPDATE webhook_endpoints SET consecutive_failures = 0 WHERE id = $1", target.endpoint_id)
             .execute(&services.pool)

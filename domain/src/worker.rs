@@ -46,7 +46,8 @@ pub async fn worker(services: Services) -> anyhow::Result<graphile_worker::Worke
         // for more, so a backlog drains at full speed instead of a few jobs per poll.
         .on(JobComplete, {
             let pool = services.pool.clone();
-            move |_| {
+            move |ctx| {
+                record_job(&ctx.job, "completed");
                 let pool = pool.clone();
                 async move {
                     if let Err(err) = sqlx::query("SELECT pg_notify('jobs:insert', '')").execute(&pool).await {
@@ -60,6 +61,7 @@ pub async fn worker(services: Services) -> anyhow::Result<graphile_worker::Worke
         .on(JobFail, {
             let pool = services.pool.clone();
             move |ctx| {
+                record_job(&ctx.job, "failed");
                 let pool = pool.clone();
                 async move {
                     if *ctx.job.attempts() == queue::ALERT_AFTER_FAILURES {
@@ -215,6 +217,15 @@ impl Supervisor {
             tokio::join!(async { tokio::time::timeout(grace, self.task).await.is_ok() }, self.events.stop(grace));
         jobs && events
     }
+}
+
+/// Counts a finished run of a job by task and outcome, with its latency: from when it was due
+/// to when it finished (waiting in the queue included).
+fn record_job(job: &graphile_worker::Job, outcome: &'static str) {
+    let task = job.task_identifier().to_owned();
+    metrics::counter!("remit_jobs_total", "task" => task.clone(), "outcome" => outcome).increment(1);
+    let latency = (chrono::Utc::now() - *job.run_at()).to_std().unwrap_or_default();
+    metrics::histogram!("remit_job_latency_seconds", "task" => task).record(latency.as_secs_f64());
 }
 
 /// Work due now, running ones included: jobs and Stripe events. Zero when everything that

@@ -224,6 +224,9 @@ pub fn page_routes() -> Vec<AxumRouteListing> {
 }
 
 pub fn router(services: Services, addr: SocketAddr) -> Router {
+    if services.settings.metrics_token.is_some() {
+        routes::metrics::install();
+    }
     let leptos_options = leptos_options(&services.settings, addr);
     let state = AppState {
         leptos_options,
@@ -252,6 +255,7 @@ pub fn router(services: Services, addr: SocketAddr) -> Router {
     let router = Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::metrics::scrape))
         .route("/admin/outbox/{email_id}/attachments/{attachment_id}", get(routes::outbox::attachment))
         .route("/pay/{token}/receipt.pdf", get(routes::receipts::buyer))
         .route("/winnings/{id}/receipt.pdf", get(routes::receipts::staff))
@@ -275,6 +279,7 @@ pub fn router(services: Services, addr: SocketAddr) -> Router {
         .layer(middleware::from_fn(guard::check_input))
         .layer(TimeoutLayer::with_status_code(http::StatusCode::SERVICE_UNAVAILABLE, request_timeout))
         .layer(middleware::from_fn(guard::catch_panic))
-        .layer(middleware::from_fn_with_state(policy, security_headers::apply));
+        .layer(middleware::from_fn_with_state(policy, security_headers::apply))
+        .layer(middleware::from_fn(routes::metrics::record));
     request_id::layer(router)
 }

@@ -77,7 +77,14 @@ async fn claim(pool: &PgPool, limit: usize, lease: Duration) -> Result<Vec<Claim
 /// Applies one claimed event; a failure is written down with the next try.
 async fn apply_one(services: &Services, event: Claimed) {
     let Claimed { id, created, attempts, payload } = event;
-    let Err(err) = super::apply(services, &id, created, payload).await else { return };
+    let started = std::time::Instant::now();
+    let result = super::apply(services, &id, created, payload).await;
+    metrics::histogram!("remit_stripe_event_apply_seconds").record(started.elapsed().as_secs_f64());
+    let Err(err) = result else {
+        metrics::counter!("remit_stripe_events_applied_total").increment(1);
+        return;
+    };
+    metrics::counter!("remit_stripe_event_failures_total").increment(1);
     err.log();
     if let Err(err) = record_failure(&services.pool, &id, created, attempts, &err).await {
         err.log();

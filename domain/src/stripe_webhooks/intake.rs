@@ -95,6 +95,7 @@ impl Intake {
         let secrets = self.services.stripe.webhook_secrets();
         if let Err(err) = verify(&secrets, payload, signature, Utc::now().timestamp()) {
             tracing::warn!(reason = ?err, "webhook refused");
+            metrics::counter!("remit_stripe_intake_events_total", "outcome" => "refused").increment(1);
             security::bad_webhook_signature(&self.services.pool, client_ip, err.message()).await?;
             return Err(Error::BadRequest(err.message().into()));
         }
@@ -221,9 +222,11 @@ async fn store(pool: &PgPool, events: &[&Arrived]) -> Result<Vec<Received>> {
             // The first copy of a new event is the one accepted; any other is a duplicate.
             if fresh.remove(e.head.id.as_str()) {
                 tracing::info!(event = %e.head.id, kind = %e.head.kind, "webhook accepted");
+                metrics::counter!("remit_stripe_intake_events_total", "outcome" => "accepted").increment(1);
                 Received::Accepted
             } else {
                 tracing::info!(event = %e.head.id, kind = %e.head.kind, "duplicate webhook ignored");
+                metrics::counter!("remit_stripe_intake_events_total", "outcome" => "duplicate").increment(1);
                 Received::Duplicate
             }
         })

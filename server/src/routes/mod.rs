@@ -3,6 +3,7 @@
 pub mod download;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod outbox;
 pub mod receipts;
 pub mod stripe_webhook;

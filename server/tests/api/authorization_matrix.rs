@@ -170,6 +170,8 @@ const CASES: &[Case] = &[
     rpc_with("/rpc/retry_stripe_event", Access::Roles(PLATFORM_ADMIN), 404),
     route("GET", "/healthz", Access::Everyone, 200),
     route("GET", "/readyz", Access::Everyone, 200),
+    // Served only with METRICS_TOKEN set (then to its holder alone): the tests' apps have none.
+    route("GET", "/metrics", Access::Everyone, 404),
     route("GET", "/admin/outbox/{email_id}/attachments/{attachment_id}", Access::Roles(PLATFORM_ADMIN), 200),
     route("GET", "/api/v1/openapi.json", Access::Everyone, 200),
     // Key-authenticated: a session is not a key, whoever holds it.

@@ -47,3 +47,56 @@ async fn the_database_is_created_and_migrated_at_start() {
         .unwrap();
     assert!(queue, "the job queue schema is missing");
 }
+
+#[tokio::test]
+async fn metrics_are_served_to_the_holder_of_the_token_only() {
+    let token = "metrics-token-for-this-test-0123456789";
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        env: vec![("METRICS_TOKEN", token.to_owned())],
+        ..Default::default()
+    })
+    .await;
+    // Traffic to count: an event taken in, one refused, and a page.
+    let body = r#"{"id":"evt_metrics","object":"event","type":"customer.created","created":1764547200,"livemode":false,"account":null,"api_version":null,"data":{"object":{}}}"#;
+    assert_eq!(app.post_stripe_event(body).await, 200);
+    let forged =
+        app.client().post(app.url("/payments/webhooks/stripe")).header("stripe-signature", "t=1,v1=00").body(body);
+    assert_eq!(forged.send().await.unwrap().status(), 400);
+    let mut conn = app.services.pool.acquire().await.unwrap();
+    domain::queue::enqueue(&mut conn, domain::housekeeping::PurgeExpired).await.unwrap();
+    drop(conn);
+
+    let scrape = |auth: Option<String>| {
+        let mut request = app.client().get(app.url("/metrics"));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        request.send()
+    };
+    assert_eq!(scrape(None).await.unwrap().status(), 401);
+    assert_eq!(scrape(Some("Bearer not-the-token".into())).await.unwrap().status(), 401);
+    let response = scrape(Some(format!("Bearer {token}"))).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let series = [
+        r#"remit_http_requests_total{route="/payments/webhooks/stripe",method="POST",status="200"}"#,
+        r#"remit_http_requests_total{route="/payments/webhooks/stripe",method="POST",status="400"}"#,
+        r#"remit_http_request_duration_seconds_bucket{route="/payments/webhooks/stripe",method="POST",le="#,
+        r#"remit_stripe_intake_events_total{outcome="accepted"}"#,
+        r#"remit_stripe_intake_events_total{outcome="refused"}"#,
+        "remit_stripe_events_applied_total",
+        "remit_stripe_events_due",
+        r#"remit_db_pool_connections{state="idle"}"#,
+        r#"remit_jobs_total{task="purge_expired",outcome="completed"}"#,
+        r#"remit_job_latency_seconds_bucket{task="purge_expired""#,
+    ];
+    // The event is applied and the job run in the background: scrape until they are counted.
+    let mut text = String::new();
+    crate::helpers::wait_until("every series to be scraped", async || {
+        text = scrape(Some(format!("Bearer {token}"))).await.unwrap().text().await.unwrap();
+        series.iter().all(|s| text.contains(s))
+    })
+    .await;
+    // Routes are counted by their pattern, never by a path that carries an id or token.
+    assert!(!text.contains("evt_metrics") && !text.contains(token), "{text}");
+}

@@ -364,3 +364,94 @@ async fn the_partitioning_migration_keeps_an_existing_databases_events() {
     pool.close().await;
     crate::helpers::drop_databases(&db).await;
 }
+
+/// Registers a win through `base` (a Remit process) with the API key; the answer's status.
+async fn register_win(base: &str, key: &str, reference: &str, buyer: &str) -> u16 {
+    let mut win = crate::checkout::winning(reference, 12_500);
+    win["buyer_email"] = serde_json::json!(buyer);
+    reqwest::Client::new()
+        .post(format!("{base}/api/v1/winnings"))
+        .bearer_auth(key)
+        .json(&win)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn three_processes_on_one_database_apply_each_event_once_and_share_the_limits() {
+    let limit = ("WINNINGS_PER_TENANT_HOUR", "10");
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        env: vec![(limit.0, limit.1.to_owned())],
+        ..Default::default()
+    })
+    .await;
+    // Three buyers pay; Stripe's deliveries are lost, so the processes get the events below.
+    app.sandbox.set_delivery_mode(stripe_sandbox::DeliveryMode::Lost);
+    crate::tenant_stripe::connected(&app).await;
+    let key = crate::checkout::api_key(&app).await;
+    for i in 0..3 {
+        let buyer = format!("buyer{i}@example.com");
+        assert_eq!(register_win(&app.address, &key, &format!("AUC-3P-{i}"), &buyer).await, 201);
+        let token = app.latest_link(&buyer, &app.url("/pay/")).await.rsplit('/').next().unwrap().to_owned();
+        let (status, body) = crate::checkout::start(&app, &token).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(crate::billing::pay(body["url"].as_str().unwrap(), "4242424242424242").await.0, 303);
+    }
+    let processes = [SecondProcess::start_with(&app, &[limit]).await, SecondProcess::start_with(&app, &[limit]).await];
+    let addresses = [app.address.clone(), processes[0].address.clone(), processes[1].address.clone()];
+
+    // Every event Stripe made, posted to all three processes at once.
+    let (status, listed) = app.stripe(reqwest::Method::GET, "/v1/events?limit=100", &[]).await;
+    assert_eq!(status, 200);
+    let events: Vec<String> = listed["data"].as_array().unwrap().iter().map(|e| e.to_string()).collect();
+    assert!(events.len() >= 6, "{} events", events.len());
+    let secret = app.services.stripe.mode(false).unwrap().keys().webhook_secrets[0].expose_secret().to_owned();
+    let client = reqwest::Client::new();
+    let posts = events.iter().flat_map(|event| {
+        addresses.iter().map(|base| {
+            let (url, client, secret, event) =
+                (format!("{base}/payments/webhooks/stripe"), client.clone(), secret.clone(), event.clone());
+            async move { post_event(&client, &url, &secret, event).await }
+        })
+    });
+    let statuses = futures_util::future::join_all(posts).await;
+    assert!(statuses.iter().all(|s| matches!(s, Ok(200))), "{statuses:?}");
+
+    // Meanwhile the tenant's system registers twelve wins through all three: the hourly limit of
+    // ten (three used) holds across them.
+    let wins = (0..12).map(|i| {
+        let base = addresses[i % 3].clone();
+        let key = key.clone();
+        async move { register_win(&base, &key, &format!("AUC-LIMIT-{i}"), "limit@example.com").await }
+    });
+    let mut answers = futures_util::future::join_all(wins).await;
+    answers.sort_unstable();
+    assert_eq!(answers, [[201; 7].as_slice(), [429; 5].as_slice()].concat(), "seven taken, five refused");
+
+    // Each payment took effect once, whichever process applied its events.
+    wait_until("the three payments", async || {
+        let paid: i64 = sqlx::query_scalar("SELECT count(*) FROM winning_bids WHERE status = 'paid'")
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap();
+        paid == 3
+    })
+    .await;
+    app.wait_for_jobs().await;
+    let (stored, applied, orders, receipts, emails): (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM stripe_events), (SELECT count(applied_at) FROM stripe_events),
+                (SELECT count(*) FROM orders), (SELECT count(*) FROM receipts),
+                (SELECT count(*) FROM emails WHERE subject LIKE 'Your receipt%')",
+    )
+    .fetch_one(&app.services.pool)
+    .await
+    .unwrap();
+    assert_eq!((stored, applied), (events.len() as i64, events.len() as i64), "each event stored and applied once");
+    assert_eq!((orders, receipts, emails), (3, 3, 3));
+    for process in processes {
+        process.kill().await;
+    }
+}
