@@ -39,14 +39,27 @@ use sqlx::PgPool;
 
 pub use error::{Error, Result};
 
-/// The shared handles every request and job works with.
+/// The shared handles every request and job works with. Cloned per request by every layer and
+/// extractor that takes it, so a clone is one reference count: the handles sit behind an `Arc`
+/// and are reached through `Deref` (`services.pool`).
 #[derive(Clone)]
-pub struct Services {
+pub struct Services(Arc<Handles>);
+
+/// What [`Services`] holds.
+pub struct Handles {
     pub pool: PgPool,
     pub settings: Arc<config::Settings>,
     pub mailer: mail::Mailer,
     pub stripe: stripe::Stripe,
     pub receipt_fonts: receipts::pdf::Fonts,
+}
+
+impl std::ops::Deref for Services {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for Services {
@@ -64,6 +77,6 @@ impl Services {
         let pool = db::connect_and_migrate(settings.database_url()).await?;
         let mailer = mail::Mailer::from_settings(&settings).context("could not set up email")?;
         let stripe = stripe::Stripe::new(stripe)?;
-        Ok(Self { pool, settings: Arc::new(settings), mailer, stripe, receipt_fonts })
+        Ok(Self(Arc::new(Handles { pool, settings: Arc::new(settings), mailer, stripe, receipt_fonts })))
     }
 }

@@ -41,6 +41,8 @@ const PAID_LOTS: usize = 400;
 const TARGET_RATIO: f64 = 1.2;
 const TARGET_P99_MS: f64 = 25.0;
 const TARGET_RSS_MB: f64 = 100.0;
+/// Events the worker process applies at once (its `JOB_WORKERS`).
+const WORKER_CONCURRENCY: usize = 8;
 const SECRET_KEY: &str = "sk_test_bench";
 const WEBHOOK_SECRET: &str = "whsec_bench";
 const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -329,6 +331,24 @@ async fn pgbench(db: &str, payload: &str, seconds: u64, created: i64) -> f64 {
         .unwrap_or_else(|| panic!("no tps in pgbench's output: {text}"))
 }
 
+/// CPU time a process has used so far (user and system), in microseconds.
+fn cpu_us(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process's stat");
+    // The fields after the command's closing parenthesis; utime and stime are the 14th and 15th.
+    let fields: Vec<&str> = stat.rsplit_once(')').expect("a stat line").1.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks * 1e6 / 100.0
+}
+
+/// CPU time the whole machine has spent busy so far, in microseconds.
+fn machine_busy_us() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat");
+    let cpu: Vec<f64> = stat.lines().next().unwrap().split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect();
+    // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+    let busy = cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7];
+    busy * 1e6 / 100.0
+}
+
 /// The peak resident memory of a process (`VmHWM`), in MB.
 fn peak_rss_mb(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process's status");
@@ -378,11 +398,19 @@ async fn main() {
     }
     pool.close().await;
 
+    let busy = machine_busy_us();
     let before = pgbench(&pgbench_db, &sample, seconds, created).await;
-    println!("pgbench (the minimal transaction, 32 clients, {seconds} s): {before:.0} transactions/s");
+    let pgbench_cpu = (machine_busy_us() - busy) / (before * seconds as f64);
+    println!(
+        "pgbench (the minimal transaction, 32 clients, {seconds} s): {before:.0} transactions/s; \
+         CPU per transaction (pgbench and PostgreSQL) {pgbench_cpu:.0} µs"
+    );
 
     let (intake, mut intake_process) = start_remit(&db, &sandbox_url, 0).await;
+    let intake_pid = intake_process.id().expect("the intake process runs").to_string();
+    let cpu_before = (cpu_us(&intake_pid), cpu_us("self"), machine_busy_us());
     let result = load(&format!("{intake}/payments/webhooks/stripe"), sessions.clone(), seconds, created).await;
+    let cpu_after = (cpu_us(&intake_pid), cpu_us("self"), machine_busy_us());
     let rss_mb = peak_rss_mb(intake_process.id().expect("the intake process runs"));
     intake_process.kill().await.ok();
     let throughput = result.requests as f64 / result.elapsed.as_secs_f64();
@@ -401,6 +429,15 @@ async fn main() {
         result.statuses,
     );
 
+    // Where the machine's CPU went per request: Remit, this process (the load generator), and the
+    // rest (PostgreSQL, mostly).
+    let per_request = |before: f64, after: f64| (after - before) / result.requests as f64;
+    let remit_us = per_request(cpu_before.0, cpu_after.0);
+    let load_us = per_request(cpu_before.1, cpu_after.1);
+    let rest_us = per_request(cpu_before.2, cpu_after.2) - remit_us - load_us;
+    println!(
+        "CPU per request: remit {remit_us:.0} µs, load generator {load_us:.0} µs, the rest (PostgreSQL) {rest_us:.0} µs"
+    );
     let p99 = percentile(&result.latencies_us, 0.99);
     println!("intake process: peak RSS {rss_mb:.1} MB  (target <= {TARGET_RSS_MB:.0} MB)");
 
@@ -409,7 +446,7 @@ async fn main() {
 
     // A worker process applies what the intake stored.
     let drain_started = Instant::now();
-    let (_, mut worker) = start_remit(&db, &sandbox_url, 4).await;
+    let (_, mut worker) = start_remit(&db, &sandbox_url, WORKER_CONCURRENCY).await;
     let deadline = Instant::now() + Duration::from_secs(900);
     loop {
         let pending = domain::worker::backlog(&services.pool).await.unwrap();

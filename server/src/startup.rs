@@ -24,7 +24,7 @@ use crate::{
     routes,
     routes::stripe_webhook::STRIPE_WEBHOOK_PATH,
     serve,
-    state::AppState,
+    state::{AppState, Parts},
 };
 use security_headers::CspNonce;
 
@@ -228,11 +228,11 @@ pub fn router(services: Services, addr: SocketAddr) -> Router {
         routes::metrics::install();
     }
     let leptos_options = leptos_options(&services.settings, addr);
-    let state = AppState {
+    let state = AppState::new(Parts {
         leptos_options,
         services: services.clone(),
         intake: domain::stripe_webhooks::Intake::start(services.clone()),
-    };
+    });
     let routes = page_routes();
     // Every render gets the services, and the nonce the security headers put in this response's
     // Content-Security-Policy, for the inline scripts Leptos writes.

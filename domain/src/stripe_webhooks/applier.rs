@@ -50,6 +50,12 @@ struct Claimed {
     payload: serde_json::Value,
 }
 
+/// Tells every process's applier that events are due (after the commit that stored them).
+pub async fn wake(pool: &PgPool) -> Result<()> {
+    sqlx::query!("SELECT pg_notify($1, '')", CHANNEL).execute(pool).await?;
+    Ok(())
+}
+
 /// Claims up to `limit` due events for `lease`.
 async fn claim(pool: &PgPool, limit: usize, lease: Duration) -> Result<Vec<Claimed>> {
     let lease_seconds = lease.as_secs_f64();
@@ -284,9 +290,8 @@ pub async fn retry_now(pool: &PgPool, id: &str) -> Result<()> {
     if rescheduled == 0 {
         return Err(Error::NotFound("failing Stripe event"));
     }
-    sqlx::query!("SELECT pg_notify($1, '')", CHANNEL).execute(&mut *tx).await?;
     tx.commit().await?;
-    Ok(())
+    wake(pool).await
 }
 
 /// Events due now or being applied: zero when every event received so far has taken effect (or

@@ -58,7 +58,7 @@ struct Pending {
 const MAX_BATCH: usize = 512;
 /// Batches being written at once: while one commits, the next gathers the requests that keep
 /// arriving, so the database's commits are shared rather than queued one per event.
-const WRITERS: usize = 3;
+const WRITERS: usize = 4;
 
 /// The intake: checks each delivery's signature in its own request, then stores it together
 /// with every other delivery waiting at that moment, in one transaction, and
@@ -76,8 +76,13 @@ impl Intake {
     pub fn start(services: Services) -> Self {
         let (pending, arriving) = mpsc::channel(MAX_BATCH * WRITERS);
         let arriving = Arc::new(tokio::sync::Mutex::new(arriving));
+        // One notification at a time, however many batches committed meanwhile: a transaction
+        // that sends NOTIFY holds a lock through its commit that every other such commit waits
+        // for, so the batches must not send it themselves.
+        let (wake, woken) = mpsc::channel(1);
+        tokio::spawn(wake_appliers(services.pool.clone(), woken));
         for _ in 0..WRITERS {
-            tokio::spawn(write_batches(services.pool.clone(), arriving.clone()));
+            tokio::spawn(write_batches(services.pool.clone(), arriving.clone(), wake.clone()));
         }
         Self { services, pending }
     }
@@ -115,7 +120,11 @@ impl Intake {
 
 /// Takes every request waiting (up to [`MAX_BATCH`]) and stores their events in one
 /// transaction, until the intake is dropped.
-async fn write_batches(pool: PgPool, arriving: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>) {
+async fn write_batches(
+    pool: PgPool,
+    arriving: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
+    wake: mpsc::Sender<()>,
+) {
     loop {
         let batch = {
             let mut arriving = arriving.lock().await;
@@ -132,6 +141,10 @@ async fn write_batches(pool: PgPool, arriving: Arc<tokio::sync::Mutex<mpsc::Rece
         let events: Vec<&Arrived> = batch.iter().map(|p| &p.event).collect();
         match store(&pool, &events).await {
             Ok(outcomes) => {
+                if outcomes.contains(&Received::Accepted) {
+                    // Already due: a wake-up is pending, or on its way.
+                    let _ = wake.try_send(());
+                }
                 for (pending, outcome) in batch.into_iter().zip(outcomes) {
                     let _ = pending.answer.send(Ok(outcome));
                 }
@@ -155,6 +168,17 @@ async fn write_batches(pool: PgPool, arriving: Arc<tokio::sync::Mutex<mpsc::Rece
     }
 }
 
+/// Tells every process's applier that events are due, once per wake-up asked for while the
+/// previous notification was being sent; ends with the intake. An applier that misses one (its
+/// listening connection was down) finds the events at its next poll.
+async fn wake_appliers(pool: PgPool, mut woken: mpsc::Receiver<()>) {
+    while woken.recv().await.is_some() {
+        if let Err(err) = applier::wake(&pool).await {
+            tracing::debug!(error = %err, "could not wake the appliers; they poll");
+        }
+    }
+}
+
 /// Stores events read from Stripe's events list (the call that listed them authenticated
 /// them: there is no signature to check) with the statement deliveries are stored with; how
 /// many were new.
@@ -171,11 +195,15 @@ pub(super) async fn store_listed(pool: &PgPool, payloads: Vec<String>) -> Result
         })
         .collect::<Result<Vec<_>>>()?;
     let outcomes = store(pool, &events.iter().collect::<Vec<_>>()).await?;
-    Ok(outcomes.into_iter().filter(|o| *o == Received::Accepted).count())
+    let accepted = outcomes.into_iter().filter(|o| *o == Received::Accepted).count();
+    if accepted > 0 {
+        applier::wake(pool).await?;
+    }
+    Ok(accepted)
 }
 
 /// Stores events (each once by id: a repeated or concurrent delivery changes nothing) in one
-/// transaction, and wakes the appliers; what happened to each, in order. Rows are inserted
+/// transaction; what happened to each, in order. Rows are inserted
 /// in id order so that two batches holding the same events cannot deadlock.
 async fn store(pool: &PgPool, events: &[&Arrived]) -> Result<Vec<Received>> {
     let mut unique: Vec<&Arrived> = events.to_vec();
@@ -209,26 +237,27 @@ async fn store(pool: &PgPool, events: &[&Arrived]) -> Result<Vec<Received>> {
     )
     .fetch_all(&mut *tx)
     .await?;
-    if !inserted.is_empty() {
-        // Delivered at the commit, to every process's applier: the events are due now.
-        sqlx::query!("SELECT pg_notify($1, '')", applier::CHANNEL).execute(&mut *tx).await?;
-    }
     tx.commit().await?;
 
     let mut fresh: HashSet<&str> = inserted.iter().map(String::as_str).collect();
-    Ok(events
+    let outcomes: Vec<Received> = events
         .iter()
         .map(|e| {
             // The first copy of a new event is the one accepted; any other is a duplicate.
             if fresh.remove(e.head.id.as_str()) {
-                tracing::info!(event = %e.head.id, kind = %e.head.kind, "webhook accepted");
-                metrics::counter!("remit_stripe_intake_events_total", "outcome" => "accepted").increment(1);
+                tracing::debug!(event = %e.head.id, kind = %e.head.kind, "webhook accepted");
                 Received::Accepted
             } else {
-                tracing::info!(event = %e.head.id, kind = %e.head.kind, "duplicate webhook ignored");
-                metrics::counter!("remit_stripe_intake_events_total", "outcome" => "duplicate").increment(1);
+                tracing::debug!(event = %e.head.id, kind = %e.head.kind, "duplicate webhook ignored");
                 Received::Duplicate
             }
         })
-        .collect())
+        .collect();
+    // One line and one count per batch (each request has its own access log line).
+    let accepted = outcomes.iter().filter(|o| **o == Received::Accepted).count();
+    let duplicates = outcomes.len() - accepted;
+    tracing::info!(accepted, duplicates, "Stripe events stored");
+    metrics::counter!("remit_stripe_intake_events_total", "outcome" => "accepted").increment(accepted as u64);
+    metrics::counter!("remit_stripe_intake_events_total", "outcome" => "duplicate").increment(duplicates as u64);
+    Ok(outcomes)
 }

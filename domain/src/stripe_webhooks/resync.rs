@@ -4,8 +4,9 @@
 //!
 //! Every 15 minutes and at each worker's start, for the platform and for each connected account
 //! Remit tracks (tenants' Stripe accounts and consultants' payout accounts), the events created
-//! since that account's last listing (less an overlap, for events Stripe was still writing) are
-//! listed page by page, each page stored as it arrives. An account Remit lost access to ends
+//! since that account's last listing (less an overlap, for events Stripe was still writing; an
+//! account never listed, from the 30 days Stripe keeps) are listed page by page, each page
+//! stored as it arrives. An account Remit lost access to ends
 //! its tenant's connection, as the deauthorization event would.
 
 use std::time::Duration;
@@ -37,16 +38,12 @@ const PLATFORM: &str = "platform";
 /// The job's key: the start-up run and the schedule's share one queued job.
 pub const JOB_KEY: &str = "resync_stripe_events";
 
-/// Where a listing of one account starts: from where the last listing ended, or else from the
-/// newest event seen from that account, less [`OVERLAP`]; never before Stripe's 30 days, nor
-/// after now (an event dated ahead by a test clock does not move it).
-pub fn listing_start(
-    listed_until: Option<DateTime<Utc>>,
-    newest_seen: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> DateTime<Utc> {
+/// Where a listing of one account starts: where the last listing of it ended, less
+/// [`OVERLAP`]; an account never listed, and anything older, from the oldest event Stripe keeps.
+/// Never after now (a listing dated ahead by a test clock does not hide today's events).
+pub fn listing_start(listed_until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
     let oldest = now - STRIPE_KEEPS + Duration::from_secs(60);
-    listed_until.or(newest_seen).map_or(oldest, |t| t.min(now) - OVERLAP).max(oldest)
+    listed_until.map_or(oldest, |t| t.min(now) - OVERLAP).max(oldest)
 }
 
 /// The event types listed for an account: those Remit acts on.
@@ -171,12 +168,8 @@ async fn resync_account(services: &Services, account: Option<&str>) -> Result<Li
     let listed_until = sqlx::query_scalar!("SELECT listed_until FROM stripe_event_cursors WHERE scope = $1", scope)
         .fetch_optional(&services.pool)
         .await?;
-    let newest_seen =
-        sqlx::query_scalar!("SELECT max(created) FROM stripe_events WHERE account IS NOT DISTINCT FROM $1", account)
-            .fetch_one(&services.pool)
-            .await?;
     let now = Utc::now();
-    let since = listing_start(listed_until, newest_seen, now);
+    let since = listing_start(listed_until, now);
 
     let client = services.stripe.platform().client();
     let request =
@@ -255,24 +248,16 @@ mod tests {
     #[test]
     fn a_listing_starts_where_the_last_ended_less_the_overlap() {
         let now = at("2026-12-05T12:00:00Z");
-        let last = at("2026-12-05T11:45:00Z");
-        assert_eq!(listing_start(Some(last), Some(at("2026-12-05T11:59:00Z")), now), at("2026-12-05T11:35:00Z"));
-    }
-
-    #[test]
-    fn without_a_listing_it_starts_from_the_newest_event_seen() {
-        let now = at("2026-12-05T12:00:00Z");
-        assert_eq!(listing_start(None, Some(at("2026-12-04T08:00:00Z")), now), at("2026-12-04T07:50:00Z"));
+        assert_eq!(listing_start(Some(at("2026-12-05T11:45:00Z")), now), at("2026-12-05T11:35:00Z"));
     }
 
     #[test]
     fn it_never_starts_before_what_stripe_keeps_or_after_now() {
         let now = at("2026-12-05T12:00:00Z");
         let oldest = now - STRIPE_KEEPS + Duration::from_secs(60);
-        assert_eq!(listing_start(None, None, now), oldest);
-        assert_eq!(listing_start(Some(at("2026-01-01T00:00:00Z")), None, now), oldest);
-        // A test clock's event dated next year does not hide today's events.
-        assert_eq!(listing_start(None, Some(at("2027-06-01T00:00:00Z")), now), now - OVERLAP);
+        assert_eq!(listing_start(None, now), oldest, "an account never listed");
+        assert_eq!(listing_start(Some(at("2026-01-01T00:00:00Z")), now), oldest);
+        assert_eq!(listing_start(Some(at("2027-06-01T00:00:00Z")), now), now - OVERLAP);
     }
 
     #[test]
