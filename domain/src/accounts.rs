@@ -697,13 +697,7 @@ pub async fn suspend_tenant(services: &Services, admin: &Principal, tenant_id: U
     sqlx::query!("DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)", tenant_id)
         .execute(&mut *tx)
         .await?;
-    let owners = sqlx::query_scalar!(
-        "SELECT email FROM users WHERE tenant_id = $1 AND role = 'tenant_owner' AND deactivated_at IS NULL",
-        tenant_id
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    for owner in owners {
+    for owner in owner_emails(&mut tx, tenant_id).await? {
         mail::enqueue(
             &mut tx,
             OutgoingEmail {
@@ -792,6 +786,16 @@ pub async fn change_password(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The addresses of a tenant's owners who can still sign in: whom Remit tells about their tenant.
+pub async fn owner_emails(conn: &mut PgConnection, tenant_id: Uuid) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar!(
+        "SELECT email FROM users WHERE tenant_id = $1 AND role = 'tenant_owner' AND deactivated_at IS NULL",
+        tenant_id
+    )
+    .fetch_all(conn)
+    .await?)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use stripe_connect::account::RetrieveAccount;
 use uuid::Uuid;
 
 use crate::{
-    Services,
+    Services, accounts,
     audit::{self, Entry},
     auth::Principal,
     crypto,
@@ -514,13 +514,7 @@ pub async fn lost_access(
         },
     )
     .await?;
-    let owners = sqlx::query_scalar!(
-        "SELECT email FROM users WHERE tenant_id = $1 AND role = 'tenant_owner' AND deactivated_at IS NULL",
-        tenant_id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for to in owners {
+    for to in accounts::owner_emails(conn, tenant_id).await? {
         mail::enqueue(
             conn,
             OutgoingEmail {

@@ -17,16 +17,14 @@ use tokio::sync::{Semaphore, watch};
 use crate::{
     Services, alerts,
     error::{Error, Result},
+    queue,
 };
 
-/// The notification the intake sends when it stored new events (delivered at its commit).
+/// The notification sent after a commit that stored new events (or made one due again).
 pub const CHANNEL: &str = "remit_stripe_events";
 /// Tries before an event is given up: with [`backoff`], the last is about a day after the first
 /// failure (Stripe or the database away for that long).
 pub const MAX_ATTEMPTS: i32 = 20;
-/// An event that has failed this many times is shown to platform admins as an alert (and again
-/// when it is given up), not only logged.
-pub const ALERT_AFTER_FAILURES: i32 = 3;
 /// How often an idle applier looks for due events without being told: retries that came due,
 /// claims whose process died, a notification lost with a connection.
 const POLL: Duration = Duration::from_secs(1);
@@ -113,7 +111,8 @@ async fn record_failure(pool: &PgPool, id: &str, created: DateTime<Utc>, attempt
     .await?
     .rows_affected()
         > 0;
-    if recorded && (attempts == ALERT_AFTER_FAILURES || next.is_none()) {
+    // Told to platform admins as a job would be: at its third failure, and when given up.
+    if recorded && (attempts == i32::from(queue::ALERT_AFTER_FAILURES) || next.is_none()) {
         let (text, key) = match next {
             None => (
                 format!("Stripe event {id} failed {attempts} times and was given up: {message}"),
@@ -224,20 +223,15 @@ async fn run(services: Services, concurrency: usize, lease: Duration, mut stoppi
 }
 
 async fn listen(pool: &PgPool) -> Option<PgListener> {
-    let mut listener = match PgListener::connect_with(pool).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            tracing::warn!(error = %err, "could not listen for new Stripe events; polling");
-            return None;
-        }
+    let listening = async {
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(CHANNEL).await?;
+        Ok::<_, sqlx::Error>(listener)
     };
-    match listener.listen(CHANNEL).await {
-        Ok(()) => Some(listener),
-        Err(err) => {
-            tracing::warn!(error = %err, "could not listen for new Stripe events; polling");
-            None
-        }
-    }
+    listening
+        .await
+        .inspect_err(|err| tracing::warn!(error = %err, "could not listen for new Stripe events; polling"))
+        .ok()
 }
 
 /// Waits for the intake's notification; `false` when the listening connection failed.
