@@ -48,8 +48,8 @@ if [ ! -x end2end/node_modules/.bin/playwright ] || [ end2end/package-lock.json 
 fi
 
 venv=target/tools/venv
-if ! "$venv/bin/python" -c 'import aiosmtpd, stripe' 2>/dev/null || [ scripts/test-requirements.txt -nt "$venv/.installed" ]; then
-  say "pip: installing aiosmtpd (the SMTP server the mail tests talk to) and stripe-python (its typed models judge the sandbox)"
+if ! "$venv/bin/python" -c 'import aiosmtpd, stripe, standardwebhooks' 2>/dev/null || [ scripts/test-requirements.txt -nt "$venv/.installed" ]; then
+  say "pip: installing aiosmtpd (the SMTP server the mail tests talk to), stripe-python (its typed models judge the sandbox) and standardwebhooks (the official verifier of Remit's webhooks)"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/test-requirements.txt
   touch "$venv/.installed"

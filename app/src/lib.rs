@@ -94,6 +94,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/settings/stripe") view={Lazy::<StripeSettingsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/settings/api-keys") view={Lazy::<ApiKeysRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/settings/webhooks") view={Lazy::<WebhooksRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/webhooks/deliveries/:id") view={Lazy::<WebhookDeliveryRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/settings/payouts") view={Lazy::<TenantPayoutsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/security") view={Lazy::<SecurityRoute>::new()} ssr=SsrMode::Async/>

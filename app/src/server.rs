@@ -99,3 +99,14 @@ pub async fn take_flash(kind: &str) -> Result<Vec<String>, AppError> {
         None => Ok(vec![]),
     }
 }
+
+/// A day typed as 2026-11-22 (a date field), as the start of that day in UTC.
+pub fn day(value: Option<String>, field: &'static str) -> Result<Option<chrono::DateTime<chrono::Utc>>, domain::Error> {
+    value
+        .map(|v| {
+            chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+                .map_err(|_| domain::Error::invalid(field, "Use a date like 2026-11-22."))
+        })
+        .transpose()
+}

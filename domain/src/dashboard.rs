@@ -48,7 +48,7 @@ pub struct TenantHealth {
     pub payments_24h: Rate,
     pub payments_30d: Rate,
     pub webhooks_24h: Rate,
-    /// `None` without an endpoint; `Some(false)` when it was disabled.
+    /// `None` without an endpoint in this mode; `Some(false)` when one of them is disabled.
     pub webhook_endpoint_enabled: Option<bool>,
     pub subscriptions: SubscriptionHealth,
 }
@@ -71,14 +71,15 @@ pub async fn tenants(pool: &PgPool, only: Option<Uuid>, livemode: bool) -> Resul
                   (SELECT count(*) FROM payment_outcomes p WHERE p.tenant_id = t.id AND p.livemode = $2 AND p.occurred_at > now() - interval '24 hours' AND NOT p.succeeded) AS "f24!",
                   (SELECT count(*) FROM payment_outcomes p WHERE p.tenant_id = t.id AND p.livemode = $2 AND p.occurred_at > now() - interval '30 days') AS "p30!",
                   (SELECT count(*) FROM payment_outcomes p WHERE p.tenant_id = t.id AND p.livemode = $2 AND p.occurred_at > now() - interval '30 days' AND NOT p.succeeded) AS "f30!",
-                  (SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = w.id AND d.created_at > now() - interval '24 hours') AS "w24!",
-                  (SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = w.id AND d.created_at > now() - interval '24 hours' AND NOT d.succeeded) AS "wf24!",
-                  w.enabled AS "webhook_enabled?", w.url AS "webhook_url?",
+                  (SELECT count(*) FROM webhook_attempts a JOIN webhook_endpoints w ON w.id = a.endpoint_id
+                   WHERE w.tenant_id = t.id AND w.livemode = $2 AND a.created_at > now() - interval '24 hours') AS "w24!",
+                  (SELECT count(*) FROM webhook_attempts a JOIN webhook_endpoints w ON w.id = a.endpoint_id
+                   WHERE w.tenant_id = t.id AND w.livemode = $2 AND a.created_at > now() - interval '24 hours' AND NOT a.succeeded) AS "wf24!",
+                  (SELECT bool_and(w.enabled) FROM webhook_endpoints w WHERE w.tenant_id = t.id AND w.livemode = $2) AS webhook_enabled,
                   (SELECT count(*) FROM subscriptions b WHERE b.tenant_id = t.id AND b.status IN ('trialing', 'active')) AS "subs_paying!",
                   (SELECT count(*) FROM subscriptions b WHERE b.tenant_id = t.id AND b.status IN ('past_due', 'unpaid')) AS "subs_past_due!"
            FROM tenants t
            LEFT JOIN tenant_stripe_accounts s ON s.tenant_id = t.id
-           LEFT JOIN webhook_endpoints w ON w.tenant_id = t.id
            WHERE $1::uuid IS NULL OR t.id = $1
            ORDER BY lower(t.name)"#,
         only,
@@ -104,7 +105,7 @@ pub async fn tenants(pool: &PgPool, only: Option<Uuid>, livemode: bool) -> Resul
             payments_24h: Rate { total: r.p24, failed: r.f24 },
             payments_30d: Rate { total: r.p30, failed: r.f30 },
             webhooks_24h: Rate { total: r.w24, failed: r.wf24 },
-            webhook_endpoint_enabled: r.webhook_url.map(|_| r.webhook_enabled.unwrap_or(false)),
+            webhook_endpoint_enabled: r.webhook_enabled,
             subscriptions: SubscriptionHealth { paying: r.subs_paying, past_due: r.subs_past_due },
         })
         .collect())

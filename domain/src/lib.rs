@@ -28,6 +28,7 @@ pub mod security;
 pub mod seed;
 pub mod stripe;
 pub mod stripe_webhooks;
+pub mod table_queue;
 pub mod tenant_stripe;
 pub mod tenant_webhooks;
 pub mod worker;

@@ -91,9 +91,42 @@ impl Money {
         Ok(Money { amount, currency })
     }
 
+    /// An amount Remit stored (or Stripe reported) in a currency Remit bills in.
+    pub fn stored(amount: i64, code: &str) -> Result<Self> {
+        let currency =
+            Currency::parse(code).ok_or_else(|| anyhow::anyhow!("an amount in an unsupported currency: {code}"))?;
+        Ok(Money { amount, currency })
+    }
+
     /// "$49.00", "€1,249.50".
     pub fn display(self) -> String {
         format_minor(self.amount, self.currency.code())
+    }
+}
+
+/// In payloads Remit sends: `{"amount": <minor units>, "currency": "<ISO code>"}`, flattened
+/// into the object that carries it.
+impl serde::Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut money = serializer.serialize_struct("Money", 2)?;
+        money.serialize_field("amount", &self.amount)?;
+        money.serialize_field("currency", self.currency.code())?;
+        money.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Wire {
+            amount: i64,
+            currency: String,
+        }
+        let wire = Wire::deserialize(deserializer)?;
+        let currency = Currency::parse(&wire.currency)
+            .ok_or_else(|| serde::de::Error::custom(format!("unsupported currency {}", wire.currency)))?;
+        Ok(Money { amount: wire.amount, currency })
     }
 }
 

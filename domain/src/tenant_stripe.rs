@@ -21,7 +21,10 @@ use crate::{
     crypto,
     error::{Error, Result},
     mail::{self, OutgoingEmail},
-    tenant_webhooks,
+    tenant_webhooks::{
+        self,
+        events::{StripeAccountUpdated, TenantEvent},
+    },
 };
 
 /// How long a connect link stays usable.
@@ -29,48 +32,10 @@ const STATE_LIFETIME: chrono::Duration = chrono::Duration::minutes(15);
 const OAUTH_TIMEOUT: Duration = Duration::from_secs(20);
 pub const CALLBACK_PATH: &str = "/api/v1/auth/tenants/stripe/callback/";
 
-/// The Stripe side of a connected account, as Remit shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Requirements {
-    pub currently_due: Vec<String>,
-    pub past_due: Vec<String>,
-    pub eventually_due: Vec<String>,
-    pub disabled_reason: Option<String>,
-    pub current_deadline: Option<i64>,
-}
+pub use crate::stripe::requirements::Requirements;
 
+// The task list is how the pages show requirements, so it lives with them.
 impl Requirements {
-    pub fn from_stripe(value: &serde_json::Value) -> Self {
-        let list = |k: &str| {
-            value[k]
-                .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-                .unwrap_or_default()
-        };
-        Self {
-            currently_due: list("currently_due"),
-            past_due: list("past_due"),
-            eventually_due: list("eventually_due"),
-            disabled_reason: value["disabled_reason"].as_str().map(str::to_owned),
-            current_deadline: value["current_deadline"].as_i64(),
-        }
-    }
-
-    pub fn from_account(account: &stripe_shared::Account) -> Self {
-        let r = account.requirements.as_ref();
-        Self {
-            currently_due: r.and_then(|r| r.currently_due.clone()).unwrap_or_default(),
-            past_due: r.and_then(|r| r.past_due.clone()).unwrap_or_default(),
-            eventually_due: r.and_then(|r| r.eventually_due.clone()).unwrap_or_default(),
-            disabled_reason: r.and_then(|r| r.disabled_reason.as_ref().map(|d| d.as_str().to_owned())),
-            current_deadline: r.and_then(|r| r.current_deadline),
-        }
-    }
-
-    pub fn open_count(&self) -> usize {
-        self.currently_due.len() + self.past_due.iter().filter(|p| !self.currently_due.contains(p)).count()
-    }
-
     /// What is due, in words, overdue items first: (task, overdue).
     pub fn tasks(&self) -> Vec<(String, bool)> {
         let mut seen = std::collections::HashSet::new();
@@ -552,32 +517,27 @@ pub async fn apply_account_updated(
     else {
         return Ok(());
     };
-    let requirements = serde_json::to_value(Requirements::from_stripe(&account["requirements"]))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let requirements = Requirements::from_stripe(&account["requirements"]);
+    let charges_enabled = account["charges_enabled"].as_bool().unwrap_or(false);
+    let payouts_enabled = account["payouts_enabled"].as_bool().unwrap_or(false);
     let changed = store(
         conn,
         tenant_id,
-        account["charges_enabled"].as_bool().unwrap_or(false),
-        account["payouts_enabled"].as_bool().unwrap_or(false),
+        charges_enabled,
+        payouts_enabled,
         account["details_submitted"].as_bool().unwrap_or(false),
-        requirements.clone(),
+        serde_json::to_value(&requirements).map_err(|e| anyhow::anyhow!("{e}"))?,
         as_of,
     )
     .await?;
     if changed {
-        tenant_webhooks::emit(
-            conn,
-            tenant_id,
-            livemode,
-            "stripe_account.updated",
-            serde_json::json!({
-                "stripe_account": account_id,
-                "charges_enabled": account["charges_enabled"],
-                "payouts_enabled": account["payouts_enabled"],
-                "requirements": requirements,
-            }),
-        )
-        .await?;
+        let event = TenantEvent::StripeAccountUpdated(StripeAccountUpdated {
+            stripe_account: account_id.to_owned(),
+            charges_enabled,
+            payouts_enabled,
+            requirements,
+        });
+        tenant_webhooks::events::emit(conn, tenant_id, livemode, event).await?;
     }
     Ok(())
 }

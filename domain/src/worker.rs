@@ -1,7 +1,7 @@
 //! The worker: the top of the domain. It lists every job Remit runs (each defined beside the
-//! code it runs) and their schedules, starts the applier of Stripe's events beside them, runs
-//! both in every server process (several processes share the queues safely), and tells platform
-//! admins about jobs that keep failing.
+//! code it runs) and their schedules, starts the applier of Stripe's events and the dispatcher of
+//! tenants' webhooks beside them, runs all three in every server process (several processes
+//! share the queues safely), and tells platform admins about jobs that keep failing.
 
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ use crate::{
         partitions::KeepEventPartitions,
         resync::{self, ResyncStripeEvents},
     },
-    tenant_webhooks::DeliverWebhook,
+    tenant_webhooks::delivery::{self, Dispatcher},
 };
 
 /// The worker that runs in every server process (unless `JOB_WORKERS` is 0). Several
@@ -94,7 +94,6 @@ pub async fn worker(services: Services) -> anyhow::Result<graphile_worker::Worke
         // Every job Remit runs.
         .define_job::<IssueReceipt>()
         .define_job::<DeliverEmail>()
-        .define_job::<DeliverWebhook>()
         .define_job::<PurgeExpired>()
         .define_job::<CheckPaymentHealth>()
         .define_job::<ExpireWinning>()
@@ -139,20 +138,23 @@ pub async fn on_start(services: &Services) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the job worker and the applier of Stripe's events for the life of the process. A job
-/// worker stops when a query of its own fails (PostgreSQL unreachable for a moment); it is then
-/// replaced after a pause that grows to 30 s, so jobs resume when the database is back rather
-/// than never. The applier waits out such a moment by itself.
+/// Runs the job worker, the applier of Stripe's events and the webhook dispatcher for the life of
+/// the process. A job worker stops when a query of its own fails (PostgreSQL unreachable for a
+/// moment); it is then replaced after a pause that grows to 30 s, so jobs resume when the
+/// database is back rather than never. The applier and the dispatcher wait out such a moment by
+/// themselves.
 pub struct Supervisor {
     stop: tokio::sync::watch::Sender<bool>,
     current: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<graphile_worker::Worker>>>>,
     task: tokio::task::JoinHandle<()>,
     events: Applier,
+    webhooks: Dispatcher,
 }
 
 impl Supervisor {
     pub fn start(services: Services, first: graphile_worker::Worker) -> Self {
         let events = Applier::start(services.clone(), services.settings.job_workers, services.settings.job_recovery);
+        let webhooks = Dispatcher::start(services.clone());
         let (stop, mut stopping) = tokio::sync::watch::channel(false);
         let current = std::sync::Arc::new(std::sync::Mutex::new(None));
         let task = tokio::spawn({
@@ -203,7 +205,7 @@ impl Supervisor {
                 }
             }
         });
-        Self { stop, current, task, events }
+        Self { stop, current, task, events, webhooks }
     }
 
     /// Asks the running worker and the applier to stop and waits up to `grace` for their work;
@@ -213,9 +215,12 @@ impl Supervisor {
         if let Some(worker) = self.current.lock().expect("worker slot").clone() {
             worker.request_shutdown();
         }
-        let (jobs, events) =
-            tokio::join!(async { tokio::time::timeout(grace, self.task).await.is_ok() }, self.events.stop(grace));
-        jobs && events
+        let (jobs, events, webhooks) = tokio::join!(
+            async { tokio::time::timeout(grace, self.task).await.is_ok() },
+            self.events.stop(grace),
+            self.webhooks.stop(grace)
+        );
+        jobs && events && webhooks
     }
 }
 
@@ -228,10 +233,12 @@ fn record_job(job: &graphile_worker::Job, outcome: &'static str) {
     metrics::histogram!("remit_job_latency_seconds", "task" => task).record(latency.as_secs_f64());
 }
 
-/// Work due now, running ones included: jobs and Stripe events. Zero when everything that
-/// happened so far has taken effect (work scheduled for later does not count).
+/// Work due now, running ones included: jobs, Stripe events and webhook deliveries. Zero when
+/// everything that happened so far has taken effect (work scheduled for later does not count).
 pub async fn backlog(pool: &PgPool) -> crate::error::Result<i64> {
-    Ok(queue::due_now(pool).await? + crate::stripe_webhooks::applier::due_now(pool).await?)
+    Ok(queue::due_now(pool).await?
+        + crate::stripe_webhooks::applier::due_now(pool).await?
+        + delivery::due_now(pool).await?)
 }
 
 async fn alert_failing_job(pool: &PgPool, job: &graphile_worker::Job, error: &str, given_up: bool) {

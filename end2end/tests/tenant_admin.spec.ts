@@ -1,20 +1,22 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Webhook } from "standardwebhooks";
 import { expect, newWorld, ready, signIn, test } from "./support";
 
-/** A tenant's webhook endpoint: records each delivery and whether its signature verified. */
+/** A tenant's webhook endpoint: records each delivery and whether the official Standard Webhooks
+ * library verified it with the secret Remit showed once. */
 async function receiver(secret: () => string) {
   const received: { type: string; verified: boolean }[] = [];
   const server: Server = createServer((req, res) => {
     let body = "";
     req.on("data", (chunk) => (body += chunk));
     req.on("end", () => {
-      const header = String(req.headers["remit-signature"] ?? "");
-      const parts = Object.fromEntries(header.split(",").map((p) => p.split("=", 2)));
-      const expected = createHmac("sha256", secret()).update(`${parts.t}.${body}`).digest("hex");
-      const verified =
-        typeof parts.v1 === "string" && parts.v1.length === expected.length && timingSafeEqual(Buffer.from(parts.v1), Buffer.from(expected));
+      let verified = true;
+      try {
+        new Webhook(secret()).verify(body, req.headers as Record<string, string>);
+      } catch {
+        verified = false;
+      }
       received.push({ type: JSON.parse(body).type, verified });
       res.writeHead(200).end("ok");
     });
@@ -64,16 +66,15 @@ test("an owner creates a key, sees it once, revokes it with a reason, and tests 
     await expect(page.getByTestId("no-endpoint")).toContainText("signing secret once");
     await ready(page, testInfo);
     await page.getByLabel("HTTPS URL").fill(endpoint.url);
-    // A fresh secret each run, so this test can verify signatures with a secret it has seen.
-    await page.getByLabel("Make a new signing secret").check();
-    await page.getByRole("button", { name: "Save endpoint" }).click();
+    await page.getByLabel("Mode").selectOption("test");
+    await page.getByRole("button", { name: "Add endpoint" }).click();
     signingSecret = (await page.getByTestId("webhook-secret").textContent())!.trim();
     expect(signingSecret).toMatch(/^whsec_/);
+    await expect(page.getByTestId("endpoint-url")).toHaveText(endpoint.url);
     await ready(page, testInfo);
     await page.getByRole("button", { name: "Send test event" }).click();
-    await expect(page.getByTestId("test-result")).toContainText(/Delivered: HTTP 200, \d+ ms/);
+    await expect(page.getByTestId("test-result")).toContainText(/Test delivered: HTTP 200, \d+ ms/);
     expect(endpoint.received).toEqual([{ type: "remit.test", verified: true }]);
-    await expect(page.getByTestId("deliveries")).toContainText("remit.test");
   } finally {
     endpoint.close();
   }

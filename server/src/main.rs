@@ -6,6 +6,11 @@ use tokio::signal::unix::{SignalKind, signal};
 use domain::config::Settings;
 use server::{Application, telemetry};
 
+// Requests allocate and free many small buffers across threads; mimalloc does that with less CPU
+// than glibc's allocator (a fifth of the webhook intake's samples were malloc and free).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let settings = match Settings::from_env() {

@@ -13,6 +13,7 @@ pub mod receipts;
 pub mod security;
 pub mod tenant;
 pub mod tenant_admin;
+pub mod tenant_webhooks;
 pub mod winnings;
 
 use serde::{Deserialize, Serialize};

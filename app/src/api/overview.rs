@@ -180,15 +180,6 @@ pub async fn load_audit_log(
     let principal = crate::server::authorize(if platform { policy::PLATFORM_ADMIN } else { policy::TENANT_STAFF })?;
     let services = crate::server::services()?;
     let nonempty = |s: Option<String>| s.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-    let day = |s: Option<String>, field: &'static str| -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
-        nonempty(s)
-            .map(|v| {
-                chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d")
-                    .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
-                    .map_err(|_| Error::invalid(field, "Use a date like 2026-11-22."))
-            })
-            .transpose()
-    };
     let tenant_id = if platform {
         match nonempty(tenant) {
             None => None,
@@ -208,8 +199,8 @@ pub async fn load_audit_log(
         tenant_id,
         action: nonempty(action),
         actor: nonempty(actor),
-        since: day(since, "since")?,
-        until: day(until, "until")?.map(|d| d + chrono::Duration::days(1)),
+        since: crate::server::day(nonempty(since), "since")?,
+        until: crate::server::day(nonempty(until), "until")?.map(|d| d + chrono::Duration::days(1)),
         limit: 200,
     };
     let entries = audit::list(&services.pool, &filter).await?;

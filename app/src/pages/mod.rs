@@ -15,8 +15,8 @@ mod security;
 mod sign_in;
 mod stripe_settings;
 mod tenant_settings;
+mod tenant_webhooks;
 mod verify_receipt;
-mod webhooks;
 
 pub use account::AccountPage;
 pub use admin::{AdminPage, JobsPage, OutboxEmailPage, OutboxPage};
@@ -34,8 +34,8 @@ pub use security::SecurityPage;
 pub use sign_in::SignInPage;
 pub use stripe_settings::StripeSettingsPage;
 pub use tenant_settings::TenantSettingsPage;
+pub use tenant_webhooks::{WebhookDeliveryPage, WebhooksPage};
 pub use verify_receipt::VerifyReceiptPage;
-pub use webhooks::WebhooksPage;
 
 pub use crate::components::status::NotFoundPage;
 
@@ -85,6 +85,7 @@ lazy_pages! {
     StripeSettingsRoute => StripeSettingsPage,
     ApiKeysRoute => ApiKeysPage,
     WebhooksRoute => WebhooksPage,
+    WebhookDeliveryRoute => WebhookDeliveryPage,
     TenantPayoutsRoute => TenantPayoutsPage,
     AuditRoute => AuditPage,
     SecurityRoute => SecurityPage,

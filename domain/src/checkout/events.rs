@@ -14,12 +14,15 @@ use super::MAX_ATTEMPTS;
 use crate::{
     Services,
     error::Result,
-    money::format_minor,
+    money::{Money, format_minor},
     receipts::IssueReceipt,
     security::{self, NewEvent, Severity},
     stripe::events::Envelope,
     stripe::{StripeMode, upstream},
-    tenant_webhooks,
+    tenant_webhooks::{
+        self,
+        events::{OrderPaid, OrderUpdated, TenantEvent},
+    },
 };
 
 pub const HANDLED: [&str; 8] = [
@@ -248,18 +251,17 @@ pub async fn apply(conn: &mut PgConnection, envelope: &Envelope, current: &Curre
                 )
                 .execute(&mut *conn)
                 .await?;
-                let data = serde_json::json!({
-                    "order": order.id,
-                    "winning": order.bid_id,
-                    "reference": order.reference,
-                    "lot": order.lot,
-                    "status": status,
-                    "amount": order.amount,
-                    "refunded_amount": charge.amount_refunded,
-                    "currency": order.currency,
-                    "payment_intent": intent.id.as_str(),
+                let event = TenantEvent::OrderUpdated(OrderUpdated {
+                    order: order.id,
+                    winning: order.bid_id,
+                    reference: order.reference.clone(),
+                    lot: order.lot.clone(),
+                    status: status.to_owned(),
+                    amount: Money::stored(order.amount, &order.currency)?,
+                    refunded_amount: charge.amount_refunded,
+                    payment_intent: intent.id.as_str().to_owned(),
                 });
-                tenant_webhooks::emit(conn, order.tenant_id, row.livemode, "order.updated", data).await?;
+                tenant_webhooks::events::emit(conn, order.tenant_id, row.livemode, event).await?;
             }
             if let Some(dispute) = dispute {
                 let reason = dispute["reason"].as_str().unwrap_or("unspecified");
@@ -383,19 +385,19 @@ async fn paid(conn: &mut PgConnection, row: &SessionRow, intent: &stripe_shared:
         };
         security::record(conn, event).await?;
     }
-    let data = serde_json::json!({
-        "order": order_id,
-        "winning": row.bid_id,
-        "reference": bid.reference,
-        "auction": bid.auction,
-        "lot": bid.lot,
-        "amount": intent.amount,
-        "currency": intent.currency.to_string(),
-        "payment_intent": intent.id.as_str(),
-        "risk_level": risk_level,
-    });
-    tenant_webhooks::emit(conn, row.tenant_id, row.livemode, "payment.succeeded", data.clone()).await?;
-    tenant_webhooks::emit(conn, row.tenant_id, row.livemode, "order.created", data).await?;
+    let paid = OrderPaid {
+        order: order_id,
+        winning: row.bid_id,
+        reference: bid.reference,
+        auction: bid.auction,
+        lot: bid.lot,
+        amount: Money::stored(intent.amount, &intent.currency.to_string())?,
+        payment_intent: intent.id.as_str().to_owned(),
+        risk_level,
+    };
+    tenant_webhooks::events::emit(conn, row.tenant_id, row.livemode, TenantEvent::PaymentSucceeded(paid.clone()))
+        .await?;
+    tenant_webhooks::events::emit(conn, row.tenant_id, row.livemode, TenantEvent::OrderCreated(paid)).await?;
     Ok(())
 }
 

@@ -25,7 +25,10 @@ use crate::{
     mail::{self, OutgoingEmail},
     stripe::{idempotent, upstream},
     tenant_stripe::Requirements,
-    tenant_webhooks,
+    tenant_webhooks::{
+        self,
+        events::{OnboardingUpdated, TenantEvent},
+    },
 };
 
 /// Account Sessions a consultant may have made within any hour.
@@ -376,21 +379,15 @@ async fn store(
     .execute(&mut *conn)
     .await?;
     if let Some(tenant_id) = current.tenant_id {
-        tenant_webhooks::emit(
-            conn,
-            tenant_id,
-            livemode,
-            "onboarding.updated",
-            serde_json::json!({
-                "consultant": current.user_id,
-                "stripe_account": account_id,
-                "charges_enabled": snapshot.charges_enabled,
-                "payouts_enabled": snapshot.payouts_enabled,
-                "details_submitted": snapshot.details_submitted,
-                "requirements_due": snapshot.requirements.open_count(),
-            }),
-        )
-        .await?;
+        let event = TenantEvent::OnboardingUpdated(OnboardingUpdated {
+            consultant: current.user_id,
+            stripe_account: account_id.to_owned(),
+            charges_enabled: snapshot.charges_enabled,
+            payouts_enabled: snapshot.payouts_enabled,
+            details_submitted: snapshot.details_submitted,
+            requirements_due: snapshot.requirements.open_count(),
+        });
+        tenant_webhooks::events::emit(conn, tenant_id, livemode, event).await?;
     }
     let was_due: Vec<&String> = before.currently_due.iter().chain(&before.past_due).collect();
     let newly_due = snapshot

@@ -17,7 +17,11 @@ use crate::{
     error::{Error, Result},
     mail::{self, Attachment, OutgoingEmail},
     money::format_minor,
-    queue, tenant_webhooks,
+    queue,
+    tenant_webhooks::{
+        self,
+        events::{ReceiptSent, TenantEvent},
+    },
 };
 
 /// Crockford's base32: no I, L, O or U, so a code read aloud or retyped survives.
@@ -181,15 +185,15 @@ pub async fn issue(services: &Services, order_id: Uuid) -> Result<Issued> {
         },
     )
     .await?;
-    let data = serde_json::json!({
-        "order": order_id,
-        "winning": order.bid_id,
-        "reference": order.reference,
-        "receipt_number": number,
-        "sha256": sha256,
-        "receipt_url": format!("/api/v1/winnings/{}/receipt", order.bid_id),
+    let event = TenantEvent::ReceiptSent(ReceiptSent {
+        order: order_id,
+        winning: order.bid_id,
+        reference: order.reference.clone(),
+        receipt_number: number.to_string(),
+        sha256,
+        receipt_url: format!("/api/v1/winnings/{}/receipt", order.bid_id),
     });
-    tenant_webhooks::emit(&mut tx, order.tenant_id, order.livemode, "receipt.sent", data).await?;
+    tenant_webhooks::events::emit(&mut tx, order.tenant_id, order.livemode, event).await?;
     tx.commit().await?;
     tracing::info!(%order_id, %receipt_id, "receipt issued");
     Ok(Issued { receipt_id, created: true })

@@ -5,6 +5,7 @@
 //! without keys is refused (409) rather than paid through the other mode's key.
 
 pub mod events;
+pub mod requirements;
 
 use std::{sync::Arc, time::Duration};
 

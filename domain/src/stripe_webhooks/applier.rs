@@ -8,16 +8,16 @@
 //! taken again when the lease has run out, and applying is safe twice over (the event's row is
 //! locked and `applied_at` checked in the transaction that applies it).
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, postgres::PgListener};
-use tokio::sync::{Semaphore, watch};
+use sqlx::PgPool;
 
 use crate::{
     Services, alerts,
     error::{Error, Result},
     queue,
+    table_queue::{self, Runner, TableQueue},
 };
 
 /// The notification sent after a commit that stored new events (or made one due again).
@@ -25,9 +25,6 @@ pub const CHANNEL: &str = "remit_stripe_events";
 /// Tries before an event is given up: with [`backoff`], the last is about a day after the first
 /// failure (Stripe or the database away for that long).
 pub const MAX_ATTEMPTS: i32 = 20;
-/// How often an idle applier looks for due events without being told: retries that came due,
-/// claims whose process died, a notification lost with a connection.
-const POLL: Duration = Duration::from_secs(1);
 
 /// The pause after the `attempts`-th failed try: 5 s, doubling, at most 2 h.
 pub fn backoff(attempts: i32) -> Duration {
@@ -50,8 +47,7 @@ struct Claimed {
 
 /// Tells every process's applier that events are due (after the commit that stored them).
 pub async fn wake(pool: &PgPool) -> Result<()> {
-    sqlx::query!("SELECT pg_notify($1, '')", CHANNEL).execute(pool).await?;
-    Ok(())
+    table_queue::wake(pool, CHANNEL).await
 }
 
 /// Claims up to `limit` due events for `lease`.
@@ -141,104 +137,43 @@ async fn release(pool: &PgPool, ids: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The applier of one process: `concurrency` events at a time.
-pub struct Applier {
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
+/// The applier of one process: `concurrency` events at a time, each claim lasting `lease`.
+pub struct Applier(Runner);
 
 impl Applier {
     pub fn start(services: Services, concurrency: usize, lease: Duration) -> Self {
-        let (stop, stopping) = watch::channel(false);
-        let task = tokio::spawn(run(services, concurrency.max(1), lease, stopping));
-        Self { stop, task }
+        let pool = services.pool.clone();
+        Self(Runner::start(Events { services, lease }, pool, concurrency))
     }
 
     /// Stops claiming and waits up to `grace` for the events being applied; `false` when some
     /// were still running (their claims run out and another process applies them).
     pub async fn stop(self, grace: Duration) -> bool {
-        let _ = self.stop.send(true);
-        tokio::time::timeout(grace, self.task).await.is_ok()
+        self.0.stop(grace).await
     }
 }
 
-async fn run(services: Services, concurrency: usize, lease: Duration, mut stopping: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(concurrency));
-    let mut listener: Option<PgListener> = None;
-    let mut pause = Duration::from_millis(100);
-    while !*stopping.borrow() {
-        if listener.is_none() {
-            listener = listen(&services.pool).await;
-        }
-        let claimed = match claim(&services.pool, concurrency, lease).await {
-            Ok(claimed) => {
-                pause = Duration::from_millis(100);
-                claimed
-            }
-            Err(err) => {
-                // The database away for a moment: try again after a pause that grows to 30 s.
-                err.log();
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    _ = stopping.changed() => {}
-                }
-                pause = (pause * 2).min(Duration::from_secs(30));
-                continue;
-            }
-        };
-        if claimed.is_empty() {
-            // Nothing due: wait to be told (or for the poll, or a stop).
-            tokio::select! {
-                notified = wait_for_notification(&mut listener) => {
-                    if !notified {
-                        listener = None;
-                    }
-                }
-                () = tokio::time::sleep(POLL) => {}
-                _ = stopping.changed() => {}
-            }
-            continue;
-        }
-        let mut claimed = claimed.into_iter();
-        while let Some(event) = claimed.next() {
-            let slot = tokio::select! {
-                slot = slots.clone().acquire_owned() => slot.expect("the applier's slots stay open"),
-                _ = stopping.changed() => {
-                    let unstarted: Vec<String> = std::iter::once(event.id).chain(claimed.by_ref().map(|e| e.id)).collect();
-                    if let Err(err) = release(&services.pool, &unstarted).await {
-                        err.log();
-                    }
-                    break;
-                }
-            };
-            let services = services.clone();
-            tokio::spawn(async move {
-                apply_one(&services, event).await;
-                drop(slot);
-            });
-        }
+/// The `stripe_events` table as a queue.
+struct Events {
+    services: Services,
+    lease: Duration,
+}
+
+impl TableQueue for Events {
+    type Item = Claimed;
+    const CHANNEL: &'static str = CHANNEL;
+
+    async fn claim(&self, limit: usize) -> Result<Vec<Claimed>> {
+        claim(&self.services.pool, limit, self.lease).await
     }
-    // Stopping: wait for the events being applied.
-    let _ = slots.acquire_many(concurrency as u32).await;
-}
 
-async fn listen(pool: &PgPool) -> Option<PgListener> {
-    let listening = async {
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(CHANNEL).await?;
-        Ok::<_, sqlx::Error>(listener)
-    };
-    listening
-        .await
-        .inspect_err(|err| tracing::warn!(error = %err, "could not listen for new Stripe events; polling"))
-        .ok()
-}
+    async fn process(&self, event: Claimed) {
+        apply_one(&self.services, event).await;
+    }
 
-/// Waits for the intake's notification; `false` when the listening connection failed.
-async fn wait_for_notification(listener: &mut Option<PgListener>) -> bool {
-    match listener {
-        Some(listener) => listener.recv().await.is_ok(),
-        None => std::future::pending().await,
+    async fn release(&self, unstarted: Vec<Claimed>) -> Result<()> {
+        let ids: Vec<String> = unstarted.into_iter().map(|e| e.id).collect();
+        release(&self.services.pool, &ids).await
     }
 }
 

@@ -10,6 +10,7 @@ mod onboarding;
 mod payments;
 mod tenant;
 mod tenant_settings;
+mod tenant_webhooks;
 
 use axum::{
     Router,
@@ -49,16 +50,19 @@ pub fn routes() -> Router<AppState> {
     r = both(r, "/api/v1/auth/tenants/api-keys", get(tenant_settings::list_keys).post(tenant_settings::create_key));
     r = both(r, "/api/v1/auth/tenants/api-keys/regenerate", post(tenant_settings::regenerate_keys));
     r = both(r, "/api/v1/auth/tenants/api-keys/revoke", post(tenant_settings::revoke_keys));
+    let hooks = "/api/v1/auth/tenants/webhooks";
+    r = both(r, &format!("{hooks}/endpoints"), get(tenant_webhooks::list).post(tenant_webhooks::create));
     r = both(
         r,
-        "/api/v1/auth/tenants/webhooks/config",
-        get(tenant_settings::webhook_config)
-            .post(tenant_settings::configure_webhook)
-            .delete(tenant_settings::remove_webhook),
+        &format!("{hooks}/endpoints/{{id}}"),
+        get(tenant_webhooks::get).patch(tenant_webhooks::update).delete(tenant_webhooks::delete),
     );
-    r = both(r, "/api/v1/auth/tenants/webhooks/test", post(tenant_settings::test_webhook));
-    r = both(r, "/api/v1/auth/tenants/webhooks/deliveries", get(tenant_settings::webhook_deliveries));
-    r = both(r, "/api/v1/auth/tenants/webhooks/deliveries/{id}/redeliver", post(tenant_settings::redeliver));
+    r = both(r, &format!("{hooks}/endpoints/{{id}}/rotate-secret"), post(tenant_webhooks::rotate_secret));
+    r = both(r, &format!("{hooks}/endpoints/{{id}}/test"), post(tenant_webhooks::test));
+    r = both(r, &format!("{hooks}/endpoints/{{id}}/replay"), post(tenant_webhooks::replay));
+    r = both(r, &format!("{hooks}/deliveries"), get(tenant_webhooks::deliveries));
+    r = both(r, &format!("{hooks}/deliveries/{{id}}"), get(tenant_webhooks::delivery));
+    r = both(r, &format!("{hooks}/deliveries/{{id}}/redeliver"), post(tenant_webhooks::redeliver));
     r
 }
 

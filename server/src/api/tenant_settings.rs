@@ -1,17 +1,17 @@
-//! The seed's session-authenticated routes for a tenant's owner and admins: Stripe Connect,
-//! API keys, webhook configuration. Each authorises, calls one domain function, answers JSON.
+//! The seed's session-authenticated routes for a tenant's owner and admins: Stripe Connect and
+//! API keys. Each authorises, calls one domain function, answers JSON.
 
 use app::server::CurrentUser;
 use axum::{
     Extension, Json,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::{HeaderMap, StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
 };
 use domain::{
     Error, Services, api_keys,
     auth::{authorize, policy, session},
-    tenant_stripe, tenant_webhooks,
+    tenant_stripe,
 };
 use secrecy::ExposeSecret as _;
 use serde::Deserialize;
@@ -201,77 +201,4 @@ pub async fn revoke_keys(
     };
     let revoked = api_keys::revoke(&services, owner, target, &body.reason).await?;
     Ok(Json(json!({ "revoked": revoked })))
-}
-
-fn endpoint_json(e: &tenant_webhooks::EndpointView) -> Value {
-    json!({
-        "url": e.url,
-        "secret": e.secret_masked,
-        "enabled": e.enabled,
-        "disabled_reason": e.disabled_reason,
-        "consecutive_failures": e.consecutive_failures,
-        "updated_at": e.updated_at,
-        "signature_header": tenant_webhooks::SIGNATURE_HEADER,
-    })
-}
-
-pub async fn webhook_config(State(services): State<Services>, SessionUser(user): SessionUser) -> ApiResult {
-    let staff = authorize(Some(&user), policy::TENANT_STAFF)?;
-    let endpoint = tenant_webhooks::endpoint(&services.pool, staff.tenant()?).await?;
-    Ok(Json(endpoint.as_ref().map(endpoint_json).unwrap_or_else(|| json!({ "url": null }))))
-}
-
-#[derive(Deserialize)]
-pub struct Configure {
-    url: String,
-    #[serde(default)]
-    regenerate_secret: bool,
-}
-
-pub async fn configure_webhook(
-    State(services): State<Services>,
-    SessionUser(user): SessionUser,
-    ApiJson(body): ApiJson<Configure>,
-) -> ApiResult {
-    let owner = authorize(Some(&user), policy::TENANT_OWNER)?;
-    let configured = tenant_webhooks::configure(&services, owner, &body.url, body.regenerate_secret).await?;
-    let mut out = endpoint_json(&configured.endpoint);
-    if let Some(secret) = &configured.new_secret {
-        // Shown this once; afterwards only masked.
-        out["secret"] = json!(secret.expose_secret());
-    }
-    Ok(Json(out))
-}
-
-pub async fn remove_webhook(State(services): State<Services>, SessionUser(user): SessionUser) -> ApiResult<StatusCode> {
-    let owner = authorize(Some(&user), policy::TENANT_OWNER)?;
-    tenant_webhooks::remove(&services, owner).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-pub async fn test_webhook(State(services): State<Services>, SessionUser(user): SessionUser) -> ApiResult {
-    let staff = authorize(Some(&user), policy::TENANT_STAFF)?;
-    let result = tenant_webhooks::send_test(&services, staff).await?;
-    Ok(Json(json!({
-        "ok": result.succeeded(),
-        "status_code": result.status_code,
-        "response_time_ms": result.response_time_ms,
-        "error": result.error,
-    })))
-}
-
-pub async fn webhook_deliveries(State(services): State<Services>, SessionUser(user): SessionUser) -> ApiResult {
-    let staff = authorize(Some(&user), policy::TENANT_STAFF)?;
-    let deliveries = tenant_webhooks::deliveries(&services.pool, staff.tenant()?, 100).await?;
-    Ok(Json(json!({ "deliveries": deliveries })))
-}
-
-pub async fn redeliver(
-    State(services): State<Services>,
-    SessionUser(user): SessionUser,
-    Path(id): Path<Uuid>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let staff = authorize(Some(&user), policy::TENANT_STAFF)?;
-    tenant_webhooks::redeliver(&services, staff, id).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "queued": true }))))
 }

@@ -93,10 +93,9 @@ pub async fn check_input(request: Request, next: Next) -> Response {
         return error(StatusCode::BAD_REQUEST, domain::error::NUL_IN_TEXT, request.headers());
     }
     let path = request.uri().path();
-    // The Stripe webhook keeps its raw body (its signature covers it) and has its own limit.
-    if path == crate::routes::stripe_webhook::STRIPE_WEBHOOK_PATH
-        || matches!(*request.method(), http::Method::GET | http::Method::HEAD)
-    {
+    // (The Stripe webhook is not behind this guard: it keeps its raw body, which its signature
+    // covers, and has its own limit.)
+    if matches!(*request.method(), http::Method::GET | http::Method::HEAD) {
         return next.run(request).await;
     }
     let limit = if path.starts_with("/rpc/") { MAX_RPC_BODY } else { MAX_API_BODY };

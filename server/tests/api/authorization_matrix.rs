@@ -13,6 +13,10 @@ use domain::{
         },
     },
     mail,
+    tenant_webhooks::{
+        self,
+        events::{OnboardingUpdated, TenantEvent},
+    },
 };
 use reqwest::{Method, header};
 use serde_json::{Value, json};
@@ -72,6 +76,7 @@ const CASES: &[Case] = &[
     page("/settings/stripe", Access::Roles(TENANT_STAFF)),
     page("/settings/api-keys", Access::Roles(TENANT_STAFF)),
     page("/settings/webhooks", Access::Roles(TENANT_STAFF)),
+    page("/settings/webhooks/deliveries/{id}", Access::Roles(TENANT_STAFF)),
     page("/audit", Access::Roles(TENANT_STAFF)),
     page("/admin", Access::Roles(PLATFORM_ADMIN)),
     page("/admin/people", Access::Roles(PLATFORM_ADMIN)),
@@ -119,10 +124,15 @@ const CASES: &[Case] = &[
     rpc("/rpc/regenerate_api_keys", Access::Roles(TENANT_OWNER)),
     rpc("/rpc/revoke_api_key", Access::Roles(TENANT_OWNER)),
     rpc("/rpc/webhooks", Access::Roles(TENANT_STAFF)),
-    rpc("/rpc/save_webhook", Access::Roles(TENANT_OWNER)),
+    rpc("/rpc/webhook_delivery", Access::Roles(TENANT_STAFF)),
+    rpc("/rpc/create_webhook_endpoint", Access::Roles(TENANT_OWNER)),
+    rpc("/rpc/update_webhook_endpoint", Access::Roles(TENANT_OWNER)),
+    rpc("/rpc/switch_webhook_endpoint", Access::Roles(TENANT_OWNER)),
+    rpc("/rpc/rotate_webhook_secret", Access::Roles(TENANT_OWNER)),
     rpc("/rpc/send_test_webhook", Access::Roles(TENANT_STAFF)),
+    rpc("/rpc/replay_webhooks", Access::Roles(TENANT_STAFF)),
     rpc("/rpc/redeliver_webhook", Access::Roles(TENANT_STAFF)),
-    rpc("/rpc/remove_webhook", Access::Roles(TENANT_OWNER)),
+    rpc("/rpc/delete_webhook_endpoint", Access::Roles(TENANT_OWNER)),
     rpc("/rpc/billing", Access::Roles(CONSULTANT_HOUSEHOLD)),
     rpc("/rpc/payment_methods", Access::Roles(CONSULTANT_HOUSEHOLD)),
     rpc("/rpc/plans", Access::Roles(PLATFORM_ADMIN)),
@@ -200,12 +210,22 @@ const CASES: &[Case] = &[
     route("POST", "/api/v1/auth/tenants/api-keys/", Access::Roles(TENANT_OWNER), 201),
     route("POST", "/api/v1/auth/tenants/api-keys/regenerate/", Access::Roles(TENANT_OWNER), 200),
     route("POST", "/api/v1/auth/tenants/api-keys/revoke/", Access::Roles(TENANT_OWNER), 200),
-    route("GET", "/api/v1/auth/tenants/webhooks/config/", Access::Roles(TENANT_STAFF), 200),
-    route("POST", "/api/v1/auth/tenants/webhooks/config/", Access::Roles(TENANT_OWNER), 200),
-    route("POST", "/api/v1/auth/tenants/webhooks/test/", Access::Roles(TENANT_STAFF), 200),
+    route("GET", "/api/v1/auth/tenants/webhooks/endpoints/", Access::Roles(TENANT_STAFF), 200),
+    route("POST", "/api/v1/auth/tenants/webhooks/endpoints/", Access::Roles(TENANT_OWNER), 201),
+    route("GET", "/api/v1/auth/tenants/webhooks/endpoints/{endpoint}/", Access::Roles(TENANT_STAFF), 200),
+    route("PATCH", "/api/v1/auth/tenants/webhooks/endpoints/{endpoint}/", Access::Roles(TENANT_OWNER), 200),
+    route(
+        "POST",
+        "/api/v1/auth/tenants/webhooks/endpoints/{endpoint}/rotate-secret/",
+        Access::Roles(TENANT_OWNER),
+        200,
+    ),
+    route("POST", "/api/v1/auth/tenants/webhooks/endpoints/{endpoint}/test/", Access::Roles(TENANT_STAFF), 200),
+    route("POST", "/api/v1/auth/tenants/webhooks/endpoints/{endpoint}/replay/", Access::Roles(TENANT_STAFF), 202),
     route("GET", "/api/v1/auth/tenants/webhooks/deliveries/", Access::Roles(TENANT_STAFF), 200),
+    route("GET", "/api/v1/auth/tenants/webhooks/deliveries/{delivery}/", Access::Roles(TENANT_STAFF), 200),
     route("POST", "/api/v1/auth/tenants/webhooks/deliveries/{delivery}/redeliver/", Access::Roles(TENANT_STAFF), 202),
-    route("DELETE", "/api/v1/auth/tenants/webhooks/config/", Access::Roles(TENANT_OWNER), 204),
+    route("DELETE", "/api/v1/auth/tenants/webhooks/endpoints/{spare_endpoint}/", Access::Roles(TENANT_OWNER), 204),
     // The owner disconnects the fixture's connection here; starting a new connection then works,
     // and the server function that disconnects finds nothing connected (409): the authorisation
     // passed either way.
@@ -227,6 +247,8 @@ struct Fixtures {
     link_token: String,
     throwaway_user: uuid::Uuid,
     receiver_url: String,
+    endpoint_id: String,
+    spare_endpoint_id: String,
     delivery_id: String,
     plan_id: String,
     pay_token: String,
@@ -276,18 +298,32 @@ async fn fixtures(app: &TestApp) -> Fixtures {
     // A webhook endpoint with one real delivery in its log.
     let receiver_url = receiver().await;
     let owner = app.session_cookie(Role::TenantOwner).await;
-    app.json_with_cookie(
-        Method::POST,
-        "/api/v1/auth/tenants/webhooks/config/",
-        &owner,
-        Some(json!({ "url": receiver_url })),
-    )
-    .await;
+    let mut endpoint_ids = Vec::new();
+    for _ in 0..2 {
+        let (_, endpoint) = app
+            .json_with_cookie(
+                Method::POST,
+                "/api/v1/auth/tenants/webhooks/endpoints/",
+                &owner,
+                Some(json!({ "url": receiver_url, "livemode": false })),
+            )
+            .await;
+        endpoint_ids.push(endpoint["id"].as_str().unwrap().to_owned());
+    }
     let mut tx = app.services.pool.begin().await.unwrap();
-    domain::tenant_webhooks::emit(&mut tx, tenant, false, "payment.succeeded", json!({})).await.unwrap();
+    let event = TenantEvent::OnboardingUpdated(OnboardingUpdated {
+        consultant: uuid::Uuid::new_v4(),
+        stripe_account: "acct_matrix".into(),
+        charges_enabled: true,
+        payouts_enabled: true,
+        details_submitted: true,
+        requirements_due: 0,
+    });
+    tenant_webhooks::events::emit(&mut tx, tenant, false, event).await.unwrap();
     tx.commit().await.unwrap();
     app.wait_for_jobs().await;
-    let delivery_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM webhook_deliveries WHERE event_id IS NOT NULL")
+    let delivery_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM webhook_deliveries WHERE endpoint_id = $1")
+        .bind(uuid::Uuid::parse_str(&endpoint_ids[0]).unwrap())
         .fetch_one(&app.services.pool)
         .await
         .unwrap();
@@ -347,6 +383,8 @@ async fn fixtures(app: &TestApp) -> Fixtures {
         link_token,
         throwaway_user,
         receiver_url,
+        endpoint_id: endpoint_ids[0].clone(),
+        spare_endpoint_id: endpoint_ids[1].clone(),
         delivery_id: delivery_id.to_string(),
         plan_id: plan_id.to_string(),
     }
@@ -401,8 +439,37 @@ async fn form_for(app: &TestApp, f: &Fixtures, path: &str, who: Option<Role>, n:
                 .await;
             pairs(&[("key_id", key["key"]["id"].as_str().unwrap().to_owned()), ("reason", "matrix test".into())])
         }
-        "/rpc/save_webhook" => pairs(&[("url", f.receiver_url.clone())]),
-        "/rpc/redeliver_webhook" => pairs(&[("delivery_id", f.delivery_id.clone())]),
+        "/rpc/create_webhook_endpoint" => {
+            pairs(&[("url", f.receiver_url.clone()), ("description", String::new()), ("mode", "test".into())])
+        }
+        "/rpc/update_webhook_endpoint" => pairs(&[
+            ("endpoint_id", f.endpoint_id.clone()),
+            ("url", f.receiver_url.clone()),
+            ("description", format!("Described {n}")),
+        ]),
+        "/rpc/switch_webhook_endpoint" => pairs(&[("endpoint_id", f.endpoint_id.clone()), ("enabled", "yes".into())]),
+        "/rpc/rotate_webhook_secret" => {
+            pairs(&[("endpoint_id", f.endpoint_id.clone()), ("overlap_hours", "24".into())])
+        }
+        "/rpc/send_test_webhook" => pairs(&[("endpoint_id", f.endpoint_id.clone())]),
+        "/rpc/replay_webhooks" => pairs(&[
+            ("endpoint_id", f.endpoint_id.clone()),
+            ("since", chrono::Utc::now().format("%Y-%m-%d").to_string()),
+        ]),
+        "/rpc/delete_webhook_endpoint" => {
+            // A fresh endpoint each time: the one the other cases use stays.
+            let owner = app.session_cookie(Role::TenantOwner).await;
+            let (_, endpoint) = app
+                .json_with_cookie(
+                    Method::POST,
+                    "/api/v1/auth/tenants/webhooks/endpoints/",
+                    &owner,
+                    Some(json!({ "url": f.receiver_url, "livemode": true })),
+                )
+                .await;
+            pairs(&[("endpoint_id", endpoint["id"].as_str().unwrap().to_owned())])
+        }
+        "/rpc/webhook_delivery" | "/rpc/redeliver_webhook" => pairs(&[("delivery_id", f.delivery_id.clone())]),
         "/rpc/create_plan" => pairs(&[
             ("name", format!("Plan {n}")),
             ("description", String::new()),
@@ -466,7 +533,14 @@ async fn body_for(app: &TestApp, f: &Fixtures, method: &str, path: &str) -> Opti
                 .await;
             Some(json!({ "key_id": key["key"]["id"], "reason": "matrix test" }))
         }
-        ("POST", "/api/v1/auth/tenants/webhooks/config/") => Some(json!({ "url": f.receiver_url })),
+        ("POST", "/api/v1/auth/tenants/webhooks/endpoints/") => {
+            Some(json!({ "url": f.receiver_url, "livemode": true }))
+        }
+        ("PATCH", "/api/v1/auth/tenants/webhooks/endpoints/{endpoint}/") => Some(json!({ "description": "matrix" })),
+        ("POST", "/api/v1/auth/tenants/webhooks/endpoints/{endpoint}/rotate-secret/") => Some(json!({})),
+        ("POST", "/api/v1/auth/tenants/webhooks/endpoints/{endpoint}/replay/") => {
+            Some(json!({ "since": chrono::Utc::now() - chrono::Duration::hours(1) }))
+        }
         ("POST", "/payments/checkout/create/") => Some(json!({ "token": "not-a-token" })),
         _ => None,
     }
@@ -477,7 +551,10 @@ fn concrete(pattern: &str, f: &Fixtures) -> String {
         .replace("{email_id}", &f.email_id)
         .replace("{attachment_id}", &f.attachment_id)
         .replace("{id}", &f.email_id)
+        .replace("/settings/webhooks/deliveries/{id}", &format!("/settings/webhooks/deliveries/{}", f.delivery_id))
         .replace("{delivery}", &f.delivery_id)
+        .replace("{spare_endpoint}", &f.spare_endpoint_id)
+        .replace("{endpoint}", &f.endpoint_id)
         .replace("{token}", &f.pay_token)
         .replace("{winning}", &uuid::Uuid::new_v4().to_string())
         .replace("{session}", "cs_unknown");
@@ -510,7 +587,13 @@ async fn every_route_and_server_function_answers_each_role_as_expected() {
     let listed_routes: BTreeSet<(String, String)> = CASES
         .iter()
         .filter_map(|c| match c.kind {
-            Kind::Route(m) => Some((m.to_owned(), c.pattern.replace("{delivery}", "{id}"))),
+            Kind::Route(m) => Some((
+                m.to_owned(),
+                c.pattern
+                    .replace("{delivery}", "{id}")
+                    .replace("{spare_endpoint}", "{id}")
+                    .replace("{endpoint}", "{id}"),
+            )),
             _ => None,
         })
         .collect();
