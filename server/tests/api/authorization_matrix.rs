@@ -548,10 +548,10 @@ async fn body_for(app: &TestApp, f: &Fixtures, method: &str, path: &str) -> Opti
 
 fn concrete(pattern: &str, f: &Fixtures) -> String {
     let path = pattern
+        .replace("/settings/webhooks/deliveries/{id}", &format!("/settings/webhooks/deliveries/{}", f.delivery_id))
         .replace("{email_id}", &f.email_id)
         .replace("{attachment_id}", &f.attachment_id)
         .replace("{id}", &f.email_id)
-        .replace("/settings/webhooks/deliveries/{id}", &format!("/settings/webhooks/deliveries/{}", f.delivery_id))
         .replace("{delivery}", &f.delivery_id)
         .replace("{spare_endpoint}", &f.spare_endpoint_id)
         .replace("{endpoint}", &f.endpoint_id)

@@ -418,9 +418,9 @@ async fn webhook_urls_on_private_networks_are_refused_outside_development() {
         let (status, body) = app
             .json_with_cookie(
                 Method::POST,
-                "/api/v1/auth/tenants/webhooks/config/",
+                "/api/v1/auth/tenants/webhooks/endpoints/",
                 &owner,
-                Some(json!({ "url": url })),
+                Some(json!({ "url": url, "livemode": true })),
             )
             .await;
         assert_eq!((status, body["field"].as_str()), (422, Some("url")), "{url}: {body}");
@@ -430,36 +430,53 @@ async fn webhook_urls_on_private_networks_are_refused_outside_development() {
     let (status, body) = dev
         .json_with_cookie(
             Method::POST,
-            "/api/v1/auth/tenants/webhooks/config/",
+            "/api/v1/auth/tenants/webhooks/endpoints/",
             &owner,
-            Some(json!({ "url": "https://169.254.169.254/x" })),
+            Some(json!({ "url": "https://169.254.169.254/x", "livemode": true })),
         )
         .await;
     assert_eq!(status, 422, "metadata addresses are refused even in development: {body}");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let local = format!("http://{}/hooks", listener.local_addr().unwrap());
     let (status, body) = dev
-        .json_with_cookie(Method::POST, "/api/v1/auth/tenants/webhooks/config/", &owner, Some(json!({ "url": local })))
+        .json_with_cookie(
+            Method::POST,
+            "/api/v1/auth/tenants/webhooks/endpoints/",
+            &owner,
+            Some(json!({ "url": local, "livemode": false })),
+        )
         .await;
-    assert_eq!(status, 200, "a developer's own receiver: {body}");
+    assert_eq!(status, 201, "a developer's own receiver: {body}");
 }
 
 #[tokio::test]
-async fn only_the_owner_changes_the_webhook_url_or_its_secret() {
+async fn only_the_owner_adds_webhook_endpoints_or_rotates_their_secrets() {
     let app = spawn_app_with(with_env(&[("APP_ENV", "development")])).await;
     let admin = app.session_cookie(Role::TenantAdmin).await;
     let (status, _) = app
         .json_with_cookie(
             Method::POST,
-            "/api/v1/auth/tenants/webhooks/config/",
+            "/api/v1/auth/tenants/webhooks/endpoints/",
             &admin,
-            Some(json!({ "url": "http://127.0.0.1:9/x", "regenerate_secret": true })),
+            Some(json!({ "url": "http://127.0.0.1:9/x", "livemode": true })),
         )
         .await;
     assert_eq!(status, 403);
     let admin_client = signed_in(&app, Role::TenantAdmin).await;
-    assert_eq!(app.rpc(&admin_client, "save_webhook", &[("url", "http://127.0.0.1:9/x")]).await.status(), 403);
+    let form = [("url", "http://127.0.0.1:9/x"), ("description", ""), ("mode", "live")];
+    assert_eq!(app.rpc(&admin_client, "create_webhook_endpoint", &form).await.status(), 403);
     assert_eq!(app.count("webhook_endpoints").await, 0);
+    let owner = app.session_cookie(Role::TenantOwner).await;
+    let (_, endpoint) = app
+        .json_with_cookie(
+            Method::POST,
+            "/api/v1/auth/tenants/webhooks/endpoints/",
+            &owner,
+            Some(json!({ "url": "http://127.0.0.1:9/x", "livemode": true })),
+        )
+        .await;
+    let rotate = format!("/api/v1/auth/tenants/webhooks/endpoints/{}/rotate-secret/", endpoint["id"].as_str().unwrap());
+    assert_eq!(app.json_with_cookie(Method::POST, &rotate, &admin, Some(json!({}))).await.0, 403);
 }
 
 #[tokio::test]
