@@ -22,7 +22,7 @@ help:
 	@echo "make demo-reset  forget the development database and its Stripe sandbox; the next make run starts afresh"
 	@echo "make test   fmt, import cycles, clippy (server and wasm), offline query data, unit, integration and end-to-end tests"
 	@echo "make size   release build; prints what each page downloads to hydrate (brotli), fails above 250 KB for pay and sign-in"
-	@echo "make bench  benchmarks (release builds): the Stripe sandbox, the webhook intake against pgbench, receipts against WeasyPrint"
+	@echo "make bench  benchmarks (release builds): the Stripe sandbox, the webhook intake against pgbench, webhook deliveries, receipts against WeasyPrint"
 
 tools:
 	@scripts/ensure-tools.sh
@@ -102,6 +102,7 @@ BENCH_PYTHON := $(CURDIR)/target/tools/bench-venv/bin/python
 bench: tools $(BENCH_PYTHON)
 	scripts/bench-sandbox.sh
 	cargo bench -p server --bench webhook_intake
+	cargo bench -p server --bench webhook_delivery
 	REMIT_BENCH_PYTHON=$(BENCH_PYTHON) cargo bench -p domain --bench receipt_pdf
 
 # WeasyPrint, which the receipt benchmark compares against (Debian's Pango renders its text).

@@ -138,15 +138,31 @@ impl StripeSettings {
 }
 
 /// A 256-bit key for AES-GCM, never printed.
-pub struct EncryptionKey(SecretBox<[u8; 32]>);
+pub struct EncryptionKey {
+    current: SecretBox<[u8; 32]>,
+    /// The key before the current one, while values sealed with it are re-encrypted
+    /// (`REMIT_ENCRYPTION_KEY_PREVIOUS`): it opens them, never seals.
+    previous: Option<SecretBox<[u8; 32]>>,
+}
 
 impl EncryptionKey {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(SecretBox::new(Box::new(bytes)))
+        Self { current: SecretBox::new(Box::new(bytes)), previous: None }
     }
 
+    /// The same current key, with `previous` accepted for opening what it sealed.
+    pub fn with_previous(self, previous: [u8; 32]) -> Self {
+        Self { previous: Some(SecretBox::new(Box::new(previous))), ..self }
+    }
+
+    /// The key that seals.
     pub fn expose(&self) -> &[u8; 32] {
-        self.0.expose_secret()
+        self.current.expose_secret()
+    }
+
+    /// The key accepted beside it, if any.
+    pub fn previous(&self) -> Option<&[u8; 32]> {
+        self.previous.as_ref().map(|k| k.expose_secret())
     }
 }
 
@@ -239,7 +255,20 @@ impl Settings {
                     problem: "is missing: set it to 32 random bytes in base64 (openssl rand -base64 32)".into(),
                 });
             }
-            Some(value) => decode_key(&value)?,
+            Some(value) => decode_key("REMIT_ENCRYPTION_KEY", &value)?,
+        };
+        let encryption_key = match get("REMIT_ENCRYPTION_KEY_PREVIOUS").filter(|v| !v.trim().is_empty()) {
+            None => encryption_key,
+            Some(value) => {
+                let previous = decode_key("REMIT_ENCRYPTION_KEY_PREVIOUS", &value)?;
+                if previous.expose() == encryption_key.expose() {
+                    return Err(invalid(
+                        "REMIT_ENCRYPTION_KEY_PREVIOUS",
+                        "is the same as REMIT_ENCRYPTION_KEY: set it to the key being replaced".into(),
+                    ));
+                }
+                encryption_key.with_previous(*previous.expose())
+            }
         };
 
         let platform_fee_bps = match get("PLATFORM_FEE_BPS") {
@@ -415,12 +444,11 @@ fn parse_base_url(value: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-fn decode_key(value: &str) -> Result<EncryptionKey, ConfigError> {
+fn decode_key(variable: &'static str, value: &str) -> Result<EncryptionKey, ConfigError> {
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(value)
-        .map_err(|_| invalid("REMIT_ENCRYPTION_KEY", "must be base64 (openssl rand -base64 32)".into()))?;
-    let key: [u8; 32] =
-        bytes.try_into().map_err(|_| invalid("REMIT_ENCRYPTION_KEY", "must decode to exactly 32 bytes".into()))?;
+        .decode(value.trim())
+        .map_err(|_| invalid(variable, "must be base64 (openssl rand -base64 32)".into()))?;
+    let key: [u8; 32] = bytes.try_into().map_err(|_| invalid(variable, "must decode to exactly 32 bytes".into()))?;
     Ok(EncryptionKey::from_bytes(key))
 }
 
@@ -513,6 +541,20 @@ mod tests {
         assert!(matches!(s.stripe, StripeSettings::Sandbox { .. }));
         assert!(s.smtp_url.is_none());
         assert_eq!(s.encryption_key.expose()[31], 31);
+        assert!(s.encryption_key.previous().is_none());
+    }
+
+    #[test]
+    fn a_previous_encryption_key_is_accepted_beside_a_different_current_one() {
+        let other = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
+        let s = settings(&[("REMIT_ENCRYPTION_KEY", other), ("REMIT_ENCRYPTION_KEY_PREVIOUS", KEY)]).unwrap();
+        assert_eq!(s.encryption_key.expose(), &[9; 32]);
+        assert_eq!(s.encryption_key.previous().map(|k| k[31]), Some(31));
+        let err = settings(&[("REMIT_ENCRYPTION_KEY", KEY), ("REMIT_ENCRYPTION_KEY_PREVIOUS", KEY)]).unwrap_err();
+        assert_eq!(err.variable, "REMIT_ENCRYPTION_KEY_PREVIOUS");
+        let err =
+            settings(&[("REMIT_ENCRYPTION_KEY", KEY), ("REMIT_ENCRYPTION_KEY_PREVIOUS", "c2hvcnQ=")]).unwrap_err();
+        assert_eq!(err.variable, "REMIT_ENCRYPTION_KEY_PREVIOUS");
     }
 
     #[test]

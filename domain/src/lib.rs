@@ -19,6 +19,7 @@ pub mod error;
 pub mod flash;
 pub mod housekeeping;
 pub mod input;
+pub mod key_rotation;
 pub mod mail;
 pub mod money;
 pub mod payouts;

@@ -16,6 +16,8 @@
 //!
 //! `make bench` runs it: `cargo bench -p server --bench webhook_intake`.
 
+mod support;
+
 use std::{
     collections::HashMap,
     process::Stdio,
@@ -35,6 +37,7 @@ use domain::{
 use hmac::{Hmac, Mac as _};
 use serde_json::Value;
 use sha2::Sha256;
+use support::{SECRET_KEY, WEBHOOK_SECRET, free_port, peak_rss_mb, pg_server, remit_env};
 
 const CONNECTIONS: usize = 32;
 const PAID_LOTS: usize = 400;
@@ -43,34 +46,7 @@ const TARGET_P99_MS: f64 = 25.0;
 const TARGET_RSS_MB: f64 = 100.0;
 /// Events the worker process applies at once (its `JOB_WORKERS`).
 const WORKER_CONCURRENCY: usize = 8;
-const SECRET_KEY: &str = "sk_test_bench";
-const WEBHOOK_SECRET: &str = "whsec_bench";
-const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const API_VERSION: &str = "2025-09-30.clover";
-
-fn pg_server() -> String {
-    std::env::var("REMIT_PG_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn remit_env(db: &str, sandbox: &str, port: u16) -> Vec<(&'static str, String)> {
-    vec![
-        ("DATABASE_URL", format!("{}/{db}", pg_server())),
-        ("BIND_ADDR", format!("127.0.0.1:{port}")),
-        ("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}")),
-        ("REMIT_ENCRYPTION_KEY", ENCRYPTION_KEY.into()),
-        ("STRIPE_SECRET_KEY", SECRET_KEY.into()),
-        ("STRIPE_PUBLISHABLE_KEY", "pk_test_bench".into()),
-        ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
-        ("STRIPE_CONNECT_CLIENT_ID", "ca_bench".into()),
-        ("STRIPE_API_BASE", sandbox.into()),
-        // The sandbox's own events (the fixture's payments) stay out of what is measured.
-        ("STRIPE_RESYNC_MINUTES", "0".into()),
-    ]
-}
 
 /// A release `remit` process; `workers` jobs at a time (0: web only).
 async fn start_remit(db: &str, sandbox: &str, workers: usize) -> (String, tokio::process::Child) {
@@ -347,18 +323,6 @@ fn machine_busy_us() -> f64 {
     // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
     let busy = cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7];
     busy * 1e6 / 100.0
-}
-
-/// The peak resident memory of a process (`VmHWM`), in MB.
-fn peak_rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process's status");
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmHWM in /proc/<pid>/status");
-    kb / 1024.0
 }
 
 #[tokio::main]

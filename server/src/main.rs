@@ -21,7 +21,18 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(settings.log_format, None, std::io::stdout);
-    match run(settings).await {
+    let command = std::env::args().nth(1);
+    let outcome = match command.as_deref() {
+        None | Some("serve") => run(settings).await,
+        Some("rotate-encryption-key") => rotate_encryption_key(settings).await,
+        Some(other) => {
+            eprintln!(
+                "remit: unknown command {other:?}; the commands are serve (the default) and rotate-encryption-key"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "remit stopped");
@@ -40,6 +51,25 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         app.print_demo_credentials();
     }
     app.run_until(shutdown).await
+}
+
+/// Re-seals every stored secret under `REMIT_ENCRYPTION_KEY` (opening old ones with
+/// `REMIT_ENCRYPTION_KEY_PREVIOUS`), then exits; see `domain::key_rotation` for the steps.
+async fn rotate_encryption_key(settings: Settings) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret as _;
+    let pool = domain::db::connect_and_migrate(settings.database_url.expose_secret()).await?;
+    let done = domain::key_rotation::reencrypt_all(&pool, &settings.encryption_key)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("re-encrypting the stored secrets")?;
+    println!(
+        "re-encrypted {} stored secrets under the current key ({} webhook secrets, {} email links, {} flashes)",
+        done.total(),
+        done.webhook_secrets,
+        done.email_links,
+        done.flashes
+    );
+    Ok(())
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed by this call, not when the

@@ -21,6 +21,10 @@ pub struct EndpointView {
     /// Why it is off, in words.
     pub disabled: Option<String>,
     pub failing_since: Option<String>,
+    /// Deliveries a second at most.
+    pub rate_limit: Option<i32>,
+    /// Its circuit is open until then.
+    pub paused_until: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +48,9 @@ pub struct TestResultView {
     pub status_code: Option<u16>,
     pub response_time_ms: u64,
     pub error: Option<String>,
+    /// "DNS 2 ms · connect 1 ms · TLS 30 ms · first byte 12 ms · total 45 ms".
+    pub phases: String,
+    pub verifies_signatures: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +106,8 @@ fn endpoint_view(e: domain::tenant_webhooks::endpoints::Endpoint) -> EndpointVie
         enabled: e.enabled,
         disabled: (!e.enabled).then(|| e.disabled_reason.map_or("turned off", |r| r.describe()).to_owned()),
         failing_since: e.failing_since.map(when),
+        rate_limit: e.rate_limit,
+        paused_until: e.paused_until.map(when),
     }
 }
 
@@ -131,6 +140,20 @@ fn delivery_view(d: domain::tenant_webhooks::log::Delivery) -> DeliveryView {
         result: outcome(d.last_status, d.last_error, succeeded),
         at: when(d.created_at),
         next_attempt: d.next_attempt_at.map(when),
+    }
+}
+
+/// A rate limit as typed: empty for none.
+#[cfg(feature = "ssr")]
+fn rate_limit(value: Option<String>) -> Result<Option<i32>, domain::Error> {
+    match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| {
+            domain::Error::invalid(
+                "rate_limit",
+                "Give the most deliveries a second as a whole number, or leave it empty.",
+            )
+        }),
     }
 }
 
@@ -218,6 +241,7 @@ pub async fn create_webhook_endpoint(
     description: String,
     mode: String,
     event_types: Option<Vec<String>>,
+    rate_limit: Option<String>,
 ) -> Result<(), AppError> {
     use domain::{
         Error,
@@ -232,7 +256,9 @@ pub async fn create_webhook_endpoint(
         _ => return Err(Error::invalid("mode", "Choose live or test mode.").into()),
     };
     let services = crate::server::services()?;
-    let created = endpoints::create(&services, &owner, NewEndpoint { url, description, event_types, livemode }).await?;
+    let rate_limit = self::rate_limit(rate_limit)?;
+    let new = NewEndpoint { url, description, event_types, livemode, rate_limit };
+    let created = endpoints::create(&services, &owner, new).await?;
     crate::server::put_flash(NEW_SECRET_FLASH, created.secret.expose_secret()).await
 }
 
@@ -243,6 +269,7 @@ pub async fn update_webhook_endpoint(
     url: String,
     description: String,
     event_types: Option<Vec<String>>,
+    rate_limit: Option<String>,
 ) -> Result<(), AppError> {
     use domain::{
         auth::policy,
@@ -255,6 +282,7 @@ pub async fn update_webhook_endpoint(
         description: Some(description),
         event_types: Some(event_types),
         enabled: None,
+        rate_limit: Some(self::rate_limit(rate_limit)?),
     };
     endpoints::update(&services, &owner, id(&endpoint_id, "webhook endpoint")?, change).await?;
     Ok(())
@@ -311,11 +339,20 @@ pub async fn send_test_webhook(endpoint_id: String) -> Result<(), AppError> {
     let staff = crate::server::authorize(policy::TENANT_STAFF)?;
     let services = crate::server::services()?;
     let result = log::send_test(&services, &staff, id(&endpoint_id, "webhook endpoint")?).await?;
+    let t = &result.timings;
+    let phases = [("DNS", t.dns_ms), ("connect", t.connect_ms), ("TLS", t.tls_ms), ("first byte", t.first_byte_ms)]
+        .into_iter()
+        .filter_map(|(name, ms)| ms.map(|ms| format!("{name} {ms} ms")))
+        .chain(std::iter::once(format!("total {} ms", t.total_ms)))
+        .collect::<Vec<_>>()
+        .join(" · ");
     let view = TestResultView {
-        ok: result.succeeded(),
-        status_code: result.status_code,
-        response_time_ms: result.response_time_ms,
-        error: result.error,
+        ok: result.attempt.succeeded(),
+        status_code: result.attempt.status_code,
+        response_time_ms: result.attempt.response_time_ms,
+        error: result.attempt.error,
+        phases,
+        verifies_signatures: result.verifies_signatures,
     };
     let value = serde_json::to_string(&view).map_err(|e| domain::Error::Internal(e.into()))?;
     crate::server::put_flash(TEST_FLASH, &value).await

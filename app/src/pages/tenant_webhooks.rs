@@ -108,6 +108,15 @@ fn Settings(w: Webhooks, actions: Actions) -> impl IntoView {
                 {r.status_code.map(|s| format!("HTTP {s}, ")).unwrap_or_default()}
                 {format!("{} ms", r.response_time_ms)}
                 {r.error.map(|e| format!(" — {e}"))}
+                <br/><span class="text-xs text-gray-600" data-testid="test-phases">{r.phases}</span>
+                {r.verifies_signatures.map(|checks| view! {
+                    <br/>
+                    {if checks {
+                        "Your endpoint refused a copy signed with a wrong secret: it checks signatures."
+                    } else {
+                        "Your endpoint also accepted a copy signed with a wrong secret: check the signature before trusting a delivery."
+                    }}
+                })}
             </p>
         })}
         <FormError error/>
@@ -168,6 +177,10 @@ fn AddEndpoint(action: ServerAction<CreateWebhookEndpoint>, types: Vec<String>) 
                     </select>
                 </div>
                 <EventTypes types chosen=None/>
+                <div>
+                    <label for="webhook-rate" class=ui::LABEL>"Most deliveries a second (optional)"</label>
+                    <input id="webhook-rate" name="rate_limit" type="number" min="1" max="1000" class=ui::INPUT/>
+                </div>
                 <div><button type="submit" class=ui::BUTTON>"Add endpoint"</button></div>
             </ActionForm>
         </section>
@@ -199,6 +212,10 @@ fn Endpoint(e: EndpointView, is_owner: bool, actions: Actions, types: Vec<String
                 "Secret " <code class="font-mono">{e.secret_masked.clone()}</code>
                 {e.rotation_ends.clone().map(|t| format!(" · the previous secret signs too until {t}"))}
             </p>
+            {e.rate_limit.map(|n| view! { <p class="mt-1 text-sm text-gray-600">{format!("At most {n} deliveries a second")}</p> })}
+            {e.paused_until.clone().map(|t| view! {
+                <p class="mt-1 text-sm text-red-700" data-testid="endpoint-paused">{format!("Paused: every recent attempt failed. Remit tries one delivery again at {t}, and resumes when it succeeds.")}</p>
+            })}
             {e.failing_since.clone().map(|t| view! {
                 <p class="mt-1 text-sm text-red-700">{format!("Every delivery has failed since {t}; after five days Remit disables the endpoint.")}</p>
             })}
@@ -263,6 +280,11 @@ fn OwnerActions(e: EndpointView, actions: Actions, types: Vec<String>) -> impl I
                         </label>
                     </div>
                     <EventTypes types=types.clone() chosen=e.event_types.clone()/>
+                    <div>
+                        <label class=ui::LABEL>"Most deliveries a second (empty: no limit)"
+                            <input name="rate_limit" type="number" min="1" max="1000" value=e.rate_limit.map(|n| n.to_string()).unwrap_or_default() class=ui::INPUT/>
+                        </label>
+                    </div>
                     <div><button type="submit" class=ui::BUTTON>"Save"</button></div>
                 </ActionForm>
             </details>

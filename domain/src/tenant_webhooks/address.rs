@@ -127,7 +127,7 @@ pub async fn check_url(services: &Services, raw: &str) -> Result<Url> {
 
 /// The address check every connection of the delivery client makes: refused addresses never,
 /// local ones only in development.
-fn allowed(ip: IpAddr, development: bool) -> bool {
+pub(super) fn allowed(ip: IpAddr, development: bool) -> bool {
     match reach(ip) {
         Reach::Public => true,
         Reach::Local => development,
@@ -161,7 +161,6 @@ pub fn client(development: bool, timeout: Duration) -> reqwest::Client {
         .timeout(timeout)
         .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent("Remit-Webhooks/2.0")
         .dns_resolver(Arc::new(CheckedResolver { development }))
         .build()
         .expect("the webhook client's settings are valid")

@@ -29,6 +29,8 @@ use crate::{
 
 /// Notified after a commit that made deliveries due.
 pub const CHANNEL: &str = events::DELIVERIES_CHANNEL;
+/// How Remit's deliveries introduce themselves.
+const USER_AGENT: &str = "Remit-Webhooks/2.0";
 /// How long a receiver has to answer.
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 /// Deliveries one process posts at once (waiting on receivers, not on the CPU).
@@ -50,8 +52,15 @@ pub const SCHEDULE: [Duration; 8] = [
 pub const DISABLE_AFTER: chrono::Duration = chrono::Duration::days(5);
 /// Its owners are warned this long before.
 pub const WARN_BEFORE: chrono::Duration = chrono::Duration::days(1);
+/// Failed attempts in a row after which an endpoint's circuit opens (nothing is sent to it).
+pub const CIRCUIT_AFTER: i32 = 5;
+/// The first pause of an open circuit; each failed probe doubles it, up to [`MAX_PAUSE`].
+pub const FIRST_PAUSE: Duration = Duration::from_secs(60);
+pub const MAX_PAUSE: Duration = Duration::from_secs(60 * 60);
+/// How long a probe holds the circuit for itself (its answer takes at most [`TIMEOUT`]).
+const PROBE_LEASE: Duration = Duration::from_secs(20);
 /// What is kept of a receiver's answer.
-const MAX_RESPONSE_BODY: usize = 1024;
+pub(super) const MAX_RESPONSE_BODY: usize = 1024;
 const MAX_RESPONSE_HEADERS: usize = 40;
 
 /// The pause before the next attempt after `attempts` have failed, `jitter` in [0, 1) moving it
@@ -85,6 +94,19 @@ pub fn after_failure(failing_since: DateTime<Utc>, now: DateTime<Utc>, warned: b
     }
 }
 
+/// After a failed attempt: how long the endpoint's circuit stays open, if it opens (or stays
+/// open): at the [`CIRCUIT_AFTER`]-th failure in a row for [`FIRST_PAUSE`], after a failed probe
+/// for twice the last pause (at most [`MAX_PAUSE`]).
+pub fn pause_after_failure(consecutive_failures: i32, last_pause: Option<Duration>, probing: bool) -> Option<Duration> {
+    if probing {
+        Some(last_pause.map_or(FIRST_PAUSE, |p| (p * 2).min(MAX_PAUSE)))
+    } else if consecutive_failures == CIRCUIT_AFTER {
+        Some(FIRST_PAUSE)
+    } else {
+        None
+    }
+}
+
 /// How one HTTP attempt went.
 #[derive(Debug, Clone, Serialize)]
 pub struct Attempt {
@@ -101,7 +123,7 @@ impl Attempt {
         self.status_code.is_some_and(|s| (200..300).contains(&s))
     }
 
-    fn refused(error: String) -> Self {
+    pub(super) fn failed(error: String) -> Self {
         Attempt {
             status_code: None,
             response_time_ms: 0,
@@ -150,44 +172,55 @@ pub(super) struct Message<'a> {
     pub body: &'a [u8],
 }
 
-/// One signed POST: Standard Webhooks headers (a signature per secret) and the older
-/// `Remit-Signature`.
-pub(super) async fn post(client: &reqwest::Client, url: &Url, secrets: &[String], message: Message<'_>) -> Attempt {
-    let host = url.host_str().unwrap_or_default().to_owned();
+/// The headers of a delivery signed with `secrets`: Standard Webhooks (a signature per secret)
+/// and the older `Remit-Signature`.
+pub(super) fn signed_headers(secrets: &[String], message: &Message<'_>) -> Vec<(&'static str, String)> {
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let timestamp = Utc::now().timestamp();
-    let started = Instant::now();
-    let result = client
-        .post(url.clone())
-        .header("content-type", "application/json")
-        .header("webhook-id", message.id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signing::standard_signature(&secrets, message.id, timestamp, message.body))
-        .header(signing::LEGACY_HEADER, signing::legacy_signature(&secrets, timestamp, message.body))
-        .header("Remit-Event-Id", message.id)
-        .header("Remit-Event-Type", message.kind)
-        .body(message.body.to_vec())
-        .send()
-        .await;
-    let mut response = match result {
-        Ok(response) => response,
-        Err(err) => {
-            return Attempt {
-                response_time_ms: started.elapsed().as_millis() as u64,
-                ..Attempt::refused(describe(&err, &host))
-            };
-        }
-    };
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
+    vec![
+        ("content-type", "application/json".to_owned()),
+        ("user-agent", USER_AGENT.to_owned()),
+        ("webhook-id", message.id.to_owned()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", signing::standard_signature(&secrets, message.id, timestamp, message.body)),
+        (signing::LEGACY_HEADER, signing::legacy_signature(&secrets, timestamp, message.body)),
+        ("Remit-Event-Id", message.id.to_owned()),
+        ("Remit-Event-Type", message.kind.to_owned()),
+    ]
+}
+
+/// What is kept of an answer's headers: the first 40, each value cut at 256 characters.
+pub(super) fn kept_headers(headers: &http::HeaderMap) -> serde_json::Map<String, serde_json::Value> {
+    headers
         .iter()
         .take(MAX_RESPONSE_HEADERS)
         .map(|(name, value)| {
             let value: String = String::from_utf8_lossy(value.as_bytes()).chars().take(256).collect();
             (name.as_str().to_owned(), serde_json::Value::String(value))
         })
-        .collect();
+        .collect()
+}
+
+/// One signed POST through the dispatcher's client.
+pub(super) async fn post(client: &reqwest::Client, url: &Url, secrets: &[String], message: Message<'_>) -> Attempt {
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let mut request = client.post(url.clone());
+    for (name, value) in signed_headers(secrets, &message) {
+        request = request.header(name, value);
+    }
+    let started = Instant::now();
+    let result = request.body(message.body.to_vec()).send().await;
+    let mut response = match result {
+        Ok(response) => response,
+        Err(err) => {
+            return Attempt {
+                response_time_ms: started.elapsed().as_millis() as u64,
+                ..Attempt::failed(describe(&err, &host))
+            };
+        }
+    };
+    let status = response.status().as_u16();
+    let headers = kept_headers(response.headers());
     // Only the start of the answer is kept; the rest is not read.
     let mut body = Vec::new();
     while body.len() < MAX_RESPONSE_BODY {
@@ -253,6 +286,16 @@ struct Claimed {
     secret_encrypted: Vec<u8>,
     previous_secret_encrypted: Option<Vec<u8>>,
     previous_secret_expires_at: Option<DateTime<Utc>>,
+    rate_limit: Option<i32>,
+    paused_until: Option<DateTime<Utc>>,
+}
+
+/// Whether a claimed delivery may be posted now.
+enum Permit {
+    /// Yes; `probing` when it is the one delivery that tests an open circuit.
+    Go { probing: bool },
+    /// Not before then (the endpoint's rate limit, or its open circuit).
+    Wait(DateTime<Utc>),
 }
 
 /// The `webhook_deliveries` table as a queue.
@@ -282,7 +325,7 @@ impl TableQueue for Deliveries {
                WHERE d.id = due.id AND ev.id = d.event_id AND e.id = d.endpoint_id
                RETURNING d.id, d.attempts, ev.id AS event_id, ev.type AS kind, ev.payload, e.id AS endpoint_id,
                          e.tenant_id, e.url, e.enabled, e.secret_encrypted, e.previous_secret_encrypted,
-                         e.previous_secret_expires_at"#,
+                         e.previous_secret_expires_at, e.rate_limit, e.paused_until"#,
             limit as i64,
             lease_seconds,
         )
@@ -291,12 +334,30 @@ impl TableQueue for Deliveries {
     }
 
     async fn process(&self, delivery: Claimed) {
+        let mut probing = false;
+        // Only an endpoint with a rate limit or an open circuit costs a permit.
+        if delivery.enabled && (delivery.rate_limit.is_some() || delivery.paused_until.is_some()) {
+            match permit(&self.services.pool, delivery.endpoint_id).await {
+                Ok(Permit::Go { probing: p }) => probing = p,
+                Ok(Permit::Wait(until)) => {
+                    if let Err(err) = defer(&self.services.pool, delivery.id, until).await {
+                        err.log();
+                    }
+                    return;
+                }
+                Err(err) => {
+                    // The claim runs out and the delivery is tried again.
+                    err.log();
+                    return;
+                }
+            }
+        }
         let started = Instant::now();
         let attempt = self.attempt(&delivery).await;
         metrics::histogram!("remit_webhook_delivery_seconds").record(started.elapsed().as_secs_f64());
         let outcome = if attempt.succeeded() { "delivered" } else { "failed" };
         metrics::counter!("remit_webhook_deliveries_total", "outcome" => outcome).increment(1);
-        if let Err(err) = record(&self.services, &delivery, &attempt).await {
+        if let Err(err) = record(&self.services, &delivery, &attempt, probing).await {
             // The claim runs out and the delivery is tried again.
             err.log();
         }
@@ -317,7 +378,7 @@ impl TableQueue for Deliveries {
 impl Deliveries {
     async fn attempt(&self, d: &Claimed) -> Attempt {
         if !d.enabled {
-            return Attempt::refused("The endpoint is disabled.".into());
+            return Attempt::failed("The endpoint is disabled.".into());
         }
         let development = self.services.settings.is_development();
         let url = match Url::parse(&d.url)
@@ -325,7 +386,7 @@ impl Deliveries {
             .and_then(|url| address::check_literal(&url, development).map(|()| url).map_err(|e| e.public_message()))
         {
             Ok(url) => url,
-            Err(error) => return Attempt::refused(error),
+            Err(error) => return Attempt::failed(error),
         };
         let secrets = match endpoints::signing_secrets(
             &self.services,
@@ -336,7 +397,7 @@ impl Deliveries {
             Ok(secrets) => secrets,
             Err(err) => {
                 err.log();
-                return Attempt::refused("The endpoint's secret could not be read.".into());
+                return Attempt::failed("The endpoint's secret could not be read.".into());
             }
         };
         let body = serde_json::to_vec(&d.payload).expect("JSON values serialise");
@@ -345,9 +406,53 @@ impl Deliveries {
     }
 }
 
+/// Takes a send from the endpoint's allowance, shared by every process through its row: the rate
+/// limit's next slot, and the probe of an open circuit whose pause has run out (the process that
+/// takes it holds the circuit for [`PROBE_LEASE`]; the others wait).
+async fn permit(pool: &sqlx::PgPool, endpoint_id: Uuid) -> Result<Permit> {
+    let taken = sqlx::query_scalar!(
+        r#"UPDATE webhook_endpoints SET
+               rate_tat = CASE WHEN rate_limit IS NULL THEN NULL
+                               ELSE GREATEST(rate_tat, now()) + make_interval(secs => 1.0 / rate_limit) END,
+               paused_until = CASE WHEN paused_until IS NULL THEN NULL ELSE now() + make_interval(secs => $2) END
+           WHERE id = $1
+             AND (rate_limit IS NULL OR rate_tat IS NULL OR rate_tat < now() + interval '1 second')
+             AND (paused_until IS NULL OR paused_until <= now())
+           RETURNING paused_until IS NOT NULL AS "probing!""#,
+        endpoint_id,
+        PROBE_LEASE.as_secs_f64(),
+    )
+    .fetch_optional(pool)
+    .await?;
+    if let Some(probing) = taken {
+        return Ok(Permit::Go { probing });
+    }
+    let until = sqlx::query_scalar!(
+        "SELECT GREATEST(paused_until, rate_tat - interval '1 second') FROM webhook_endpoints WHERE id = $1",
+        endpoint_id
+    )
+    .fetch_optional(pool)
+    .await?
+    .flatten();
+    Ok(Permit::Wait(until.unwrap_or_else(Utc::now).max(Utc::now())))
+}
+
+/// Puts a claimed delivery back, due at `until`, its attempt not counted.
+async fn defer(pool: &sqlx::PgPool, id: Uuid, until: DateTime<Utc>) -> Result<()> {
+    sqlx::query!(
+        "UPDATE webhook_deliveries SET claimed_until = NULL, attempts = attempts - 1, next_attempt_at = $2
+         WHERE id = $1",
+        id,
+        until
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Writes an attempt down: the log row, the delivery's state and next try, and what it means for
 /// the endpoint; in one transaction.
-async fn record(services: &Services, d: &Claimed, attempt: &Attempt) -> Result<()> {
+async fn record(services: &Services, d: &Claimed, attempt: &Attempt, probing: bool) -> Result<()> {
     let succeeded = attempt.succeeded();
     let gone = attempt.status_code == Some(410);
     let next = if succeeded || gone || !d.enabled {
@@ -390,30 +495,49 @@ async fn record(services: &Services, d: &Claimed, attempt: &Attempt) -> Result<(
     .execute(&mut *tx)
     .await?;
     if succeeded {
+        // A success closes the circuit and ends the failing spell.
         sqlx::query!(
-            "UPDATE webhook_endpoints SET failing_since = NULL, failure_warned_at = NULL
-             WHERE id = $1 AND failing_since IS NOT NULL",
+            "UPDATE webhook_endpoints SET failing_since = NULL, failure_warned_at = NULL, consecutive_failures = 0,
+                 paused_until = NULL, pause_seconds = NULL
+             WHERE id = $1 AND (failing_since IS NOT NULL OR consecutive_failures > 0 OR paused_until IS NOT NULL)",
             d.endpoint_id
         )
         .execute(&mut *tx)
         .await?;
     } else if d.enabled {
-        endpoint_failed(&mut tx, d, gone).await?;
+        endpoint_failed(&mut tx, d, gone, probing).await?;
     }
     tx.commit().await?;
     Ok(())
 }
 
-/// A failed attempt: the endpoint's failing spell starts or goes on; 410, or five days of it,
-/// disables the endpoint; a day before that its owners are warned.
-async fn endpoint_failed(tx: &mut PgConnection, d: &Claimed, gone: bool) -> Result<()> {
+/// A failed attempt: the endpoint's failing spell starts or goes on and its circuit may open (or,
+/// after a failed probe, stay open longer); 410, or five days of failing, disables the endpoint; a
+/// day before that its owners are warned.
+async fn endpoint_failed(tx: &mut PgConnection, d: &Claimed, gone: bool, probing: bool) -> Result<()> {
     let endpoint = sqlx::query!(
-        "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, now())
-         WHERE id = $1 RETURNING failing_since AS \"failing_since!\", failure_warned_at IS NOT NULL AS \"warned!\"",
+        r#"UPDATE webhook_endpoints
+           SET failing_since = COALESCE(failing_since, now()), consecutive_failures = consecutive_failures + 1
+           WHERE id = $1
+           RETURNING failing_since AS "failing_since!", failure_warned_at IS NOT NULL AS "warned!",
+                     consecutive_failures, pause_seconds"#,
         d.endpoint_id
     )
     .fetch_one(&mut *tx)
     .await?;
+    let last_pause = endpoint.pause_seconds.map(|s| Duration::from_secs(s.max(0) as u64));
+    if let Some(pause) = pause_after_failure(endpoint.consecutive_failures, last_pause, probing) {
+        sqlx::query!(
+            "UPDATE webhook_endpoints SET paused_until = now() + make_interval(secs => $2), pause_seconds = $3
+             WHERE id = $1",
+            d.endpoint_id,
+            pause.as_secs_f64(),
+            pause.as_secs() as i32,
+        )
+        .execute(&mut *tx)
+        .await?;
+        tracing::info!(endpoint = %d.endpoint_id, seconds = pause.as_secs(), "webhook endpoint paused");
+    }
     let step =
         if gone { FailureStep::Disable } else { after_failure(endpoint.failing_since, Utc::now(), endpoint.warned) };
     match step {
@@ -527,6 +651,16 @@ mod tests {
         assert_eq!(retry_delay(4, 0.0), Some(Duration::from_secs(2 * 3600).mul_f64(0.9)));
         assert_eq!(retry_delay(4, 1.0), Some(Duration::from_secs(2 * 3600).mul_f64(1.1)));
         assert_ne!(retry_delay(4, 0.1), retry_delay(4, 0.9));
+    }
+
+    #[test]
+    fn the_circuit_opens_at_the_fifth_failure_and_failed_probes_double_the_pause() {
+        assert_eq!(pause_after_failure(4, None, false), None);
+        assert_eq!(pause_after_failure(CIRCUIT_AFTER, None, false), Some(FIRST_PAUSE));
+        // Deliveries already posted when it opened fail without reopening it.
+        assert_eq!(pause_after_failure(CIRCUIT_AFTER + 3, Some(FIRST_PAUSE), false), None);
+        assert_eq!(pause_after_failure(9, Some(FIRST_PAUSE), true), Some(FIRST_PAUSE * 2));
+        assert_eq!(pause_after_failure(30, Some(Duration::from_secs(50 * 60)), true), Some(MAX_PAUSE));
     }
 
     #[test]

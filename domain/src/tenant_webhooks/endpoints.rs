@@ -26,6 +26,8 @@ pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(24 * 60 * 60);
 /// The longest overlap an owner may choose.
 pub const MAX_OVERLAP: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 const MAX_DESCRIPTION: usize = 200;
+/// The highest rate limit a tenant may set, in deliveries a second.
+pub const MAX_RATE_LIMIT: i32 = 1000;
 
 /// Why an endpoint receives nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +85,11 @@ pub struct Endpoint {
     pub disabled_reason: Option<DisabledReason>,
     /// Since when every attempt has failed.
     pub failing_since: Option<DateTime<Utc>>,
+    /// Deliveries a second at most; `None`: no limit.
+    pub rate_limit: Option<i32>,
+    /// Its circuit is open (it failed every attempt): nothing is sent until then, when one
+    /// delivery probes it.
+    pub paused_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -98,6 +105,9 @@ pub struct NewEndpoint {
     pub event_types: Option<Vec<String>>,
     /// Live events (true) or test-mode events (false).
     pub livemode: bool,
+    /// Deliveries a second at most (1 to 1000); absent: no limit.
+    #[serde(default)]
+    pub rate_limit: Option<i32>,
 }
 
 /// Changes to an endpoint; what is absent stays.
@@ -110,14 +120,17 @@ pub struct EndpointChange {
     pub event_types: Option<Option<Vec<String>>>,
     /// Turning an endpoint on starts its failure count afresh.
     pub enabled: Option<bool>,
+    /// `Some(None)`: no limit from now on.
+    #[serde(default, with = "double_option")]
+    pub rate_limit: Option<Option<i32>>,
 }
 
-/// `"event_types": null` (every type) told apart from the field being absent (unchanged).
+/// `null` (every type, no limit) told apart from the field being absent (unchanged).
 mod double_option {
     use serde::{Deserialize, Deserializer};
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Vec<String>>>, D::Error> {
-        Option::<Vec<String>>::deserialize(d).map(Some)
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
     }
 }
 
@@ -147,6 +160,16 @@ pub fn check_event_types(types: Option<Vec<String>>) -> Result<Option<Vec<String
         ));
     }
     Ok(Some(types))
+}
+
+fn check_rate_limit(rate_limit: Option<i32>) -> Result<Option<i32>> {
+    match rate_limit {
+        Some(n) if !(1..=MAX_RATE_LIMIT).contains(&n) => Err(Error::invalid(
+            "rate_limit",
+            format!("The rate limit is from 1 to {MAX_RATE_LIMIT} deliveries a second, or none."),
+        )),
+        other => Ok(other),
+    }
 }
 
 fn check_description(description: &str) -> Result<String> {
@@ -179,6 +202,8 @@ struct Row {
     enabled: bool,
     disabled_reason: Option<String>,
     failing_since: Option<DateTime<Utc>>,
+    rate_limit: Option<i32>,
+    paused_until: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -197,6 +222,8 @@ impl From<Row> for Endpoint {
             enabled: r.enabled,
             disabled_reason: r.disabled_reason.as_deref().and_then(DisabledReason::from_db),
             failing_since: r.failing_since,
+            rate_limit: r.rate_limit,
+            paused_until: r.paused_until.filter(|t| *t > Utc::now()),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -208,7 +235,7 @@ pub async fn list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<Endpoint>> {
     let rows = sqlx::query_as!(
         Row,
         "SELECT id, livemode, url, description, event_types, secret_last4, previous_secret_expires_at, enabled,
-                disabled_reason, failing_since, created_at, updated_at
+                disabled_reason, failing_since, rate_limit, paused_until, created_at, updated_at
          FROM webhook_endpoints WHERE tenant_id = $1 ORDER BY livemode DESC, created_at, id",
         tenant_id
     )
@@ -222,7 +249,7 @@ pub async fn get(pool: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Endpoint> {
     let row = sqlx::query_as!(
         Row,
         "SELECT id, livemode, url, description, event_types, secret_last4, previous_secret_expires_at, enabled,
-                disabled_reason, failing_since, created_at, updated_at
+                disabled_reason, failing_since, rate_limit, paused_until, created_at, updated_at
          FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2",
         tenant_id,
         id
@@ -238,6 +265,7 @@ pub async fn create(services: &Services, actor: &Principal, new: NewEndpoint) ->
     let url = address::check_url(services, &new.url).await?;
     let description = check_description(&new.description)?;
     let event_types = check_event_types(new.event_types)?;
+    let rate_limit = check_rate_limit(new.rate_limit)?;
     let secret = signing::new_secret();
     let sealed = crypto::encrypt(&services.settings.encryption_key, secret.as_bytes())?;
     let id = Uuid::new_v4();
@@ -259,8 +287,8 @@ pub async fn create(services: &Services, actor: &Principal, new: NewEndpoint) ->
     }
     sqlx::query!(
         "INSERT INTO webhook_endpoints (id, tenant_id, livemode, url, description, event_types, secret_encrypted,
-             secret_last4)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             secret_last4, rate_limit)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         id,
         tenant_id,
         new.livemode,
@@ -269,6 +297,7 @@ pub async fn create(services: &Services, actor: &Principal, new: NewEndpoint) ->
         event_types.as_deref(),
         sealed,
         signing::last4(&secret),
+        rate_limit,
     )
     .execute(&mut *tx)
     .await?;
@@ -280,7 +309,12 @@ pub async fn create(services: &Services, actor: &Principal, new: NewEndpoint) ->
             action: "webhook.endpoint_created",
             target: Some(id.to_string()),
             reason: None,
-            details: serde_json::json!({ "url": url.as_str(), "livemode": new.livemode, "event_types": event_types }),
+            details: serde_json::json!({
+                "url": url.as_str(),
+                "livemode": new.livemode,
+                "event_types": event_types,
+                "rate_limit": rate_limit,
+            }),
         },
     )
     .await?;
@@ -298,6 +332,7 @@ pub async fn update(services: &Services, actor: &Principal, id: Uuid, change: En
     let description = change.description.as_deref().map(check_description).transpose()?;
     let event_types = change.event_types.clone().map(check_event_types).transpose()?;
     let new_types = event_types.clone().flatten();
+    let rate_limit = change.rate_limit.map(check_rate_limit).transpose()?;
     let mut tx = services.pool.begin().await?;
     let updated = sqlx::query_scalar!(
         "UPDATE webhook_endpoints SET
@@ -309,6 +344,10 @@ pub async fn update(services: &Services, actor: &Principal, id: Uuid, change: En
                                     WHEN $7 THEN NULL ELSE 'by_owner' END,
              failing_since = CASE WHEN $7 THEN NULL ELSE failing_since END,
              failure_warned_at = CASE WHEN $7 THEN NULL ELSE failure_warned_at END,
+             consecutive_failures = CASE WHEN $7 THEN 0 ELSE consecutive_failures END,
+             paused_until = CASE WHEN $7 THEN NULL ELSE paused_until END,
+             pause_seconds = CASE WHEN $7 THEN NULL ELSE pause_seconds END,
+             rate_limit = CASE WHEN $8 THEN $9 ELSE rate_limit END,
              updated_at = now()
          WHERE tenant_id = $1 AND id = $2
          RETURNING id",
@@ -319,6 +358,8 @@ pub async fn update(services: &Services, actor: &Principal, id: Uuid, change: En
         event_types.is_some(),
         new_types.as_deref(),
         change.enabled,
+        rate_limit.is_some(),
+        rate_limit.flatten(),
     )
     .fetch_optional(&mut *tx)
     .await?;
@@ -343,6 +384,7 @@ pub async fn update(services: &Services, actor: &Principal, id: Uuid, change: En
                 "description": description,
                 "event_types": event_types,
                 "enabled": change.enabled,
+                "rate_limit": rate_limit,
             }),
         },
     )
@@ -465,5 +507,14 @@ mod tests {
         assert!(check_event_types(Some(vec![])).is_err());
         assert!(check_event_types(Some(vec!["order.exploded".into()])).is_err());
         assert!(check_event_types(Some(vec!["remit.test".into()])).is_err());
+    }
+
+    #[test]
+    fn a_rate_limit_is_from_one_to_a_thousand_a_second() {
+        assert_eq!(check_rate_limit(None).unwrap(), None);
+        assert_eq!(check_rate_limit(Some(1)).unwrap(), Some(1));
+        assert_eq!(check_rate_limit(Some(MAX_RATE_LIMIT)).unwrap(), Some(MAX_RATE_LIMIT));
+        assert!(check_rate_limit(Some(0)).is_err());
+        assert!(check_rate_limit(Some(MAX_RATE_LIMIT + 1)).is_err());
     }
 }

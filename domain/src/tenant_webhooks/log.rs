@@ -13,6 +13,8 @@ use super::{
     delivery::{self, Attempt, Message},
     endpoints,
     events::{Envelope, ObjectKind, ObjectPosition, TenantEvent, TestMessage},
+    signing,
+    timing::{self, Timings},
 };
 use crate::{
     Services,
@@ -262,9 +264,44 @@ pub async fn replay(
     Ok(Replayed { added: counts.added, retried: counts.retried })
 }
 
-/// Sends a `remit.test` event to one endpoint now and reports what happened (tenant staff). The
-/// attempt is logged; the event is not recorded.
-pub async fn send_test(services: &Services, actor: &Principal, endpoint_id: Uuid) -> Result<Attempt> {
+/// What a test delivery found.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestResult {
+    #[serde(flatten)]
+    pub attempt: Attempt,
+    pub timings: Timings,
+    /// Whether the receiver refused the same test signed with a wrong secret (sent right after):
+    /// `Some(false)` when it accepted that too, `None` when the test itself was not accepted.
+    pub verifies_signatures: Option<bool>,
+}
+
+fn test_envelope(endpoint_id: Uuid, livemode: bool, message: String) -> Envelope {
+    Envelope {
+        id: format!("evt_test_{}", Uuid::new_v4().simple()),
+        created: Utc::now().timestamp(),
+        livemode,
+        object: ObjectPosition {
+            kind: ObjectKind::WebhookEndpoint,
+            id: endpoint_id.to_string(),
+            sequence: 0,
+            previous_event: None,
+        },
+        event: TenantEvent::Test(TestMessage { endpoint: endpoint_id, message }),
+    }
+}
+
+/// Posts `envelope` signed with `secrets`, timing each phase.
+async fn timed(services: &Services, url: &Url, secrets: &[String], envelope: &Envelope) -> Result<(Attempt, Timings)> {
+    let body = serde_json::to_vec(envelope).map_err(|e| anyhow::anyhow!("the test event: {e}"))?;
+    let headers = delivery::signed_headers(secrets, &Message { id: &envelope.id, kind: "remit.test", body: &body });
+    Ok(timing::post(url, services.settings.is_development(), &headers, body, delivery::TIMEOUT).await)
+}
+
+/// Sends a `remit.test` event to one endpoint now and reports what happened (tenant staff): the
+/// answer, how long each phase took, and whether the receiver checks signatures (a second test,
+/// signed with a wrong secret, should be refused). The attempt is logged; the events are not
+/// recorded.
+pub async fn send_test(services: &Services, actor: &Principal, endpoint_id: Uuid) -> Result<TestResult> {
     let tenant_id = actor.tenant()?;
     let row = sqlx::query!(
         "SELECT url, livemode, secret_encrypted, previous_secret_encrypted, previous_secret_expires_at
@@ -282,25 +319,19 @@ pub async fn send_test(services: &Services, actor: &Principal, endpoint_id: Uuid
         row.previous_secret_encrypted.as_deref(),
         row.previous_secret_expires_at,
     )?;
-    let envelope = Envelope {
-        id: format!("evt_test_{}", Uuid::new_v4().simple()),
-        created: Utc::now().timestamp(),
-        livemode: row.livemode,
-        object: ObjectPosition {
-            kind: ObjectKind::WebhookEndpoint,
-            id: endpoint_id.to_string(),
-            sequence: 0,
-            previous_event: None,
-        },
-        event: TenantEvent::Test(TestMessage {
-            endpoint: endpoint_id,
-            message: format!("A test event sent by {}.", actor.display_name),
-        }),
+    let test = test_envelope(endpoint_id, row.livemode, format!("A test event sent by {}.", actor.display_name));
+    let (attempt, timings) = timed(services, &url, &secrets, &test).await?;
+    let verifies_signatures = if attempt.succeeded() {
+        let forged = test_envelope(
+            endpoint_id,
+            row.livemode,
+            "Signed with a wrong secret on purpose: a receiver that checks signatures refuses this one.".into(),
+        );
+        let (answer, _) = timed(services, &url, &[signing::new_secret()], &forged).await?;
+        Some(!answer.succeeded())
+    } else {
+        None
     };
-    let body = serde_json::to_vec(&envelope).map_err(|e| anyhow::anyhow!("the test event: {e}"))?;
-    let client = address::client(services.settings.is_development(), delivery::TIMEOUT);
-    let attempt =
-        delivery::post(&client, &url, &secrets, Message { id: &envelope.id, kind: "remit.test", body: &body }).await;
     sqlx::query!(
         "INSERT INTO webhook_attempts (id, endpoint_id, event_type, attempt, status_code, response_time_ms, error,
              succeeded, response_body, response_headers)
@@ -316,6 +347,6 @@ pub async fn send_test(services: &Services, actor: &Principal, endpoint_id: Uuid
     )
     .execute(&services.pool)
     .await?;
-    tracing::info!(%tenant_id, endpoint = %endpoint_id, status = ?attempt.status_code, ms = attempt.response_time_ms, "test webhook sent");
-    Ok(attempt)
+    tracing::info!(%tenant_id, endpoint = %endpoint_id, status = ?attempt.status_code, ms = attempt.response_time_ms, ?verifies_signatures, "test webhook sent");
+    Ok(TestResult { attempt, timings, verifies_signatures })
 }

@@ -7,7 +7,8 @@
 //! - [`signing`]: Standard Webhooks signatures (and the older `Remit-Signature`).
 //! - [`delivery`]: one delivery per event and endpoint, its own queue; retries with jitter,
 //!   disabling on `410 Gone` or five days of failure.
-//! - [`log`]: the deliveries log, redelivery, replay, test deliveries.
+//! - [`log`]: the deliveries log, redelivery, replay, test deliveries ([`timing`] times each of
+//!   their phases).
 //! - [`address`]: where Remit may post at all.
 
 pub mod address;
@@ -16,3 +17,4 @@ pub mod endpoints;
 pub mod events;
 pub mod log;
 pub mod signing;
+pub mod timing;

@@ -12,9 +12,8 @@ use domain::{
     Services,
     auth::{authorize, policy},
     tenant_webhooks::{
-        delivery::Attempt,
         endpoints::{self, Endpoint, EndpointChange, NewEndpoint, WithSecret},
-        log::{self, DeliveryDetail, DeliveryStatus, Filter, Replayed},
+        log::{self, DeliveryDetail, DeliveryStatus, Filter, Replayed, TestResult},
     },
 };
 use secrecy::ExposeSecret as _;
@@ -107,20 +106,20 @@ pub async fn rotate_secret(
 }
 
 #[derive(Serialize)]
-pub struct TestResult {
+pub struct Tested {
     ok: bool,
     #[serde(flatten)]
-    attempt: Attempt,
+    result: TestResult,
 }
 
 pub async fn test(
     State(services): State<Services>,
     SessionUser(user): SessionUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<TestResult>> {
+) -> ApiResult<Json<Tested>> {
     let staff = authorize(Some(&user), policy::TENANT_STAFF)?;
-    let attempt = log::send_test(&services, staff, id).await?;
-    Ok(Json(TestResult { ok: attempt.succeeded(), attempt }))
+    let result = log::send_test(&services, staff, id).await?;
+    Ok(Json(Tested { ok: result.attempt.succeeded(), result }))
 }
 
 #[derive(Deserialize)]

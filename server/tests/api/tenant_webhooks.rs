@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::helpers::{Options, TestApp, spawn_app_with, spawn_dev_app, wait_until};
+use crate::helpers::{Options, SecondProcess, TestApp, spawn_app_with, spawn_dev_app, wait_until};
 
 const ENDPOINTS: &str = "/api/v1/auth/tenants/webhooks/endpoints/";
 const DELIVERIES: &str = "/api/v1/auth/tenants/webhooks/deliveries/";
@@ -28,6 +28,7 @@ const DELIVERIES: &str = "/api/v1/auth/tenants/webhooks/deliveries/";
 /// One delivery as the receiver got it.
 #[derive(Clone, Debug)]
 struct Received {
+    at: std::time::Instant,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     event: Value,
@@ -39,24 +40,31 @@ impl Received {
     }
 }
 
-/// A tenant's endpoint: records every delivery and answers with the status it is told to.
+/// A tenant's endpoint: records every delivery and answers with the status it is told to; once
+/// given the secret, it refuses (401) deliveries whose signature does not verify.
 #[derive(Clone)]
 struct Receiver {
     received: Arc<Mutex<Vec<Received>>>,
     answer: Arc<AtomicU16>,
+    secret: Arc<Mutex<Option<String>>>,
 }
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> axum::http::StatusCode {
     let headers =
         headers.iter().map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned())).collect();
     let event = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    r.received.lock().unwrap().push(Received { headers, body: body.to_vec(), event });
+    let received = Received { at: std::time::Instant::now(), headers, body: body.to_vec(), event };
+    let forged = r.secret.lock().unwrap().as_ref().is_some_and(|secret| !standard_check(secret, &received));
+    r.received.lock().unwrap().push(received);
+    if forged {
+        return axum::http::StatusCode::UNAUTHORIZED;
+    }
     axum::http::StatusCode::from_u16(r.answer.load(Ordering::SeqCst)).unwrap()
 }
 
 impl Receiver {
     async fn start() -> (Self, String) {
-        let r = Receiver { received: Arc::default(), answer: Arc::new(AtomicU16::new(200)) };
+        let r = Receiver { received: Arc::default(), answer: Arc::new(AtomicU16::new(200)), secret: Arc::default() };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hooks", listener.local_addr().unwrap());
         let app = Router::new().route("/hooks", post(receive)).with_state(r.clone());
@@ -347,7 +355,7 @@ async fn concurrent_events_for_one_object_are_numbered_in_order_and_linked() {
 }
 
 #[tokio::test]
-async fn a_test_delivery_reports_status_and_time() {
+async fn a_test_delivery_reports_each_phase_and_whether_the_receiver_checks_signatures() {
     let app = spawn_dev_app().await;
     let (receiver, url) = Receiver::start().await;
     let (id, secret) = add_endpoint(&app, &url, false, None).await;
@@ -356,14 +364,27 @@ async fn a_test_delivery_reports_status_and_time() {
     let (status, result) = app.json_with_cookie(Method::POST, &test, &admin, None).await;
     assert_eq!(status, 200, "{result}");
     assert_eq!((result["ok"].clone(), result["status_code"].clone()), (json!(true), json!(200)));
+    let timings = &result["timings"];
+    // http:// to an address in the URL: no lookup, no TLS.
+    assert_eq!((timings["dns_ms"].clone(), timings["tls_ms"].clone()), (Value::Null, Value::Null), "{result}");
+    assert!(timings["connect_ms"].is_u64() && timings["first_byte_ms"].is_u64(), "{result}");
+    assert!(timings["total_ms"].as_u64().unwrap() >= timings["first_byte_ms"].as_u64().unwrap());
     let delivered = receiver.wait_for("remit.test").await;
     assert!(standard_check(&secret, &delivered));
     assert_eq!(delivered.event["object"]["sequence"], 0);
+    // This receiver answers 200 to anything, so the copy signed with a wrong secret passed too.
+    assert_eq!(result["verifies_signatures"], false, "{result}");
+    assert_eq!(receiver.of_type("remit.test").len(), 2);
+
+    *receiver.secret.lock().unwrap() = Some(secret);
+    let (_, result) = app.json_with_cookie(Method::POST, &test, &admin, None).await;
+    assert_eq!((result["ok"].clone(), result["verifies_signatures"].clone()), (json!(true), json!(true)), "{result}");
 
     receiver.answer.store(503, Ordering::SeqCst);
     let (_, result) = app.json_with_cookie(Method::POST, &test, &admin, None).await;
     assert_eq!((result["ok"].clone(), result["status_code"].clone()), (json!(false), json!(503)));
-    assert_eq!(app.count("webhook_attempts").await, 2);
+    assert_eq!(result["verifies_signatures"], Value::Null);
+    assert_eq!(app.count("webhook_attempts").await, 3);
 }
 
 #[tokio::test]
@@ -520,6 +541,116 @@ async fn a_replay_sends_what_an_endpoint_missed_once() {
     assert_eq!(receiver.received.lock().unwrap().len(), 2, "a replay sent something twice");
 }
 
+#[tokio::test]
+async fn a_rate_limit_holds_across_two_processes() {
+    let app = spawn_dev_app().await;
+    let _second = SecondProcess::start_with(&app, &[("APP_ENV", "development")]).await;
+    let (receiver, url) = Receiver::start().await;
+    let owner = app.session_cookie(Role::TenantOwner).await;
+    let body = json!({ "url": url, "livemode": true, "rate_limit": 2 });
+    let (status, endpoint) = app.json_with_cookie(Method::POST, ENDPOINTS, &owner, Some(body)).await;
+    assert_eq!((status, endpoint["rate_limit"].clone()), (201, json!(2)), "{endpoint}");
+    // Eight events due at once, for both processes' dispatchers to claim.
+    let mut tx = app.services.pool.begin().await.unwrap();
+    for _ in 0..8 {
+        emit(&mut tx, app.tenant_id().await, true, paid(Uuid::new_v4())).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    wait_until("eight deliveries", async || receiver.of_type("payment.succeeded").len() == 8).await;
+    let arrivals: Vec<std::time::Instant> = receiver.of_type("payment.succeeded").iter().map(|r| r.at).collect();
+    // Two may go at once (a second's worth), then one every half second: the eighth no sooner
+    // than three seconds after the first (unlimited, all eight arrive within milliseconds).
+    let spread = *arrivals.last().unwrap() - arrivals[0];
+    assert!(spread >= std::time::Duration::from_millis(2_500), "eight deliveries in {spread:?} at 2 a second");
+    for (i, first) in arrivals.iter().enumerate() {
+        let within_a_second = arrivals[i..].iter().filter(|t| **t - *first < std::time::Duration::from_secs(1)).count();
+        assert!(within_a_second <= 4, "{within_a_second} deliveries within one second at 2 a second");
+    }
+    let ids: std::collections::BTreeSet<String> =
+        receiver.of_type("payment.succeeded").iter().map(|r| r.event["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 8, "an event was delivered twice");
+    let (status, body) = app
+        .json_with_cookie(
+            Method::PATCH,
+            &format!("{ENDPOINTS}{}", endpoint["id"].as_str().unwrap()),
+            &owner,
+            Some(json!({ "rate_limit": 0 })),
+        )
+        .await;
+    assert_eq!((status, body["field"].clone()), (422, json!("rate_limit")), "{body}");
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_every_attempt_is_paused_then_probed_and_resumed() {
+    let app = spawn_dev_app().await;
+    let (receiver, url) = Receiver::start().await;
+    receiver.answer.store(500, Ordering::SeqCst);
+    let (id, _) = add_endpoint(&app, &url, true, None).await;
+    let id = Uuid::parse_str(&id).unwrap();
+    for _ in 0..domain::tenant_webhooks::delivery::CIRCUIT_AFTER {
+        emit_one(&app, true, paid(Uuid::new_v4())).await;
+    }
+    wait_until("five failed attempts", async || receiver.received.lock().unwrap().len() == 5).await;
+    app.wait_for_jobs().await;
+    let paused: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT paused_until FROM webhook_endpoints WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap();
+    let pause = paused.expect("the circuit opened") - chrono::Utc::now();
+    assert!(pause > chrono::Duration::seconds(50) && pause <= chrono::Duration::seconds(60), "{pause}");
+    let admin = app.session_cookie(Role::TenantAdmin).await;
+    let (_, endpoint) = app.json_with_cookie(Method::GET, &format!("{ENDPOINTS}{id}"), &admin, None).await;
+    assert!(endpoint["paused_until"].is_string(), "{endpoint}");
+
+    // While paused nothing is sent: a new event waits, its attempt not counted.
+    emit_one(&app, true, paid(Uuid::new_v4())).await;
+    app.wait_for_jobs().await;
+    assert_eq!(receiver.received.lock().unwrap().len(), 5);
+    let waiting: (i32, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
+        "SELECT attempts, next_attempt_at FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(id)
+    .fetch_one(&app.services.pool)
+    .await
+    .unwrap();
+    assert_eq!(waiting.0, 0);
+    assert!(waiting.1.unwrap() >= paused.unwrap() - chrono::Duration::milliseconds(1));
+
+    // The pause runs out (the clock moved on) and the receiver is fixed: one probe, then the rest.
+    receiver.answer.store(200, Ordering::SeqCst);
+    sqlx::query("UPDATE webhook_endpoints SET paused_until = now() WHERE id = $1")
+        .bind(id)
+        .execute(&app.services.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = now() WHERE endpoint_id = $1 AND status = 'pending'")
+        .bind(id)
+        .execute(&app.services.pool)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_notify('remit_webhook_deliveries', '')").execute(&app.services.pool).await.unwrap();
+    wait_until("every event delivered", async || {
+        let delivered: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'succeeded'",
+        )
+        .bind(id)
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap();
+        delivered == 6
+    })
+    .await;
+    let (failures, paused): (i32, Option<chrono::DateTime<chrono::Utc>>) =
+        sqlx::query_as("SELECT consecutive_failures, paused_until FROM webhook_endpoints WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap();
+    assert_eq!((failures, paused), (0, None), "a success closes the circuit");
+}
+
 /// One event of every type, as Remit would send it.
 fn one_of_each() -> Vec<TenantEvent> {
     use domain::{
@@ -594,4 +725,52 @@ fn the_documents_describe_every_event_type_and_every_field_sent() {
             assert!(docs.contains(&format!("`{field}`")), "docs/webhooks.md does not describe {kind}'s {field}");
         }
     }
+}
+
+#[tokio::test]
+async fn the_master_key_changes_without_losing_a_secret() {
+    use domain::{config::EncryptionKey, crypto};
+    let app = spawn_dev_app().await;
+    let (_, url) = Receiver::start().await;
+    let (id, secret) = add_endpoint(&app, &url, true, None).await;
+    let owner = app.session_cookie(Role::TenantOwner).await;
+    // A rotation leaves two sealed secrets on the endpoint.
+    let (_, rotated) =
+        app.json_with_cookie(Method::POST, &format!("{ENDPOINTS}{id}/rotate-secret"), &owner, Some(json!({}))).await;
+    let new_secret = rotated["secret"].as_str().unwrap().to_owned();
+    let old_key: [u8; 32] = STANDARD.decode(crate::helpers::TEST_KEY).unwrap().try_into().unwrap();
+    let new_key = [9u8; 32];
+    let rotate = || async {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_remit"))
+            .arg("rotate-encryption-key")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", format!("postgres://postgres@127.0.0.1:5432/{}", app.db_name))
+            .env("REMIT_ENCRYPTION_KEY", STANDARD.encode(new_key))
+            .env("REMIT_ENCRYPTION_KEY_PREVIOUS", crate::helpers::TEST_KEY)
+            .env("RUST_LOG", "warn")
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let said = rotate().await;
+    assert!(said.starts_with("re-encrypted "), "{said}");
+    assert!(said.contains("2 webhook secrets"), "{said}");
+    assert!(!said.contains(&secret) && !said.contains(&new_secret));
+
+    let (current, previous): (Vec<u8>, Vec<u8>) =
+        sqlx::query_as("SELECT secret_encrypted, previous_secret_encrypted FROM webhook_endpoints WHERE id = $1")
+            .bind(Uuid::parse_str(&id).unwrap())
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap();
+    // The new key alone opens both; the old one no longer opens either.
+    let alone = EncryptionKey::from_bytes(new_key);
+    assert_eq!(crypto::decrypt_string(&alone, &current).unwrap(), new_secret);
+    assert_eq!(crypto::decrypt_string(&alone, &previous).unwrap(), secret);
+    assert!(crypto::decrypt(&EncryptionKey::from_bytes(old_key), &current).is_err());
+    // Running it again changes nothing.
+    assert!(rotate().await.starts_with("re-encrypted 0 "));
 }
