@@ -77,15 +77,17 @@ async fn run<Q: TableQueue>(queue: Arc<Q>, pool: PgPool, concurrency: usize, mut
         if listener.is_none() {
             listener = listen(&pool, Q::CHANNEL).await;
         }
-        // Claim only what there are free slots for (waiting for one if none is): the rest stays
-        // claimable by other processes.
+        // A batch as large as the runner's concurrency, claimed once a slot is free: the batch
+        // is handed to slots as they free up, so one claim serves many rows (claiming only the
+        // free slots' worth made it one claim per row under load), and at most twice the
+        // concurrency is held at once; the rest stays claimable by other processes.
         if slots.available_permits() == 0 {
             tokio::select! {
                 slot = slots.acquire() => drop(slot),
                 _ = stopping.changed() => continue,
             }
         }
-        let claimed = match queue.claim(slots.available_permits().max(1)).await {
+        let claimed = match queue.claim(concurrency).await {
             Ok(claimed) => {
                 pause = Duration::from_millis(100);
                 claimed
