@@ -4,7 +4,7 @@ import { Webhook } from "standardwebhooks";
 import { expect, newWorld, ready, signIn, test } from "./support";
 
 /** A tenant's webhook endpoint: records each delivery and whether the official Standard Webhooks
- * library verified it with the secret Remit showed once. */
+ * library verified it with the secret Remit showed once, and refuses (401) what does not verify. */
 async function receiver(secret: () => string) {
   const received: { type: string; verified: boolean }[] = [];
   const server: Server = createServer((req, res) => {
@@ -18,7 +18,7 @@ async function receiver(secret: () => string) {
         verified = false;
       }
       received.push({ type: JSON.parse(body).type, verified });
-      res.writeHead(200).end("ok");
+      res.writeHead(verified ? 200 : 401).end(verified ? "ok" : "bad signature");
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -74,7 +74,13 @@ test("an owner creates a key, sees it once, revokes it with a reason, and tests 
     await ready(page, testInfo);
     await page.getByRole("button", { name: "Send test event" }).click();
     await expect(page.getByTestId("test-result")).toContainText(/Test delivered: HTTP 200, \d+ ms/);
-    expect(endpoint.received).toEqual([{ type: "remit.test", verified: true }]);
+    // Remit follows a test that was taken with a copy signed with a wrong secret, which this
+    // receiver refuses: the page says the endpoint checks signatures.
+    await expect(page.getByTestId("test-result")).toContainText("it checks signatures");
+    expect(endpoint.received).toEqual([
+      { type: "remit.test", verified: true },
+      { type: "remit.test", verified: false },
+    ]);
   } finally {
     endpoint.close();
   }
