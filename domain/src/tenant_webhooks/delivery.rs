@@ -134,8 +134,33 @@ impl Attempt {
     }
 }
 
-/// A plain account of why a request failed.
-fn describe(err: &reqwest::Error, host: &str) -> String {
+/// Why an attempt got no answer, in the one set of words both ways of posting use.
+pub(super) enum Failure {
+    Timeout,
+    NotFound,
+    Refused,
+    Forbidden,
+    Tls,
+    Other(Option<String>),
+}
+
+impl Failure {
+    /// In words that name the host, never the path or query (which may carry a token).
+    pub(super) fn describe(self, host: &str) -> String {
+        match self {
+            Failure::Timeout => format!("{host} did not answer within {} seconds.", TIMEOUT.as_secs()),
+            Failure::NotFound => format!("The host {host} could not be found."),
+            Failure::Refused => format!("{host} refused the connection."),
+            Failure::Forbidden => format!("{host} resolves to an address Remit does not send to."),
+            Failure::Tls => format!("The TLS connection to {host} failed (check its certificate)."),
+            Failure::Other(Some(cause)) => format!("Could not deliver to {host}: {cause}."),
+            Failure::Other(None) => format!("Could not deliver to {host}."),
+        }
+    }
+}
+
+/// What a reqwest error means.
+fn classify(err: &reqwest::Error) -> Failure {
     // reqwest's own message names the whole URL (which may carry a token); the causes below it do not.
     let mut causes = Vec::new();
     let mut source = std::error::Error::source(err);
@@ -148,20 +173,17 @@ fn describe(err: &reqwest::Error, host: &str) -> String {
     const TLS_MARKERS: [&str; 7] =
         ["certificate", "tls", "handshake", "ssl", "corrupt message", "fatal alert", "peer is incompatible"];
     if err.is_timeout() {
-        format!("{host} did not answer within {} seconds.", TIMEOUT.as_secs())
+        Failure::Timeout
     } else if chain.contains("does not send to") {
-        format!("{host} resolves to an address Remit does not send to.")
+        Failure::Forbidden
     } else if TLS_MARKERS.iter().any(|m| chain.contains(m)) {
-        format!("The TLS connection to {host} failed (check its certificate).")
+        Failure::Tls
     } else if chain.contains("refused") {
-        format!("{host} refused the connection.")
+        Failure::Refused
     } else if chain.contains("dns") || chain.contains("resolve") {
-        format!("The host {host} could not be found.")
+        Failure::NotFound
     } else {
-        match causes.last() {
-            Some(cause) => format!("Could not deliver to {host}: {cause}."),
-            None => format!("Could not deliver to {host}."),
-        }
+        Failure::Other(causes.pop())
     }
 }
 
@@ -215,7 +237,7 @@ pub(super) async fn post(client: &reqwest::Client, url: &Url, secrets: &[String]
         Err(err) => {
             return Attempt {
                 response_time_ms: started.elapsed().as_millis() as u64,
-                ..Attempt::failed(describe(&err, &host))
+                ..Attempt::failed(classify(&err).describe(&host))
             };
         }
     };
@@ -450,6 +472,40 @@ async fn defer(pool: &sqlx::PgPool, id: Uuid, until: DateTime<Utc>) -> Result<()
     Ok(())
 }
 
+/// Which attempt a log row is about.
+pub(super) struct Logged<'a> {
+    /// The delivery and its event; `None` for a test delivery.
+    pub delivery: Option<(Uuid, Uuid)>,
+    pub endpoint_id: Uuid,
+    pub kind: &'a str,
+    /// The attempt's number on its delivery's schedule.
+    pub number: i32,
+}
+
+/// Writes one attempt in the endpoint's log, with the receiver's answer.
+pub(super) async fn log_attempt(conn: &mut PgConnection, logged: Logged<'_>, attempt: &Attempt) -> Result<()> {
+    sqlx::query!(
+        "INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, event_id, event_type, attempt, status_code,
+             response_time_ms, error, succeeded, response_body, response_headers)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        Uuid::new_v4(),
+        logged.delivery.map(|(delivery, _)| delivery),
+        logged.endpoint_id,
+        logged.delivery.map(|(_, event)| event),
+        logged.kind,
+        logged.number,
+        attempt.status_code.map(i32::from),
+        attempt.response_time_ms.min(i32::MAX as u64) as i32,
+        attempt.error,
+        attempt.succeeded(),
+        attempt.response_body,
+        attempt.response_headers.clone().map(serde_json::Value::Object),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Writes an attempt down: the log row, the delivery's state and next try, and what it means for
 /// the endpoint; in one transaction.
 async fn record(services: &Services, d: &Claimed, attempt: &Attempt, probing: bool) -> Result<()> {
@@ -461,25 +517,9 @@ async fn record(services: &Services, d: &Claimed, attempt: &Attempt, probing: bo
         retry_delay(d.attempts, rand::thread_rng().r#gen()).map(|pause| Utc::now() + pause)
     };
     let mut tx = services.pool.begin().await?;
-    sqlx::query!(
-        "INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, event_id, event_type, attempt, status_code,
-             response_time_ms, error, succeeded, response_body, response_headers)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        Uuid::new_v4(),
-        d.id,
-        d.endpoint_id,
-        d.event_id,
-        d.kind,
-        d.attempts,
-        attempt.status_code.map(i32::from),
-        attempt.response_time_ms.min(i32::MAX as u64) as i32,
-        attempt.error,
-        succeeded,
-        attempt.response_body,
-        attempt.response_headers.clone().map(serde_json::Value::Object),
-    )
-    .execute(&mut *tx)
-    .await?;
+    let logged =
+        Logged { delivery: Some((d.id, d.event_id)), endpoint_id: d.endpoint_id, kind: &d.kind, number: d.attempts };
+    log_attempt(&mut tx, logged, attempt).await?;
     sqlx::query!(
         "UPDATE webhook_deliveries SET
              status = CASE WHEN $2 THEN 'succeeded' WHEN $3::timestamptz IS NULL THEN 'failed' ELSE 'pending' END::webhook_delivery_status,

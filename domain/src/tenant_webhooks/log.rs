@@ -294,7 +294,7 @@ fn test_envelope(endpoint_id: Uuid, livemode: bool, message: String) -> Envelope
 async fn timed(services: &Services, url: &Url, secrets: &[String], envelope: &Envelope) -> Result<(Attempt, Timings)> {
     let body = serde_json::to_vec(envelope).map_err(|e| anyhow::anyhow!("the test event: {e}"))?;
     let headers = delivery::signed_headers(secrets, &Message { id: &envelope.id, kind: "remit.test", body: &body });
-    Ok(timing::post(url, services.settings.is_development(), &headers, body, delivery::TIMEOUT).await)
+    Ok(timing::post(url, services.settings.is_development(), &headers, body).await)
 }
 
 /// Sends a `remit.test` event to one endpoint now and reports what happened (tenant staff): the
@@ -332,21 +332,9 @@ pub async fn send_test(services: &Services, actor: &Principal, endpoint_id: Uuid
     } else {
         None
     };
-    sqlx::query!(
-        "INSERT INTO webhook_attempts (id, endpoint_id, event_type, attempt, status_code, response_time_ms, error,
-             succeeded, response_body, response_headers)
-         VALUES ($1, $2, 'remit.test', 1, $3, $4, $5, $6, $7, $8)",
-        Uuid::new_v4(),
-        endpoint_id,
-        attempt.status_code.map(i32::from),
-        attempt.response_time_ms.min(i32::MAX as u64) as i32,
-        attempt.error,
-        attempt.succeeded(),
-        attempt.response_body,
-        attempt.response_headers.clone().map(serde_json::Value::Object),
-    )
-    .execute(&services.pool)
-    .await?;
+    let mut conn = services.pool.acquire().await?;
+    let logged = delivery::Logged { delivery: None, endpoint_id, kind: "remit.test", number: 1 };
+    delivery::log_attempt(&mut conn, logged, &attempt).await?;
     tracing::info!(%tenant_id, endpoint = %endpoint_id, status = ?attempt.status_code, ms = attempt.response_time_ms, ?verifies_signatures, "test webhook sent");
     Ok(TestResult { attempt, timings, verifies_signatures })
 }

@@ -6,7 +6,7 @@
 use std::{
     net::{IpAddr, SocketAddr},
     sync::Arc,
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use http_body_util::{BodyExt as _, Full};
@@ -16,7 +16,10 @@ use serde::Serialize;
 use tokio::net::TcpStream;
 use url::Url;
 
-use super::{address, delivery::Attempt};
+use super::{
+    address,
+    delivery::{Attempt, Failure, TIMEOUT},
+};
 
 /// How long each phase of a test delivery took, in milliseconds; `None` for a phase that did not
 /// happen (no lookup for an address in the URL, no TLS for http://, no answer).
@@ -37,27 +40,6 @@ fn ms(since: Instant) -> u64 {
 trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Stream for T {}
 
-/// What went wrong, in the words of [`super::delivery`]'s errors.
-enum Failure {
-    NotFound,
-    Refused,
-    Forbidden,
-    Tls,
-    Other(String),
-}
-
-impl Failure {
-    fn describe(self, host: &str) -> String {
-        match self {
-            Failure::NotFound => format!("The host {host} could not be found."),
-            Failure::Refused => format!("{host} refused the connection."),
-            Failure::Forbidden => format!("{host} resolves to an address Remit does not send to."),
-            Failure::Tls => format!("The TLS connection to {host} failed (check its certificate)."),
-            Failure::Other(cause) => format!("Could not deliver to {host}: {cause}."),
-        }
-    }
-}
-
 fn tls() -> tokio_rustls::TlsConnector {
     let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -68,21 +50,21 @@ fn tls() -> tokio_rustls::TlsConnector {
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
-/// Posts `body` with `headers` to `url`, timing each phase; gives up after `timeout` in all.
+/// Posts `body` with `headers` to `url`, timing each phase; gives up after a delivery's
+/// [`TIMEOUT`] in all.
 pub(super) async fn post(
     url: &Url,
     development: bool,
     headers: &[(&str, String)],
     body: Vec<u8>,
-    timeout: Duration,
 ) -> (Attempt, Timings) {
     let started = Instant::now();
     let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_owned();
     let mut timings = Timings::default();
-    let outcome = tokio::time::timeout(timeout, exchange(url, &host, development, headers, body, &mut timings)).await;
+    let outcome = tokio::time::timeout(TIMEOUT, exchange(url, &host, development, headers, body, &mut timings)).await;
     timings.total_ms = ms(started);
     let attempt = match outcome {
-        Err(_) => Attempt::failed(format!("{host} did not answer within {} seconds.", timeout.as_secs())),
+        Err(_) => Attempt::failed(Failure::Timeout.describe(&host)),
         Ok(Err(failure)) => Attempt::failed(failure.describe(&host)),
         Ok(Ok(answer)) => answer,
     };
@@ -116,7 +98,7 @@ async fn exchange(
     let connecting = Instant::now();
     let tcp = TcpStream::connect(&addrs[..]).await.map_err(|e| match e.kind() {
         std::io::ErrorKind::ConnectionRefused => Failure::Refused,
-        _ => Failure::Other(e.to_string()),
+        _ => Failure::Other(Some(e.to_string())),
     })?;
     timings.connect_ms = Some(ms(connecting));
     let stream: Box<dyn Stream> = if url.scheme() == "https" {
@@ -129,8 +111,9 @@ async fn exchange(
         Box::new(tcp)
     };
     let sent = Instant::now();
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| Failure::Other(e.to_string()))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| Failure::Other(Some(e.to_string())))?;
     tokio::spawn(connection);
     let authority = match url.port() {
         Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
@@ -141,8 +124,8 @@ async fn exchange(
     for (name, value) in headers {
         request = request.header(*name, value);
     }
-    let request = request.body(Full::new(Bytes::from(body))).map_err(|e| Failure::Other(e.to_string()))?;
-    let response = sender.send_request(request).await.map_err(|e| Failure::Other(e.to_string()))?;
+    let request = request.body(Full::new(Bytes::from(body))).map_err(|e| Failure::Other(Some(e.to_string())))?;
+    let response = sender.send_request(request).await.map_err(|e| Failure::Other(Some(e.to_string())))?;
     // Measured from the moment the connection was ready to send.
     timings.first_byte_ms = Some(ms(sent));
     let status = response.status().as_u16();
