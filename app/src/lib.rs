@@ -85,6 +85,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/pay/:token") view={Lazy::<PayRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/receipts/verify") view={Lazy::<VerifyReceiptRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/winnings") view={Lazy::<WinningsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/winnings/:id") view={Lazy::<WinningRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/billing") view={Lazy::<BillingRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/payment-setup") view={Lazy::<PaymentSetupRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/payment-setup/complete") view={Lazy::<PaymentSetupCompleteRoute>::new()} ssr=SsrMode::Async/>
@@ -100,6 +101,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/security") view={Lazy::<SecurityRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/admin") view={Lazy::<AdminDashboardRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/admin/people") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/tenants/:id/terms") view={Lazy::<TenantTermsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/admin/audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/admin/security") view={Lazy::<SecurityRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/admin/plans") view={Lazy::<PlansRoute>::new()} ssr=SsrMode::Async/>

@@ -9,7 +9,7 @@
 use std::{path::PathBuf, process::Command, time::Instant};
 
 use chrono::{TimeZone as _, Utc};
-use domain::receipts::pdf::{Fonts, ReceiptContent, render};
+use domain::receipts::pdf::{Fonts, Kind, ReceiptContent, render};
 
 const RUNS: usize = 500;
 const WEASYPRINT_RUNS: usize = 40;
@@ -18,6 +18,7 @@ const SIZE_TARGET: usize = 60 * 1024;
 
 fn content() -> ReceiptContent {
     ReceiptContent {
+        kind: Kind::Receipt,
         number: "2026-000042".into(),
         tenant: "Northwind Auctions".into(),
         auction: "Autumn fine art and antiques".into(),

@@ -39,6 +39,10 @@ pub enum Error {
     /// The request conflicts with the current state (a duplicate, a state already moved on).
     #[error("{0}")]
     Conflict(String),
+    /// Stripe declined to move money for lack of funds (a connected account's balance too low
+    /// for a refund, a card declined): 402, with Stripe's reason in words.
+    #[error("{0}")]
+    Declined(String),
     /// Too many attempts; `retry_after` says when the next one is allowed.
     #[error("{message}")]
     RateLimited { message: String, retry_after: Duration },
@@ -69,6 +73,7 @@ impl Error {
             Self::BadRequest(_) => 400,
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
+            Self::Declined(_) => 402,
             Self::TooLarge => 413,
             Self::Invalid { .. } => 422,
             Self::RateLimited { .. } => 429,
@@ -88,6 +93,7 @@ impl Error {
             Self::Invalid { message, .. }
             | Self::BadRequest(message)
             | Self::Conflict(message)
+            | Self::Declined(message)
             | Self::RateLimited { message, .. }
             | Self::Upstream(message) => message.clone(),
             Self::TooLarge => "The request is too large for this call.".into(),

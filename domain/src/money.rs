@@ -102,6 +102,18 @@ impl Money {
     pub fn display(self) -> String {
         format_minor(self.amount, self.currency.code())
     }
+
+    /// The amount as a form field holds it, for [`Money::parse`] to read back: "1249.50".
+    pub fn typed(self) -> String {
+        let scale = 10_i64.pow(self.currency.exponent());
+        let sign = if self.amount < 0 { "-" } else { "" };
+        let (whole, part) = (self.amount.abs() / scale, self.amount.abs() % scale);
+        if scale == 1 {
+            format!("{sign}{whole}")
+        } else {
+            format!("{sign}{whole}.{part:0width$}", width = self.currency.exponent() as usize)
+        }
+    }
 }
 
 /// In payloads Remit sends: `{"amount": <minor units>, "currency": "<ISO code>"}`, flattened
@@ -174,6 +186,15 @@ mod tests {
         for bad in ["", "abc", "-5", "4.999", "1.2.3", ".5", "99999999999999999999"] {
             assert!(Money::parse(bad, usd(), "price").is_err(), "{bad:?} must be refused");
         }
+    }
+
+    #[test]
+    fn a_typed_amount_reads_back_as_the_same_money() {
+        for amount in [0, 5, 50_000, 124_950, 99_999_999] {
+            let money = Money { amount, currency: usd() };
+            assert_eq!(Money::parse(&money.typed(), usd(), "amount").unwrap(), money, "{}", money.typed());
+        }
+        assert_eq!(Money { amount: 124_950, currency: usd() }.typed(), "1249.50");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::{
     mail::DeliverEmail,
     queue,
     receipts::IssueReceipt,
+    refunds::IssueCreditNote,
     stripe_webhooks::{
         applier::Applier,
         partitions::KeepEventPartitions,
@@ -93,6 +94,7 @@ pub async fn worker(services: Services) -> anyhow::Result<graphile_worker::Worke
         .add_extension(services)
         // Every job Remit runs.
         .define_job::<IssueReceipt>()
+        .define_job::<IssueCreditNote>()
         .define_job::<DeliverEmail>()
         .define_job::<PurgeExpired>()
         .define_job::<CheckPaymentHealth>()

@@ -273,6 +273,7 @@ pub fn router(services: Services, addr: SocketAddr) -> Router {
         .route("/admin/outbox/{email_id}/attachments/{attachment_id}", get(routes::outbox::attachment))
         .route("/pay/{token}/receipt.pdf", get(routes::receipts::buyer))
         .route("/winnings/{id}/receipt.pdf", get(routes::receipts::staff))
+        .route("/winnings/{id}/refunds/{refund}/credit-note.pdf", get(routes::receipts::credit_note))
         .merge(api::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = state.leptos_options.clone();

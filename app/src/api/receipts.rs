@@ -1,4 +1,5 @@
-//! Checking a receipt: anyone holding one can confirm it is genuine with its verification code.
+//! Checking a receipt or credit note: anyone holding one can confirm it is genuine with its
+//! verification code.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -8,6 +9,8 @@ use crate::error::AppError;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VerifiedReceipt {
     pub number: String,
+    /// A credit note names the receipt it corrects.
+    pub corrects: Option<String>,
     pub tenant: String,
     pub auction: String,
     pub lot: String,
@@ -22,7 +25,7 @@ pub struct VerifiedReceipt {
 pub enum Verification {
     /// No code given yet.
     NotAsked,
-    Genuine(VerifiedReceipt),
+    Genuine(Box<VerifiedReceipt>),
     /// No receipt carries this code.
     Unknown,
 }
@@ -33,15 +36,16 @@ pub async fn verify_receipt(code: Option<String>) -> Result<Verification, AppErr
     let Some(code) = code.filter(|c| !c.trim().is_empty()) else { return Ok(Verification::NotAsked) };
     let services = crate::server::services()?;
     let Some(verified) = domain::receipts::verify(&services, &code).await? else { return Ok(Verification::Unknown) };
-    Ok(Verification::Genuine(VerifiedReceipt {
+    Ok(Verification::Genuine(Box::new(VerifiedReceipt {
         number: verified.number,
+        corrects: verified.corrects,
         tenant: verified.tenant,
         auction: verified.auction,
         lot: verified.lot,
         amount: verified.amount,
-        paid_at: verified.paid_at.format("%-d %B %Y, %H:%M UTC").to_string(),
+        paid_at: verified.at.format("%-d %B %Y, %H:%M UTC").to_string(),
         order_status: verified.order_status,
         test_mode: !verified.livemode,
         sha256: verified.sha256,
-    }))
+    })))
 }

@@ -12,6 +12,8 @@ pub struct TenantSettings {
     pub created: String,
     pub viewer_role: UserRole,
     pub people: Vec<PersonRow>,
+    /// Remit's terms for the tenant's buyer payments (set by platform admins).
+    pub terms: super::payment_terms::TermsView,
 }
 
 impl TenantSettings {
@@ -35,7 +37,9 @@ pub async fn load_tenant_settings() -> Result<TenantSettings, AppError> {
     let principal = crate::server::authorize(policy::TENANT_STAFF)?;
     let services = crate::server::services()?;
     let overview = domain::accounts::tenant_overview(&services.pool, principal.tenant()?).await?;
+    let terms = super::payment_terms::view_of(&services, principal.tenant()?).await?;
     Ok(TenantSettings {
+        terms,
         tenant_name: overview.tenant.name,
         created: overview.tenant.created_at.format("%Y-%m-%d").to_string(),
         viewer_role: principal.role.into(),

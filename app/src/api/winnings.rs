@@ -158,3 +158,103 @@ pub async fn register_winning(
     domain::checkout::register(&services, staff.tenant()?, livemode, Some(staff.user_id), &input).await?;
     Ok(())
 }
+
+/// A refund as the winning's page lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefundRow {
+    pub amount: String,
+    pub status: String,
+    pub reason: String,
+    pub at: String,
+    pub failure: Option<String>,
+    /// The credit note's number and where staff download it, once issued.
+    pub credit_note: Option<(String, String)>,
+}
+
+/// A dispute as the winning's page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DisputeRow {
+    pub amount: String,
+    pub reason: String,
+    pub status: String,
+    pub evidence_due_by: Option<String>,
+    pub opened: String,
+}
+
+/// One winning for its tenant's staff: the bid, its payment, refunds and disputes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WinningDetail {
+    pub id: String,
+    pub reference: String,
+    pub auction: String,
+    pub lot: String,
+    pub description: String,
+    pub buyer: String,
+    pub amount: String,
+    pub currency: String,
+    pub status: String,
+    pub livemode: bool,
+    pub won_at: String,
+    pub pay_by: String,
+    pub order_status: Option<String>,
+    /// What can still be refunded (formatted), when the lot is paid.
+    pub refundable: Option<String>,
+    pub refunds: Vec<RefundRow>,
+    pub disputes: Vec<DisputeRow>,
+    /// A fresh Idempotency-Key for the refund form: posting the same form twice refunds once.
+    pub refund_key: String,
+}
+
+#[server(prefix = "/rpc", endpoint = "winning")]
+pub async fn load_winning(id: String) -> Result<WinningDetail, AppError> {
+    use domain::{auth::policy, money::format_minor};
+    let staff = crate::server::authorize(policy::TENANT_STAFF)?;
+    let services = crate::server::services()?;
+    let tenant = staff.tenant()?;
+    let id: uuid::Uuid = id.parse().map_err(|_| domain::Error::NotFound("winning bid"))?;
+    let w = domain::checkout::for_tenant(&services, tenant, None, id).await?;
+    let refundable = domain::refunds::left_to_refund(&services, tenant, id).await?;
+    let refunds = domain::refunds::of_winning(&services, tenant, id).await?;
+    let disputes = domain::checkout::disputes(&services, tenant, id).await?;
+    let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    Ok(WinningDetail {
+        id: w.id.to_string(),
+        reference: w.reference,
+        auction: w.auction,
+        lot: w.lot,
+        description: w.description,
+        buyer: w.buyer_email,
+        amount: format_minor(w.amount, &w.currency),
+        currency: w.currency.to_uppercase(),
+        status: w.status,
+        livemode: w.livemode,
+        won_at: time(w.won_at),
+        pay_by: time(w.pay_by),
+        order_status: w.order_status,
+        refundable: refundable.filter(|m| m.amount > 0).map(|m| m.display()),
+        refunds: refunds
+            .into_iter()
+            .map(|r| RefundRow {
+                amount: r.amount.display(),
+                status: r.status.as_str().to_owned(),
+                credit_note: r
+                    .credit_note
+                    .map(|number| (number, format!("/winnings/{id}/refunds/{}/credit-note.pdf", r.id))),
+                reason: r.reason,
+                at: time(r.created_at),
+                failure: r.failure_reason,
+            })
+            .collect(),
+        disputes: disputes
+            .into_iter()
+            .map(|d| DisputeRow {
+                amount: d.amount.display(),
+                reason: d.reason.replace('_', " "),
+                status: d.status.replace('_', " "),
+                evidence_due_by: d.evidence_due_by.map(time),
+                opened: time(d.created_at),
+            })
+            .collect(),
+        refund_key: domain::crypto::random_token(),
+    })
+}

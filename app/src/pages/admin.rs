@@ -98,7 +98,10 @@ fn Overview(
                                     let marker = name.clone();
                                     view! {
                                         <tr data-tenant=marker>
-                                            <td class=ui::TD>{name}</td>
+                                            <td class=ui::TD>
+                                                {name}
+                                                <a class="ml-2 text-xs font-medium text-blue-600 hover:underline" href=format!("/admin/tenants/{}/terms", t.id)>"Payment terms"</a>
+                                            </td>
                                             <td class=ui::TD>{count}</td>
                                             <td class=ui::TD>{created}</td>
                                             <td class=ui::TD><TenantStatus t suspend reactivate/></td>

@@ -9,6 +9,7 @@ mod overview;
 mod password;
 mod pay;
 mod payment_setup;
+mod payment_terms;
 mod people;
 mod plans;
 mod security;
@@ -17,6 +18,7 @@ mod stripe_settings;
 mod tenant_settings;
 mod tenant_webhooks;
 mod verify_receipt;
+mod winnings;
 
 pub use account::AccountPage;
 pub use admin::{AdminPage, JobsPage, OutboxEmailPage, OutboxPage};
@@ -27,8 +29,9 @@ pub use dashboard::DashboardPage;
 pub use home::HomePage;
 pub use overview::{AdminDashboardPage, TenantOverviewPage};
 pub use password::{ChoosePasswordPage, ForgotPasswordPage};
-pub use pay::{PayPage, PaymentResultPage, WinningsPage};
+pub use pay::{PayPage, PaymentResultPage};
 pub use payment_setup::{PaymentSetupCompletePage, PaymentSetupPage, TenantPayoutsPage};
+pub use payment_terms::TenantTermsPage;
 pub use plans::{BillingMetricsPage, PlansPage};
 pub use security::SecurityPage;
 pub use sign_in::SignInPage;
@@ -36,6 +39,7 @@ pub use stripe_settings::StripeSettingsPage;
 pub use tenant_settings::TenantSettingsPage;
 pub use tenant_webhooks::{WebhookDeliveryPage, WebhooksPage};
 pub use verify_receipt::VerifyReceiptPage;
+pub use winnings::{WinningPage, WinningsPage};
 
 pub use crate::components::status::NotFoundPage;
 
@@ -76,6 +80,7 @@ lazy_pages! {
     PayRoute => PayPage,
     VerifyReceiptRoute => VerifyReceiptPage,
     WinningsRoute => WinningsPage,
+    WinningRoute => WinningPage,
     BillingRoute => BillingPage,
     PaymentSetupRoute => PaymentSetupPage,
     PaymentSetupCompleteRoute => PaymentSetupCompletePage,
@@ -91,6 +96,7 @@ lazy_pages! {
     SecurityRoute => SecurityPage,
     AdminDashboardRoute => AdminDashboardPage,
     AdminRoute => AdminPage,
+    TenantTermsRoute => TenantTermsPage,
     PlansRoute => PlansPage,
     BillingMetricsRoute => BillingMetricsPage,
     JobsRoute => JobsPage,

@@ -8,12 +8,9 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
-    api::winnings::{
-        AfterCheckout, PayView, PayWinning, RegisterWinning, RetryPayment, load_pay_page, load_payment_result,
-        load_winnings,
-    },
+    api::winnings::{AfterCheckout, PayView, PayWinning, RetryPayment, load_pay_page, load_payment_result},
     components::{
-        forms::{FormError, TextField, action_error},
+        forms::{FormError, action_error},
         status::Loaded,
         ui,
     },
@@ -127,78 +124,5 @@ fn Result(r: AfterCheckout, session: String, retry: ServerAction<RetryPayment>) 
                 view! { <p class="mt-2 text-sm text-gray-600">"This payment link is closed. Please contact the auction house."</p> }.into_any()
             }}
         </section>
-    }
-}
-
-#[component]
-pub fn WinningsPage() -> impl IntoView {
-    let register = ServerAction::<RegisterWinning>::new();
-    let data = Resource::new(move || register.version().get(), |_| load_winnings());
-    let error = action_error(register);
-    view! {
-        <Title text="Winnings"/>
-        <div class="flex flex-col gap-6">
-            <div>
-                <h1 class=ui::HEADING>"Winnings"</h1>
-                <p class=ui::MUTED>"Won lots and their payments. Your systems can register wins with POST /api/v1/winnings."</p>
-            </div>
-            <Loaded data view=move |rows| view! {
-                <section class=ui::CARD>
-                    {if rows.is_empty() {
-                        view! { <p class=ui::MUTED>"No winnings yet."</p> }.into_any()
-                    } else {
-                        view! {
-                            <table class=ui::TABLE data-testid="winnings">
-                                <thead><tr>
-                                    <th class=ui::TH>"Reference"</th><th class=ui::TH>"Lot"</th><th class=ui::TH>"Buyer"</th>
-                                    <th class=ui::TH>"Amount"</th><th class=ui::TH>"Status"</th><th class=ui::TH>"Pay by"</th>
-                                    <th class=ui::TH>"Order"</th>
-                                </tr></thead>
-                                <tbody>
-                                    {rows.into_iter().map(|w| {
-                                        let receipt = format!("/winnings/{}/receipt.pdf", w.id);
-                                        view! {
-                                            <tr>
-                                                <td class=ui::TD>{w.reference}</td><td class=ui::TD>{w.lot}</td><td class=ui::TD>{w.buyer}</td>
-                                                <td class=ui::TD>{w.amount}</td><td class=ui::TD>{w.status}</td><td class=ui::TD>{w.pay_by}</td>
-                                                <td class=ui::TD>
-                                                    {w.order_status.map(|status| view! {
-                                                        {status}" · "
-                                                        <a class=ui::LINK href=receipt download rel="external">"Receipt"</a>
-                                                    })}
-                                                </td>
-                                            </tr>
-                                        }
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        }.into_any()
-                    }}
-                </section>
-            }/>
-            <section class=ui::CARD>
-                <h2 class=ui::SUBHEADING>"Register a win"</h2>
-                <p class="mt-1 text-sm text-gray-600">"The buyer gets an email with a payment link, valid for 24 hours."</p>
-                <FormError error/>
-                <ActionForm action=register attr:class="mt-4 grid grid-cols-1 gap-4 md:grid-cols-3">
-                    <TextField id="win-reference" name="reference" label="Your reference" error/>
-                    <TextField id="win-auction" name="auction" label="Auction" error/>
-                    <TextField id="win-lot" name="lot" label="Lot" error/>
-                    <TextField id="win-buyer" name="buyer_email" label="Buyer's email" error input_type="email"/>
-                    <TextField id="win-amount" name="amount" label="Amount (e.g. 125.00)" error/>
-                    <div>
-                        <label for="win-currency" class=ui::LABEL>"Currency"</label>
-                        <select id="win-currency" name="currency" class=ui::INPUT>
-                            <option value="usd">"USD"</option>
-                            <option value="eur">"EUR"</option>
-                            <option value="gbp">"GBP"</option>
-                            <option value="cad">"CAD"</option>
-                            <option value="aud">"AUD"</option>
-                        </select>
-                    </div>
-                    <div><button type="submit" class=ui::BUTTON>"Register and email the buyer"</button></div>
-                </ActionForm>
-            </section>
-        </div>
     }
 }

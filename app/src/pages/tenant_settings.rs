@@ -55,6 +55,22 @@ fn Settings(
                     </ActionForm>
                 </section>
             })}
+            <section class=ui::CARD data-testid="payment-terms">
+                <h2 class=ui::SUBHEADING>"Payment terms"</h2>
+                <p class="mt-1 text-sm text-gray-600">
+                    {format!(
+                        "Remit keeps {} of each buyer payment as its fee{}; {}.",
+                        s.terms.fee,
+                        if s.terms.fee_is_default { "" } else { " (agreed for you)" },
+                        if s.terms.refund_application_fee { "a refund gives that fee back in proportion" } else { "a refund does not give that fee back" },
+                    )}
+                </p>
+                <p class="mt-1 text-sm text-gray-600">
+                    "Buyers are asked to authenticate with their bank (3D Secure) for payments above "
+                    {s.terms.three_d_secure.iter().map(|t| t.above.clone()).collect::<Vec<_>>().join(", ")}
+                    "."
+                </p>
+            </section>
             <section class=ui::CARD>
                 <h2 class="mb-4 text-lg font-semibold text-gray-900">"People"</h2>
                 <PeopleTable people=s.people manage/>

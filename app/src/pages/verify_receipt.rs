@@ -32,7 +32,7 @@ pub fn VerifyReceiptPage() -> impl IntoView {
                     {move || Suspend::new(async move {
                         match result.await {
                             Ok(Verification::NotAsked) => ().into_any(),
-                            Ok(Verification::Genuine(r)) => view! { <Genuine r/> }.into_any(),
+                            Ok(Verification::Genuine(r)) => view! { <Genuine r=*r/> }.into_any(),
                             Ok(Verification::Unknown) => view! {
                                 <Problem>"No receipt has this code. Check it was typed as printed; if it was, this receipt was not issued by Remit."</Problem>
                             }.into_any(),
@@ -47,16 +47,20 @@ pub fn VerifyReceiptPage() -> impl IntoView {
 
 #[component]
 fn Genuine(r: VerifiedReceipt) -> impl IntoView {
+    let credit = r.corrects.is_some();
+    let (document, moved, when) =
+        if credit { ("credit note", "Amount refunded", "Refunded") } else { ("receipt", "Amount paid", "Paid") };
     view! {
         <p role="status" class="rounded-md border border-green-200 bg-green-50 px-3 py-2 text-sm text-green-800">
-            {format!("Genuine: receipt {} issued by {} through Remit.", r.number, r.tenant)}
+            {format!("Genuine: {document} {} issued by {} through Remit.", r.number, r.tenant)}
         </p>
-        {r.test_mode.then(|| view! { <p class="mt-2 text-sm text-gray-600">"This receipt is for a test payment; no money was moved."</p> })}
+        {r.test_mode.then(|| view! { <p class="mt-2 text-sm text-gray-600">{format!("This {document} is for test money; none was moved.")}</p> })}
         <dl class="mt-4 grid grid-cols-1 gap-2 text-sm md:grid-cols-2">
+            {r.corrects.map(|receipt| view! { <dt class=ui::MUTED>"Corrects receipt"</dt><dd>{receipt}</dd> })}
             <dt class=ui::MUTED>"Auction"</dt><dd>{r.auction}</dd>
             <dt class=ui::MUTED>"Lot"</dt><dd>{r.lot}</dd>
-            <dt class=ui::MUTED>"Amount paid"</dt><dd data-testid="verified-amount">{r.amount}</dd>
-            <dt class=ui::MUTED>"Paid"</dt><dd>{r.paid_at}</dd>
+            <dt class=ui::MUTED>{moved}</dt><dd data-testid="verified-amount">{r.amount}</dd>
+            <dt class=ui::MUTED>{when}</dt><dd>{r.paid_at}</dd>
             <dt class=ui::MUTED>"Order"</dt><dd>{r.order_status}</dd>
             <dt class=ui::MUTED>"SHA-256 of the PDF"</dt><dd><code class="break-all font-mono text-xs">{r.sha256}</code></dd>
         </dl>

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use sqlx::PgConnection;
 use stripe_checkout::checkout_session::RetrieveCheckoutSession;
-use stripe_core::{charge::RetrieveCharge, payment_intent::RetrievePaymentIntent};
+use stripe_core::{charge::RetrieveCharge, dispute::RetrieveDispute, payment_intent::RetrievePaymentIntent};
 use stripe_shared::{CheckoutSessionPaymentStatus, CheckoutSessionStatus, PaymentIntentStatus};
 use uuid::Uuid;
 
@@ -16,6 +16,7 @@ use crate::{
     error::Result,
     money::{Money, format_minor},
     receipts::IssueReceipt,
+    refunds,
     security::{self, NewEvent, Severity},
     stripe::events::Envelope,
     stripe::{StripeMode, upstream},
@@ -25,7 +26,10 @@ use crate::{
     },
 };
 
-pub const HANDLED: [&str; 8] = [
+/// Refunds are followed through `refund.created` / `refund.updated` (Stripe sends them with the
+/// older `charge.refund.updated` and `refund.failed` too; listing those as well would exceed the
+/// 20 types a resync can ask Stripe for at once, and any of the refund's events brings its state).
+pub const HANDLED: [&str; 12] = [
     "checkout.session.completed",
     "checkout.session.expired",
     "checkout.session.async_payment_succeeded",
@@ -33,7 +37,11 @@ pub const HANDLED: [&str; 8] = [
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
     "charge.refunded",
+    "refund.created",
+    "refund.updated",
     "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
 ];
 
 pub enum Current {
@@ -44,12 +52,12 @@ pub enum Current {
         intent: Box<stripe_shared::PaymentIntent>,
         failure: Option<Failure>,
     },
-    /// A refund or dispute: the charge as it stands, its payment, and the dispute (a fact, from
-    /// the event) when there is one.
+    /// A refund or dispute: the charge as it stands with its refunds, its payment, and the
+    /// dispute as it stands for a dispute's event (`created` tells whether it is the first).
     Charge {
         intent: Box<stripe_shared::PaymentIntent>,
         charge: Box<stripe_shared::Charge>,
-        dispute: Option<serde_json::Value>,
+        dispute: Option<(Box<stripe_shared::Dispute>, bool)>,
     },
 }
 
@@ -133,8 +141,9 @@ pub async fn read_current(services: &Services, envelope: &Envelope) -> Result<Op
             Current::Intent { intent: Box::new(retrieve_intent(stripe, id).await?), failure }
         }
         kind => {
-            let dispute = (kind == "charge.dispute.created").then(|| object.clone());
-            let charge_id = if dispute.is_some() { object["charge"].as_str() } else { Some(id) };
+            // A refund's or a dispute's event names its charge; a charge's event is the charge.
+            let about_charge = kind == "charge.refunded";
+            let charge_id = if about_charge { Some(id) } else { object["charge"].as_str() };
             let (Some(charge_id), Some(intent_id)) = (charge_id, object["payment_intent"].as_str()) else {
                 return Ok(None);
             };
@@ -142,8 +151,18 @@ pub async fn read_current(services: &Services, envelope: &Envelope) -> Result<Op
             if !intent.metadata.contains_key("payment_session") {
                 return Ok(None);
             }
-            let charge =
-                RetrieveCharge::new(charge_id).send(stripe.client()).await.map_err(|e| upstream(e, "read a charge"))?;
+            let charge = RetrieveCharge::new(charge_id)
+                .expand(vec!["refunds".to_owned()])
+                .send(stripe.client())
+                .await
+                .map_err(|e| upstream(e, "read a charge"))?;
+            let dispute = if kind.starts_with("charge.dispute.") {
+                let dispute =
+                    RetrieveDispute::new(id).send(stripe.client()).await.map_err(|e| upstream(e, "read a dispute"))?;
+                Some((Box::new(dispute), kind == "charge.dispute.created"))
+            } else {
+                None
+            };
             Current::Charge { intent: Box::new(intent), charge: Box::new(charge), dispute }
         }
     };
@@ -263,24 +282,50 @@ pub async fn apply(conn: &mut PgConnection, envelope: &Envelope, current: &Curre
                 });
                 tenant_webhooks::events::emit(conn, order.tenant_id, row.livemode, event).await?;
             }
-            if let Some(dispute) = dispute {
-                let reason = dispute["reason"].as_str().unwrap_or("unspecified");
-                let event = NewEvent {
-                    tenant_id: Some(order.tenant_id),
-                    buyer_email: Some(&order.buyer_email),
-                    bid_id: Some(order.bid_id),
-                    dedupe_key: dispute["id"].as_str().map(|id| format!("payment.disputed:{id}")),
-                    ..NewEvent::new(
-                        "payment.disputed",
-                        Severity::High,
-                        format!(
-                            "The buyer of lot {} disputed their payment of {} ({reason}).",
-                            order.lot,
-                            format_minor(order.amount, &order.currency)
-                        ),
-                    )
-                };
-                security::record(conn, event).await?;
+            // Every refund the charge lists, so a lost or late refund event is made good by
+            // any later event about the charge.
+            for refund in charge.refunds.iter().flat_map(|list| list.data.iter()) {
+                refunds::record_stripe_refund(conn, order.id, refund).await?;
+            }
+            if let Some((dispute, created)) = dispute {
+                let due_by = dispute.evidence_details.due_by.and_then(|t| Utc.timestamp_opt(t, 0).single());
+                sqlx::query!(
+                    "INSERT INTO disputes (stripe_dispute_id, order_id, tenant_id, amount, currency, reason, status,
+                         evidence_due_by, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     ON CONFLICT (stripe_dispute_id) DO UPDATE SET status = EXCLUDED.status,
+                         evidence_due_by = EXCLUDED.evidence_due_by, updated_at = now()",
+                    dispute.id.as_str(),
+                    order.id,
+                    order.tenant_id,
+                    dispute.amount,
+                    dispute.currency.to_string(),
+                    dispute.reason,
+                    dispute.status.as_str(),
+                    due_by,
+                    Utc.timestamp_opt(dispute.created, 0).single().unwrap_or_else(Utc::now),
+                )
+                .execute(&mut *conn)
+                .await?;
+                if *created {
+                    let event = NewEvent {
+                        tenant_id: Some(order.tenant_id),
+                        buyer_email: Some(&order.buyer_email),
+                        bid_id: Some(order.bid_id),
+                        dedupe_key: Some(format!("payment.disputed:{}", dispute.id)),
+                        ..NewEvent::new(
+                            "payment.disputed",
+                            Severity::High,
+                            format!(
+                                "The buyer of lot {} disputed their payment of {} ({}).",
+                                order.lot,
+                                format_minor(order.amount, &order.currency),
+                                dispute.reason
+                            ),
+                        )
+                    };
+                    security::record(conn, event).await?;
+                }
             }
         }
     }

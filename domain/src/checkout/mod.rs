@@ -24,7 +24,7 @@ use crate::{
     error::{Error, Result},
     mail::{self, OneTimeLinks, OutgoingEmail},
     money::{Currency, Money, format_minor},
-    queue,
+    payment_terms, queue,
     security::{self, MailKind, Payer},
     stripe::{idempotent, upstream},
     tenant_stripe::{self, AccessLost},
@@ -34,8 +34,6 @@ use crate::{
 pub const PAYMENT_WINDOW: Duration = Duration::hours(24);
 /// Checkout attempts per bid.
 pub const MAX_ATTEMPTS: i32 = 3;
-/// Amounts above this (in US cents) ask the card issuer for 3D Secure.
-const THREE_D_SECURE_ABOVE_USD: i64 = 50_000;
 /// Stripe keeps a Checkout Session open for at least this long.
 const STRIPE_MIN_SESSION: Duration = Duration::minutes(30);
 const MAX_TEXT: usize = 200;
@@ -69,8 +67,11 @@ pub struct Winning {
     pub won_at: DateTime<Utc>,
     pub pay_by: DateTime<Utc>,
     pub attempts: i32,
-    /// The order a payment made, and its state (`paid`, `refunded`, `disputed`, …).
+    /// The order a payment made, and its state (`paid`, `refunded`, `disputed`, …); the API
+    /// shows them as its own `order` object.
+    #[serde(skip)]
     pub order_id: Option<Uuid>,
+    #[serde(skip)]
     pub order_status: Option<String>,
 }
 
@@ -231,16 +232,57 @@ async fn by_reference(conn: &mut PgConnection, tenant_id: Uuid, livemode: bool, 
     .ok_or(Error::NotFound("winning bid"))
 }
 
-/// A tenant's bid by id; another tenant's (or the other mode's) bid is not found.
-pub async fn for_tenant(services: &Services, tenant_id: Uuid, livemode: bool, id: Uuid) -> Result<Winning> {
+/// A tenant's bid by id; another tenant's (or, given a mode, the other mode's) bid is not found.
+pub async fn for_tenant(services: &Services, tenant_id: Uuid, livemode: Option<bool>, id: Uuid) -> Result<Winning> {
     let mut conn = services.pool.acquire().await?;
     let winning = get(&mut conn, id).await?;
     let owner =
         sqlx::query_scalar!("SELECT tenant_id FROM winning_bids WHERE id = $1", id).fetch_one(&mut *conn).await?;
-    if owner != tenant_id || winning.livemode != livemode {
+    if owner != tenant_id || livemode.is_some_and(|mode| mode != winning.livemode) {
         return Err(Error::NotFound("winning bid"));
     }
     Ok(winning)
+}
+
+/// A dispute of a winning's payment, as Stripe reports it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Dispute {
+    /// Stripe's `dp_…` id.
+    pub stripe_dispute: String,
+    #[serde(flatten)]
+    pub amount: Money,
+    /// Stripe's reason (`fraudulent`, `product_not_received`, …).
+    pub reason: String,
+    /// Stripe's status (`needs_response`, `under_review`, `won`, `lost`, …).
+    pub status: String,
+    /// When Stripe must have the evidence.
+    pub evidence_due_by: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The disputes of a tenant's bid, oldest first.
+pub async fn disputes(services: &Services, tenant_id: Uuid, bid_id: Uuid) -> Result<Vec<Dispute>> {
+    sqlx::query!(
+        "SELECT d.stripe_dispute_id, d.amount, d.currency, d.reason, d.status, d.evidence_due_by, d.created_at
+         FROM disputes d JOIN orders o ON o.id = d.order_id WHERE o.bid_id = $1 AND d.tenant_id = $2
+         ORDER BY d.created_at",
+        bid_id,
+        tenant_id
+    )
+    .fetch_all(&services.pool)
+    .await?
+    .into_iter()
+    .map(|d| {
+        Ok(Dispute {
+            stripe_dispute: d.stripe_dispute_id,
+            amount: Money::stored(d.amount, &d.currency)?,
+            reason: d.reason,
+            status: d.status,
+            evidence_due_by: d.evidence_due_by,
+            created_at: d.created_at,
+        })
+    })
+    .collect()
 }
 
 /// What the buyer's payment page shows.
@@ -394,6 +436,7 @@ struct Claim {
     livemode: bool,
     destination: String,
     fee_bps: u32,
+    three_d_secure_above: i64,
 }
 
 /// The Checkout URL for a bid: the open session's, or a new attempt's.
@@ -499,7 +542,10 @@ async fn decide(services: &Services, bid_id: Uuid) -> Result<Decision> {
     // refused here, never paid through the other mode's key.
     services.stripe.mode(bid.livemode)?;
     let destination = bid.destination.ok_or_else(|| Error::conflict(NOT_CONNECTED))?;
-    let fee_bps = services.settings.platform_fee_bps;
+    // The tenant's terms as they stand now: a changed fee applies from the next attempt.
+    let currency = Currency::parse(&bid.currency).ok_or_else(|| anyhow::anyhow!("unsupported currency"))?;
+    let terms =
+        payment_terms::for_payment(&mut tx, services.settings.platform_fee_bps, bid.tenant_id, currency).await?;
     let claim = |payment_session, attempt, expires_at| Claim {
         payment_session,
         bid_id,
@@ -515,7 +561,8 @@ async fn decide(services: &Services, bid_id: Uuid) -> Result<Decision> {
         currency: bid.currency.clone(),
         livemode: bid.livemode,
         destination: destination.clone(),
-        fee_bps,
+        fee_bps: terms.fee_bps,
+        three_d_secure_above: terms.three_d_secure_above,
     };
     // A claim another request made and did not finish is repeated as it was, while Stripe can
     // still open a page until its expiry; a claim too close to its expiry is dropped.
@@ -567,7 +614,7 @@ async fn decide(services: &Services, bid_id: Uuid) -> Result<Decision> {
 }
 
 /// The Checkout Session a claim asks Stripe for: a destination charge to the tenant's account
-/// less Remit's fee, with 3D Secure asked for above the threshold.
+/// less Remit's fee, with 3D Secure asked for above the tenant's threshold for the currency.
 fn checkout_request(services: &Services, claim: &Claim) -> Result<CreateCheckoutSession> {
     let metadata: std::collections::HashMap<String, String> = [
         ("payment_session".to_owned(), claim.payment_session.to_string()),
@@ -604,7 +651,7 @@ fn checkout_request(services: &Services, claim: &Claim) -> Result<CreateCheckout
         .expires_at(claim.expires_at.timestamp())
         .success_url(services.settings.public_url("/pay/complete?session={CHECKOUT_SESSION_ID}"))
         .cancel_url(services.settings.public_url("/pay/cancelled?session={CHECKOUT_SESSION_ID}"));
-    if asks_three_d_secure(claim.amount, &claim.currency) {
+    if payment_terms::asks_three_d_secure(claim.amount, claim.three_d_secure_above) {
         let mut card = CreateCheckoutSessionPaymentMethodOptionsCard::new();
         card.request_three_d_secure = Some(CreateCheckoutSessionPaymentMethodOptionsCardRequestThreeDSecure::Any);
         let mut options = CreateCheckoutSessionPaymentMethodOptions::new();
@@ -619,11 +666,6 @@ fn checkout_request(services: &Services, claim: &Claim) -> Result<CreateCheckout
 pub fn application_fee(amount: i64, bps: u32) -> i64 {
     let fee = i128::from(amount.max(0)) * i128::from(bps.min(10_000)) / 10_000;
     i64::try_from(fee).unwrap_or(amount)
-}
-
-/// Whether a payment of `amount` in `currency` asks the card issuer for 3D Secure.
-fn asks_three_d_secure(amount: i64, currency: &str) -> bool {
-    currency == "usd" && amount > THREE_D_SECURE_ABOVE_USD
 }
 
 /// What buyers are told when the tenant has no Stripe account connected (never connected, or
@@ -726,12 +768,5 @@ mod tests {
         assert_eq!(application_fee(i64::MAX, 10_000), i64::MAX);
         assert_eq!(application_fee(1_000, 20_000), 1_000, "at most the amount");
         assert_eq!(application_fee(-5, 500), 0);
-    }
-
-    #[test]
-    fn three_d_secure_is_asked_above_500_dollars() {
-        assert!(!asks_three_d_secure(50_000, "usd"));
-        assert!(asks_three_d_secure(50_001, "usd"));
-        assert!(!asks_three_d_secure(90_000, "eur"));
     }
 }

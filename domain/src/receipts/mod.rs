@@ -1,4 +1,5 @@
-//! PDF receipts for buyers' payments: made once per order by a job, stored with their SHA-256,
+//! PDF receipts for buyers' payments (credit notes for refunds are drawn and checked the same
+//! way, see `refunds`): made once per order by a job, stored with their SHA-256,
 //! emailed to the buyer (and announced to the tenant as `receipt.sent`) in the transaction that
 //! stores them, so exactly one receipt email is queued per order; downloadable with the buyer's
 //! payment link or by the tenant, and checkable by anyone who holds one through its
@@ -33,7 +34,7 @@ fn grouped(chars: &[char]) -> String {
 }
 
 /// A new verification code (60 random bits).
-fn new_verification_code() -> String {
+pub(crate) fn new_verification_code() -> String {
     let mut rng = rand::rngs::OsRng;
     let chars: Vec<char> = (0..12).map(|_| char::from(CODE_ALPHABET[rng.gen_range(0..32)])).collect();
     grouped(&chars)
@@ -116,6 +117,7 @@ pub async fn issue(services: &Services, order_id: Uuid) -> Result<Issued> {
     let number = format!("{}-{sequence:06}", issued_at.format("%Y"));
     let verification_code = new_verification_code();
     let content = pdf::ReceiptContent {
+        kind: pdf::Kind::Receipt,
         number: number.clone(),
         tenant: order.tenant.clone(),
         auction: order.auction.clone(),
@@ -214,11 +216,17 @@ async fn file_of_order(services: &Services, order_id: Uuid) -> Result<ReceiptFil
     let row = sqlx::query!("SELECT number, sha256, pdf FROM receipts WHERE order_id = $1", order_id)
         .fetch_one(&services.pool)
         .await?;
-    let actual: [u8; 32] = Sha256::digest(&row.pdf).into();
-    if actual.as_slice() != row.sha256.as_slice() {
-        return Err(anyhow::anyhow!("the stored receipt of order {order_id} does not match its SHA-256").into());
+    checked_file(format!("receipt-{}.pdf", row.number), &row.sha256, row.pdf)
+}
+
+/// A stored PDF (receipt or credit note) as it is served, once it matches the SHA-256 stored
+/// with it: a mismatch is refused, never served.
+pub(crate) fn checked_file(filename: String, stored_sha256: &[u8], content: Vec<u8>) -> Result<ReceiptFile> {
+    let actual: [u8; 32] = Sha256::digest(&content).into();
+    if actual.as_slice() != stored_sha256 {
+        return Err(anyhow::anyhow!("the stored {filename} does not match its SHA-256").into());
     }
-    Ok(ReceiptFile { filename: format!("receipt-{}.pdf", row.number), content: row.pdf, sha256: actual })
+    Ok(ReceiptFile { filename, content, sha256: actual })
 }
 
 /// The buyer's receipt, by their payment link's token. No order (yet), or a wrong token: 404.
@@ -254,40 +262,55 @@ pub async fn for_tenant(
     file_of_order(services, order_id).await
 }
 
-/// What checking a verification code shows: enough to match a receipt in hand, nothing about
-/// the buyer.
+/// What checking a verification code shows: enough to match a receipt or credit note in hand,
+/// nothing about the buyer.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Verified {
     pub number: String,
+    /// For a credit note, the number of the receipt it corrects; `None` for a receipt.
+    pub corrects: Option<String>,
     pub tenant: String,
     pub auction: String,
     pub lot: String,
+    /// Paid (a receipt) or refunded (a credit note).
     pub amount: String,
-    pub paid_at: DateTime<Utc>,
+    /// When it was paid or refunded.
+    pub at: DateTime<Utc>,
     pub order_status: String,
     pub livemode: bool,
     pub sha256: String,
 }
 
-/// Looks a receipt up by its verification code. `Ok(None)` when no receipt has it.
+/// Looks a receipt or a credit note up by its verification code (the two share one alphabet
+/// and are drawn from the same 60 random bits). `Ok(None)` when none has it.
 pub async fn verify(services: &Services, code: &str) -> Result<Option<Verified>> {
     let code = normalise_code(code)
         .ok_or_else(|| Error::invalid("code", "A verification code has 12 letters and digits, like 7KQ2-M9XD-4HTB."))?;
     let row = sqlx::query!(
-        "SELECT r.number, r.sha256, t.name AS tenant, b.auction, b.lot, b.livemode, o.amount, o.currency, o.paid_at, o.status
-         FROM receipts r JOIN orders o ON o.id = r.order_id JOIN winning_bids b ON b.id = o.bid_id
-         JOIN tenants t ON t.id = r.tenant_id WHERE r.verification_code = $1",
+        r#"SELECT r.number AS "number!", NULL::text AS corrects, r.sha256 AS "sha256!", t.name AS "tenant!",
+                  b.auction AS "auction!", b.lot AS "lot!", b.livemode AS "livemode!", o.amount AS "amount!",
+                  o.currency AS "currency!", o.paid_at AS "at!", o.status AS "status!"
+           FROM receipts r JOIN orders o ON o.id = r.order_id JOIN winning_bids b ON b.id = o.bid_id
+           JOIN tenants t ON t.id = r.tenant_id WHERE r.verification_code = $1
+           UNION ALL
+           SELECT c.number, rc.number, c.sha256, t.name, b.auction, b.lot, b.livemode, f.amount, f.currency,
+                  f.updated_at, o.status
+           FROM credit_notes c JOIN refunds f ON f.id = c.refund_id JOIN orders o ON o.id = f.order_id
+           JOIN winning_bids b ON b.id = o.bid_id JOIN tenants t ON t.id = c.tenant_id
+           LEFT JOIN receipts rc ON rc.order_id = o.id
+           WHERE c.verification_code = $1"#,
         code
     )
     .fetch_optional(&services.pool)
     .await?;
     Ok(row.map(|r| Verified {
         number: r.number,
+        corrects: r.corrects,
         tenant: r.tenant,
         auction: r.auction,
         lot: r.lot,
         amount: format_minor(r.amount, &r.currency),
-        paid_at: r.paid_at,
+        at: r.at,
         order_status: r.status,
         livemode: r.livemode,
         sha256: hex::encode(r.sha256),

@@ -1,5 +1,5 @@
-//! The receipt as a one-page A4 PDF, drawn with printpdf. The two faces it uses (DejaVu Sans and
-//! DejaVu Sans Bold) are cut down with allsorts to the glyphs this receipt needs before they are
+//! The receipt, and the credit note drawn by the same code, as a one-page A4 PDF, drawn with
+//! printpdf. The two faces it uses (DejaVu Sans and DejaVu Sans Bold) are cut down with allsorts to the glyphs this receipt needs before they are
 //! embedded, so a receipt carries a few kilobytes of font rather than the whole face.
 
 use std::{
@@ -150,9 +150,23 @@ enum Weight {
     Bold = 1,
 }
 
-/// Everything printed on a receipt.
+/// What a document is: a receipt for a payment, or a credit note for a refund of one.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Receipt,
+    CreditNote {
+        /// The number of the receipt this note corrects.
+        receipt_number: String,
+        /// The tenant's words.
+        reason: String,
+    },
+}
+
+/// Everything printed on a receipt or a credit note. For a credit note, `amount` is the
+/// refund's, `paid_at` when it was refunded and `payment_reference` Stripe's refund id.
 #[derive(Debug, Clone)]
 pub struct ReceiptContent {
+    pub kind: Kind,
     pub number: String,
     pub tenant: String,
     pub auction: String,
@@ -244,29 +258,29 @@ fn wrap(text: &str, max: usize, lines: usize) -> Vec<String> {
 }
 
 fn layout(content: &ReceiptContent) -> Layout {
+    let credit = match &content.kind {
+        Kind::Receipt => None,
+        Kind::CreditNote { receipt_number, reason } => Some((receipt_number, reason)),
+    };
     let mut l = Layout { texts: Vec::new(), rules: Vec::new() };
     let top = PAGE_HEIGHT - 25.0;
-    l.text(Weight::Bold, 22.0, LEFT, top, "Receipt");
+    l.text(Weight::Bold, 22.0, LEFT, top, if credit.is_some() { "Credit note" } else { "Receipt" });
     l.right(Weight::Bold, 13.0, RIGHT, top + 1.0, content.tenant.clone());
     l.muted(9.0, LEFT, top - 8.0, format!("No. {}", content.number));
     l.right(Weight::Regular, 9.0, RIGHT, top - 8.0, "Payments by Remit");
     let mut y = top - 16.0;
     if !content.livemode {
-        l.text(Weight::Bold, 10.0, LEFT, y, "TEST PAYMENT: made in test mode; no money was moved.");
+        let what = if credit.is_some() { "TEST REFUND" } else { "TEST PAYMENT" };
+        l.text(Weight::Bold, 10.0, LEFT, y, format!("{what}: made in test mode; no money was moved."));
         y -= 8.0;
     }
     l.rules.push(y);
     y -= 10.0;
 
-    l.muted(9.0, LEFT, y, "AMOUNT PAID");
+    l.muted(9.0, LEFT, y, if credit.is_some() { "AMOUNT REFUNDED" } else { "AMOUNT PAID" });
     l.text(Weight::Bold, 24.0, LEFT, y - 11.0, format_minor(content.amount, &content.currency));
-    l.right(
-        Weight::Regular,
-        BODY_SIZE,
-        RIGHT,
-        y - 11.0,
-        content.paid_at.format("Paid %-d %B %Y, %H:%M UTC").to_string(),
-    );
+    let when = if credit.is_some() { "Refunded %-d %B %Y, %H:%M UTC" } else { "Paid %-d %B %Y, %H:%M UTC" };
+    l.right(Weight::Regular, BODY_SIZE, RIGHT, y - 11.0, content.paid_at.format(when).to_string());
     y -= 24.0;
     l.rules.push(y);
     y -= 9.0;
@@ -279,6 +293,10 @@ fn layout(content: &ReceiptContent) -> Layout {
         }
         *y -= 2.0;
     };
+    if let Some((receipt_number, reason)) = credit {
+        row(&mut l, &mut y, "Corrects receipt", vec![format!("No. {receipt_number}")]);
+        row(&mut l, &mut y, "Reason", wrap(reason, 60, DESCRIPTION_LINES));
+    }
     row(&mut l, &mut y, "Sold by", vec![content.tenant.clone()]);
     row(&mut l, &mut y, "Auction", wrap(&content.auction, 60, 2));
     row(&mut l, &mut y, "Lot", wrap(&content.lot, 60, 2));
@@ -286,24 +304,31 @@ fn layout(content: &ReceiptContent) -> Layout {
         row(&mut l, &mut y, "Description", wrap(&content.description, 60, DESCRIPTION_LINES));
     }
     row(&mut l, &mut y, "Buyer", vec![content.buyer_email.clone()]);
-    row(&mut l, &mut y, "Paid with", vec!["Card, through Stripe Checkout".to_owned()]);
-    row(&mut l, &mut y, "Payment reference", vec![content.payment_reference.clone()]);
+    if credit.is_some() {
+        row(&mut l, &mut y, "Refunded to", vec!["The card paid with, through Stripe".to_owned()]);
+        row(&mut l, &mut y, "Refund reference", vec![content.payment_reference.clone()]);
+    } else {
+        row(&mut l, &mut y, "Paid with", vec!["Card, through Stripe Checkout".to_owned()]);
+        row(&mut l, &mut y, "Payment reference", vec![content.payment_reference.clone()]);
+    }
     row(&mut l, &mut y, "Currency", vec![content.currency.to_uppercase()]);
     y -= 2.0;
     l.rules.push(y);
     y -= 10.0;
 
+    let document = if credit.is_some() { "credit note" } else { "receipt" };
     l.muted(9.0, LEFT, y, "VERIFICATION CODE");
     l.text(Weight::Bold, 14.0, LEFT, y - 7.0, content.verification_code.clone());
-    l.muted(9.0, LEFT, y - 14.0, format!("Check that this receipt is genuine at {}", content.verify_url));
+    l.muted(9.0, LEFT, y - 14.0, format!("Check that this {document} is genuine at {}", content.verify_url));
 
     let footer = 22.0;
+    let did = if credit.is_some() { "refunded this amount" } else { "received this payment" };
     l.muted(
         8.0,
         LEFT,
         footer,
         format!(
-            "{} received this payment through Stripe. Remit keeps a copy of this receipt; its SHA-256 is on record.",
+            "{} {did} through Stripe. Remit keeps a copy of this {document}; its SHA-256 is on record.",
             content.tenant
         ),
     );
@@ -335,7 +360,11 @@ pub fn render(fonts: &Fonts, content: &ReceiptContent) -> anyhow::Result<Vec<u8>
     for text in &mut layout.texts {
         text.content = drawable(&fonts.0[text.weight as usize], &text.content);
     }
-    let mut doc = PdfDocument::new(&format!("Receipt {} — {}", content.number, content.tenant));
+    let title = match content.kind {
+        Kind::Receipt => "Receipt",
+        Kind::CreditNote { .. } => "Credit note",
+    };
+    let mut doc = PdfDocument::new(&format!("{title} {} — {}", content.number, content.tenant));
     let issued = OffsetDateTime::from_unix_timestamp(content.issued_at.timestamp()).map_err(|e| anyhow!("{e}"))?;
     doc.metadata.info.creation_date = issued;
     doc.metadata.info.modification_date = issued;

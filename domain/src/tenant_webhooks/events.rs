@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{error::Result, money::Money, stripe::requirements::Requirements, table_queue};
+use crate::{error::Result, money::Money, states::RefundStatus, stripe::requirements::Requirements, table_queue};
 
 /// The channel the dispatchers listen on for deliveries that became due.
 pub const DELIVERIES_CHANNEL: &str = "remit_webhook_deliveries";
@@ -41,11 +41,17 @@ pub enum TenantEvent {
     /// A consultant's payout setup changed.
     #[serde(rename = "onboarding.updated")]
     OnboardingUpdated(OnboardingUpdated),
+    /// A refund was made (by the tenant through Remit, or in Stripe's dashboard).
+    #[serde(rename = "refund.created")]
+    RefundCreated(RefundChanged),
+    /// A refund's state changed (it succeeded, failed or was canceled).
+    #[serde(rename = "refund.updated")]
+    RefundUpdated(RefundChanged),
 }
 
 impl TenantEvent {
     /// Every event type, as endpoints subscribe to them and the documents list them.
-    pub const TYPES: [&'static str; 7] = [
+    pub const TYPES: [&'static str; 9] = [
         "remit.test",
         "stripe_account.updated",
         "payment.succeeded",
@@ -53,6 +59,8 @@ impl TenantEvent {
         "order.updated",
         "receipt.sent",
         "onboarding.updated",
+        "refund.created",
+        "refund.updated",
     ];
 
     /// The event's type (`"payment.succeeded"`).
@@ -65,6 +73,8 @@ impl TenantEvent {
             Self::OrderUpdated(_) => "order.updated",
             Self::ReceiptSent(_) => "receipt.sent",
             Self::OnboardingUpdated(_) => "onboarding.updated",
+            Self::RefundCreated(_) => "refund.created",
+            Self::RefundUpdated(_) => "refund.updated",
         }
     }
 
@@ -77,6 +87,7 @@ impl TenantEvent {
             Self::OrderUpdated(o) => (ObjectKind::Order, o.order.to_string()),
             Self::ReceiptSent(r) => (ObjectKind::Order, r.order.to_string()),
             Self::OnboardingUpdated(o) => (ObjectKind::Consultant, o.consultant.to_string()),
+            Self::RefundCreated(r) | Self::RefundUpdated(r) => (ObjectKind::Refund, r.refund.to_string()),
         }
     }
 }
@@ -89,6 +100,7 @@ pub enum ObjectKind {
     StripeAccount,
     Consultant,
     WebhookEndpoint,
+    Refund,
 }
 
 impl ObjectKind {
@@ -98,6 +110,7 @@ impl ObjectKind {
             Self::StripeAccount => "stripe_account",
             Self::Consultant => "consultant",
             Self::WebhookEndpoint => "webhook_endpoint",
+            Self::Refund => "refund",
         }
     }
 }
@@ -173,6 +186,26 @@ pub struct OnboardingUpdated {
     pub payouts_enabled: bool,
     pub details_submitted: bool,
     pub requirements_due: usize,
+}
+
+/// `refund.created` and `refund.updated`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefundChanged {
+    pub refund: Uuid,
+    pub winning: Uuid,
+    pub order: Uuid,
+    pub reference: String,
+    pub lot: String,
+    /// The refund's amount (minor units) and currency.
+    #[serde(flatten)]
+    pub amount: Money,
+    pub status: RefundStatus,
+    /// The tenant's words, or "Refunded in Stripe" for a refund made there.
+    pub reason: String,
+    /// Stripe's refund id.
+    pub stripe_refund: String,
+    /// Why the money could not be returned, for a failed refund.
+    pub failure_reason: Option<String>,
 }
 
 /// Where an event stands among its object's events: a receiver that sees a sequence number

@@ -8,6 +8,7 @@ mod consultants;
 mod extract;
 mod onboarding;
 mod payments;
+mod refunds;
 mod tenant;
 mod tenant_settings;
 mod tenant_webhooks;
@@ -35,6 +36,8 @@ pub fn routes() -> Router<AppState> {
     r = both(r, "/api/v1/winnings", post(payments::register));
     r = both(r, "/api/v1/winnings/{id}", get(payments::get));
     r = both(r, "/api/v1/winnings/{id}/receipt", get(payments::receipt));
+    r = both(r, "/api/v1/winnings/{id}/refunds", get(refunds::list).post(refunds::create));
+    r = both(r, "/api/v1/winnings/{id}/refunds/{refund}/credit-note", get(refunds::credit_note));
     r = both(r, "/payments/checkout/create", post(payments::create));
     r = both(r, "/payments/checkout/{session}/status", get(payments::status));
     r = both(r, "/payments/retry/{session}", post(payments::retry));

@@ -9,35 +9,43 @@ use axum::{
     http::StatusCode,
     response::Response,
 };
-use domain::{Services, checkout};
-use serde::Deserialize;
+use domain::{Services, checkout, refunds::Refund};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{ApiJson, KeyClient};
 use crate::routes::{error::ApiError, receipts::pdf_response};
 
-fn winning_json(w: &checkout::Winning) -> Value {
-    json!({
-        "id": w.id,
-        "reference": w.reference,
-        "auction": w.auction,
-        "lot": w.lot,
-        "description": w.description,
-        "buyer_email": w.buyer_email,
-        "amount": w.amount,
-        "currency": w.currency,
-        "status": w.status,
-        "livemode": w.livemode,
-        "won_at": w.won_at,
-        "pay_by": w.pay_by,
-        "attempts": w.attempts,
-        "order": w.order_id.map(|id| json!({
-            "id": id,
-            "status": w.order_status,
-            "receipt_url": format!("/api/v1/winnings/{}/receipt", w.id),
-        })),
-    })
+/// The order a paid winning made.
+#[derive(Serialize)]
+pub struct OrderResource {
+    id: Uuid,
+    status: Option<String>,
+    receipt_url: String,
+}
+
+/// A winning as the API returns it; `refunds` and `disputes` with `GET` of one winning.
+#[derive(Serialize)]
+pub struct WinningResource {
+    #[serde(flatten)]
+    winning: checkout::Winning,
+    order: Option<OrderResource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refunds: Option<Vec<Refund>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disputes: Option<Vec<checkout::Dispute>>,
+}
+
+impl WinningResource {
+    fn new(w: checkout::Winning) -> Self {
+        let order = w.order_id.map(|id| OrderResource {
+            id,
+            status: w.order_status.clone(),
+            receipt_url: format!("/api/v1/winnings/{}/receipt", w.id),
+        });
+        Self { winning: w, order, refunds: None, disputes: None }
+    }
 }
 
 /// `POST /api/v1/winnings`: 201 for a new win (the buyer is emailed), 200 for a reference
@@ -46,22 +54,26 @@ pub async fn register(
     State(services): State<Services>,
     KeyClient(client): KeyClient,
     ApiJson(input): ApiJson<checkout::NewWinning>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<WinningResource>), ApiError> {
     let (winning, created) =
         checkout::register(&services, client.tenant_id, client.mode.livemode(), None, &input).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(winning_json(&winning))))
+    Ok((status, Json(WinningResource::new(winning))))
 }
 
-/// `GET /api/v1/winnings/{id}`: a bid of the key's tenant and mode; any other is 404.
+/// `GET /api/v1/winnings/{id}`: a bid of the key's tenant and mode with its refunds and
+/// disputes; any other is 404.
 pub async fn get(
     State(services): State<Services>,
     KeyClient(client): KeyClient,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WinningResource>, ApiError> {
     let id: Uuid = id.parse().map_err(|_| domain::Error::NotFound("winning bid"))?;
-    let winning = checkout::for_tenant(&services, client.tenant_id, client.mode.livemode(), id).await?;
-    Ok(Json(winning_json(&winning)))
+    let winning = checkout::for_tenant(&services, client.tenant_id, Some(client.mode.livemode()), id).await?;
+    let mut resource = WinningResource::new(winning);
+    resource.refunds = Some(domain::refunds::of_winning(&services, client.tenant_id, id).await?);
+    resource.disputes = Some(checkout::disputes(&services, client.tenant_id, id).await?);
+    Ok(Json(resource))
 }
 
 /// `GET /api/v1/winnings/{id}/receipt`: the PDF receipt of a paid bid of the key's tenant and

@@ -1,4 +1,5 @@
-//! Receipt downloads: by the buyer, with their payment link's token, and by the tenant's staff.
+//! Receipt downloads: by the buyer, with their payment link's token, and by the tenant's staff,
+//! who also download refunds' credit notes.
 //! Each response carries the receipt's SHA-256 (`Repr-Digest`, RFC 9530), which Remit checked
 //! against the one it stored.
 
@@ -42,4 +43,18 @@ pub async fn staff(
     let principal = authorize(principal.as_ref(), policy::TENANT_STAFF)?;
     let id: Uuid = id.parse().map_err(|_| domain::Error::NotFound("receipt"))?;
     Ok(pdf_response(receipts::for_tenant(&services, principal.tenant()?, None, id).await?))
+}
+
+/// `GET /winnings/{id}/refunds/{refund}/credit-note.pdf`: a refund's credit note, for the
+/// tenant's owner and admins; another tenant's is 404.
+pub async fn credit_note(
+    State(services): State<Services>,
+    Extension(CurrentUser(principal)): Extension<CurrentUser>,
+    Path((id, refund)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let principal = authorize(principal.as_ref(), policy::TENANT_STAFF)?;
+    let not_found = || domain::Error::NotFound("credit note");
+    let id: Uuid = id.parse().map_err(|_| not_found())?;
+    let refund: Uuid = refund.parse().map_err(|_| not_found())?;
+    Ok(pdf_response(domain::refunds::credit_note_file(&services, principal.tenant()?, id, refund).await?))
 }

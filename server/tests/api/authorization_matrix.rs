@@ -80,6 +80,13 @@ const CASES: &[Case] = &[
     page("/audit", Access::Roles(TENANT_STAFF)),
     page("/admin", Access::Roles(PLATFORM_ADMIN)),
     page("/admin/people", Access::Roles(PLATFORM_ADMIN)),
+    // No such tenant: authorised, then not found.
+    Case {
+        kind: Kind::Page,
+        pattern: "/admin/tenants/{id}/terms",
+        access: Access::Roles(PLATFORM_ADMIN),
+        success: 404,
+    },
     page("/admin/audit", Access::Roles(PLATFORM_ADMIN)),
     page("/admin/outbox", Access::Roles(PLATFORM_ADMIN)),
     page("/admin/outbox/{id}", Access::Roles(PLATFORM_ADMIN)),
@@ -90,6 +97,8 @@ const CASES: &[Case] = &[
     page("/payment-setup/complete", Access::Roles(CONSULTANT_HOUSEHOLD)),
     page("/settings/payouts", Access::Roles(TENANT_STAFF)),
     page("/winnings", Access::Roles(TENANT_STAFF)),
+    // Another tenant's (here: no one's) winning: authorised, then not found.
+    Case { kind: Kind::Page, pattern: "/winnings/{id}", access: Access::Roles(TENANT_STAFF), success: 404 },
     // The buyer's pages: the payment link's token is the key, whoever holds it.
     page("/pay/{token}", Access::Everyone),
     // Without a Checkout Session id there is nothing to show.
@@ -149,6 +158,8 @@ const CASES: &[Case] = &[
     rpc("/rpc/archive_plan", Access::Roles(PLATFORM_ADMIN)),
     rpc("/rpc/winnings", Access::Roles(TENANT_STAFF)),
     rpc("/rpc/register_winning", Access::Roles(TENANT_STAFF)),
+    rpc_with("/rpc/winning", Access::Roles(TENANT_STAFF), 404),
+    rpc_with("/rpc/refund_winning", Access::Roles(TENANT_STAFF), 404),
     rpc("/rpc/pay_page", Access::Everyone),
     rpc("/rpc/pay_winning", Access::Everyone),
     rpc_with("/rpc/payment_result", Access::Everyone, 404),
@@ -175,6 +186,9 @@ const CASES: &[Case] = &[
     rpc_with("/rpc/revoke_invitation", Access::Roles(INVITERS), 404),
     rpc_with("/rpc/suspend_tenant", Access::Roles(PLATFORM_ADMIN), 404),
     rpc_with("/rpc/reactivate_tenant", Access::Roles(PLATFORM_ADMIN), 404),
+    rpc_with("/rpc/tenant_terms", Access::Roles(PLATFORM_ADMIN), 404),
+    rpc_with("/rpc/set_tenant_fee", Access::Roles(PLATFORM_ADMIN), 404),
+    rpc_with("/rpc/set_three_d_secure", Access::Roles(PLATFORM_ADMIN), 404),
     rpc("/rpc/jobs_overview", Access::Roles(PLATFORM_ADMIN)),
     rpc_with("/rpc/retry_job", Access::Roles(PLATFORM_ADMIN), 404),
     rpc_with("/rpc/retry_stripe_event", Access::Roles(PLATFORM_ADMIN), 404),
@@ -193,10 +207,14 @@ const CASES: &[Case] = &[
     route("POST", "/api/v1/winnings/", Access::Everyone, 401),
     route("GET", "/api/v1/winnings/{winning}/", Access::Everyone, 401),
     route("GET", "/api/v1/winnings/{winning}/receipt/", Access::Everyone, 401),
+    route("GET", "/api/v1/winnings/{winning}/refunds/", Access::Everyone, 401),
+    route("POST", "/api/v1/winnings/{winning}/refunds/", Access::Everyone, 401),
+    route("GET", "/api/v1/winnings/{winning}/refunds/{refund}/credit-note/", Access::Everyone, 401),
     // Receipts: by the buyer's link (the lot is not paid yet: not found, for everyone), and for
     // the tenant's staff (this bid is not theirs: authorised, then not found).
     route("GET", "/pay/{token}/receipt.pdf", Access::Everyone, 404),
     route("GET", "/winnings/{winning}/receipt.pdf", Access::Roles(TENANT_STAFF), 404),
+    route("GET", "/winnings/{winning}/refunds/{refund}/credit-note.pdf", Access::Roles(TENANT_STAFF), 404),
     // The buyer's payment routes: unknown links and sessions are not found, for everyone.
     route("POST", "/payments/checkout/create/", Access::Everyone, 404),
     route("GET", "/payments/checkout/{session}/status/", Access::Everyone, 404),
@@ -490,6 +508,13 @@ async fn form_for(app: &TestApp, f: &Fixtures, path: &str, who: Option<Role>, n:
             ("amount", "25.00".into()),
             ("currency", "usd".into()),
         ]),
+        "/rpc/winning" => pairs(&[("id", uuid::Uuid::new_v4().to_string())]),
+        "/rpc/refund_winning" => pairs(&[
+            ("winning_id", uuid::Uuid::new_v4().to_string()),
+            ("amount", "1.00".into()),
+            ("reason", "matrix test".into()),
+            ("idempotency_key", format!("matrix-{n}")),
+        ]),
         "/rpc/set_payout_link_recipient" => pairs(&[("email", "books@example.com".into())]),
         "/rpc/change_password" => pairs(&[
             ("current_password", "not-the-current-password".into()),
@@ -505,7 +530,13 @@ async fn form_for(app: &TestApp, f: &Fixtures, path: &str, who: Option<Role>, n:
         "/rpc/suspend_tenant" => {
             pairs(&[("tenant_id", uuid::Uuid::new_v4().to_string()), ("reason", "matrix test".into())])
         }
-        "/rpc/reactivate_tenant" => pairs(&[("tenant_id", uuid::Uuid::new_v4().to_string())]),
+        "/rpc/reactivate_tenant" | "/rpc/tenant_terms" => pairs(&[("tenant_id", uuid::Uuid::new_v4().to_string())]),
+        "/rpc/set_tenant_fee" => pairs(&[("tenant_id", uuid::Uuid::new_v4().to_string()), ("fee", "2.5".into())]),
+        "/rpc/set_three_d_secure" => pairs(&[
+            ("tenant_id", uuid::Uuid::new_v4().to_string()),
+            ("currency", "usd".into()),
+            ("above", "100".into()),
+        ]),
         "/rpc/retry_job" => pairs(&[("id", "999999999".into())]),
         "/rpc/retry_stripe_event" => pairs(&[("id", "evt_not_stored".into())]),
         "/rpc/send_onboarding_link" => pairs(&[
@@ -557,6 +588,7 @@ fn concrete(pattern: &str, f: &Fixtures) -> String {
         .replace("{endpoint}", &f.endpoint_id)
         .replace("{token}", &f.pay_token)
         .replace("{winning}", &uuid::Uuid::new_v4().to_string())
+        .replace("{refund}", &uuid::Uuid::new_v4().to_string())
         .replace("{session}", "cs_unknown");
     if path == "/reset-password" { format!("{path}?token={}", f.link_token) } else { path }
 }

@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// Runs a poppler tool on `pdf` (given on standard input) and returns what it prints.
-fn poppler(tool: &str, args: &[&str], pdf: &[u8]) -> String {
+pub(crate) fn poppler(tool: &str, args: &[&str], pdf: &[u8]) -> String {
     let path = std::env::temp_dir().join(format!("remit-receipt-{}.pdf", uuid::Uuid::new_v4()));
     std::fs::write(&path, pdf).unwrap();
     let output = std::process::Command::new(tool)
@@ -34,7 +34,7 @@ fn poppler(tool: &str, args: &[&str], pdf: &[u8]) -> String {
 }
 
 /// Pays the registered lot behind `token` with 4242 and applies Stripe's events.
-async fn paid(app: &TestApp, token: &str) {
+pub(crate) async fn paid(app: &TestApp, token: &str) {
     let (status, body) = start(app, token).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(pay(body["url"].as_str().unwrap(), "4242424242424242").await.0, 303);

@@ -651,6 +651,7 @@ async fn an_endpoint_failing_every_attempt_is_paused_then_probed_and_resumed() {
 /// One event of every type, as Remit would send it.
 fn one_of_each() -> Vec<TenantEvent> {
     use domain::{
+        refunds::RefundStatus,
         stripe::requirements::Requirements,
         tenant_webhooks::events::{OnboardingUpdated, OrderUpdated, ReceiptSent, StripeAccountUpdated, TestMessage},
     };
@@ -694,7 +695,24 @@ fn one_of_each() -> Vec<TenantEvent> {
             details_submitted: true,
             requirements_due: 0,
         }),
+        TenantEvent::RefundCreated(refund(RefundStatus::Pending)),
+        TenantEvent::RefundUpdated(refund(RefundStatus::Failed)),
     ]
+}
+
+fn refund(status: domain::refunds::RefundStatus) -> domain::tenant_webhooks::events::RefundChanged {
+    domain::tenant_webhooks::events::RefundChanged {
+        refund: Uuid::new_v4(),
+        winning: Uuid::new_v4(),
+        order: Uuid::new_v4(),
+        reference: "AUC-1".into(),
+        lot: "42".into(),
+        amount: domain::money::Money::stored(5_000, "usd").unwrap(),
+        status,
+        reason: "Damaged".into(),
+        stripe_refund: "re_1".into(),
+        failure_reason: None,
+    }
 }
 
 #[test]

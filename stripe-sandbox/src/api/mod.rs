@@ -165,6 +165,7 @@ pub fn dispatch(state: &mut State, mut call: Call<'_>) -> ApiResult<Value> {
                 status.as_ref().is_none_or(|s| p["status"] == *s)
             })
         }
+        ("POST", ["payouts"]) => transfers::payout(state, &mut call),
         ("GET", ["payouts", id]) => state.require("payout", id, call.account(), "payout"),
         ("GET", ["disputes"]) => {
             let charge = call.params.str("charge")?;

@@ -116,6 +116,44 @@ pub fn create_refund(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value>
             "refund_application_fee",
         ));
     }
+    let whole = charge["amount"].as_i64().unwrap_or(0);
+    let refunded_before = charge["amount_refunded"].as_i64().unwrap_or(0);
+    // The connected account's share comes out of its balance: Stripe refuses the refund when
+    // that balance (available and pending) cannot cover it.
+    if reverse && let Some(transfer) = charge["transfer"].as_str().and_then(|t| state.any(t)).cloned() {
+        let share = flows::proportional(
+            transfer["amount"].as_i64().unwrap_or(0),
+            amount,
+            whole,
+            refunded_before,
+            transfer["amount_reversed"].as_i64().unwrap_or(0),
+        );
+        let destination = transfer["destination"].as_str().unwrap_or_default();
+        let currency = transfer["currency"].as_str().unwrap_or("usd");
+        let (available, pending) = super::transfers::balance_of(state, Some(destination));
+        let balance = available.get(currency).copied().unwrap_or(0) + pending.get(currency).copied().unwrap_or(0);
+        // The part of the platform's fee the same refund gives back lands in that balance too.
+        let fee_back = match charge["application_fee"].as_str().and_then(|f| state.any(f)) {
+            Some(fee) if refund_fee => flows::proportional(
+                fee["amount"].as_i64().unwrap_or(0),
+                amount,
+                whole,
+                refunded_before,
+                fee["amount_refunded"].as_i64().unwrap_or(0),
+            ),
+            _ => 0,
+        };
+        if share > balance + fee_back {
+            return Err(ApiError::invalid(
+                "balance_insufficient",
+                format!(
+                    "The connected account {destination} has insufficient funds to reverse {share} of the transfer \
+                     (its balance is {balance})."
+                ),
+                "reverse_transfer",
+            ));
+        }
+    }
     let now = state.time_of(&charge);
     let refund_id = new_id("re_");
     let bt_id = new_id("txn_");
@@ -127,8 +165,6 @@ pub fn create_refund(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value>
     let mut refund = objects::refund(&refund_id, &charge, amount, reason, metadata, now);
     refund["balance_transaction"] = json!(bt_id);
     // The connected account's and the platform's shares move back in proportion to the refund.
-    let whole = charge["amount"].as_i64().unwrap_or(0);
-    let refunded_before = charge["amount_refunded"].as_i64().unwrap_or(0);
     if reverse && let Some(transfer_id) = charge["transfer"].as_str() {
         let transfer = state.any(transfer_id).cloned().unwrap_or_default();
         let share = flows::proportional(

@@ -95,6 +95,49 @@ pub fn reverse(state: &mut State, call: &mut Call<'_>, id: &str) -> ApiResult<Va
     Ok(reversal)
 }
 
+/// `POST /v1/payouts`: pays out part of the available balance of the platform or (with
+/// `Stripe-Account`) a connected account to its bank; pending funds cannot be paid out.
+pub fn payout(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value> {
+    let p = &mut call.params;
+    let amount = p.required_i64("amount")?;
+    let currency = p.required_str("currency")?.to_lowercase();
+    let method = p.one_of("method", &["standard", "instant"])?.unwrap_or_else(|| "standard".to_owned());
+    let description = p.str("description")?;
+    let metadata = p.metadata()?.unwrap_or_default();
+    p.check()?;
+    if amount <= 0 {
+        return Err(ApiError::invalid("parameter_invalid_integer", "Amount must be at least 1.", "amount"));
+    }
+    let account = call.account.clone();
+    let available = balance_of(state, account.as_deref()).0.get(&currency).copied().unwrap_or(0);
+    if available < amount {
+        return Err(ApiError::invalid(
+            "balance_insufficient",
+            format!(
+                "You have insufficient funds in your Stripe account for this payout: {available} is available in {currency}."
+            ),
+            "amount",
+        ));
+    }
+    let now = state.now();
+    let id = new_id("po_");
+    let bt = new_id("txn_");
+    state.insert(account.as_deref(), objects::balance_transaction(&bt, -amount, &currency, "payout", &id, now));
+    let mut payout = objects::payout(&id, amount, &currency, now);
+    payout["automatic"] = json!(false);
+    payout["balance_transaction"] = json!(bt);
+    payout["method"] = json!(method);
+    payout["status"] = json!("pending");
+    payout["description"] = json!(description);
+    payout["metadata"] = Value::Object(metadata);
+    if method == "instant" {
+        payout["arrival_date"] = json!(now);
+    }
+    state.insert(account.as_deref(), payout.clone());
+    state.emit("payout.created", &payout, None, account.as_deref());
+    Ok(payout)
+}
+
 /// `POST /v1/application_fees/{id}/refunds`.
 pub fn refund_fee(state: &mut State, call: &mut Call<'_>, id: &str) -> ApiResult<Value> {
     let fee = state.require("application_fee", id, None, "id")?;
@@ -114,7 +157,7 @@ pub fn nested(state: &State, call: &mut Call<'_>, object: &str, id: &str, field:
 }
 
 /// Available and pending amounts per currency of the platform (`None`) or a connected account.
-fn balance_of(
+pub(super) fn balance_of(
     state: &State,
     account: Option<&str>,
 ) -> (std::collections::BTreeMap<String, i64>, std::collections::BTreeMap<String, i64>) {

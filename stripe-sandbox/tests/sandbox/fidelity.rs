@@ -183,16 +183,22 @@ async fn refunds_reverse_the_transfer_and_the_fee_in_proportion() {
     assert_eq!(fee["amount_refunded"], 250, "a quarter of the fee");
     assert_eq!(balance_of(&t, Some(&account)).await, 9000 - 2500 + 250);
 
-    // The rest, without the fee: the transfer is fully reversed, the fee stays with the platform.
-    let (status, _) = post(&t, "/v1/refunds", &format!("charge={charge_id}&reverse_transfer=true")).await;
+    // The rest, without the fee: the account would have to give back more than it holds (the
+    // fee it paid stays with the platform), so Stripe refuses and nothing moves.
+    let (status, body) = post(&t, "/v1/refunds", &format!("charge={charge_id}&reverse_transfer=true")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("balance_insufficient")), "{body}");
+    assert_eq!(balance_of(&t, Some(&account)).await, 9000 - 2500 + 250);
+    // With the fee back in proportion, the account's balance covers its share exactly.
+    let (status, _) =
+        post(&t, "/v1/refunds", &format!("charge={charge_id}&reverse_transfer=true&refund_application_fee=true")).await;
     assert_eq!(status, 200);
     let transfer = t.get(&format!("/v1/transfers/{}", charge["transfer"].as_str().unwrap())).await;
     assert_eq!((transfer["amount_reversed"].as_i64(), transfer["reversed"].as_bool()), (Some(10_000), Some(true)));
     let reversals = t.get(&format!("/v1/transfers/{}/reversals", transfer["id"].as_str().unwrap())).await;
     assert_eq!(reversals["data"].as_array().unwrap().len(), 2);
-    assert_eq!(balance_of(&t, Some(&account)).await, 9000 - 10_000 + 250);
+    assert_eq!(balance_of(&t, Some(&account)).await, 0);
     t.receiver.wait_for("transfer.reversed", 2).await;
-    t.receiver.wait_for("application_fee.refunded", 1).await;
+    t.receiver.wait_for("application_fee.refunded", 2).await;
 
     let (status, body) = post(&t, "/v1/refunds", &format!("charge={charge_id}&amount=1")).await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("charge_already_refunded")));

@@ -1,0 +1,37 @@
+//! Refunds of paid winnings, from the winning's page.
+
+use leptos::prelude::*;
+
+use crate::error::AppError;
+
+/// A tenant's owner or admin refunds a paid winning, in full (amount left empty) or in part
+/// (typed in major units).
+#[server(prefix = "/rpc", endpoint = "refund_winning")]
+pub async fn refund_winning(
+    winning_id: String,
+    amount: String,
+    reason: String,
+    idempotency_key: String,
+) -> Result<(), AppError> {
+    use domain::{
+        auth::policy,
+        money::{Currency, Money},
+        refunds::{NewRefund, Requester},
+    };
+    let staff = crate::server::authorize(policy::TENANT_STAFF)?;
+    let services = crate::server::services()?;
+    let tenant = staff.tenant()?;
+    let id: uuid::Uuid = winning_id.parse().map_err(|_| domain::Error::NotFound("winning bid"))?;
+    let winning = domain::checkout::for_tenant(&services, tenant, None, id).await?;
+    let amount = match amount.trim() {
+        "" => None,
+        typed => {
+            let currency = Currency::parse(&winning.currency).ok_or(domain::Error::NotFound("currency"))?;
+            Some(Money::parse(typed, currency, "amount")?.amount)
+        }
+    };
+    let request = NewRefund { amount, reason };
+    let key = Some(idempotency_key.as_str()).filter(|k| !k.is_empty());
+    domain::refunds::create(&services, tenant, id, Requester::Staff(&staff), &request, key).await?;
+    Ok(())
+}

@@ -1,0 +1,748 @@
+//! Refunds of buyers' payments. A tenant's staff (or its system, with an API key) refunds a paid
+//! winning in full or in parts; Stripe refunds the destination charge, takes the connected
+//! account's share back (`reverse_transfer`) and, when the tenant's terms say so, the platform's
+//! fee in proportion (`refund_application_fee`). Each refund is a row that follows Stripe's
+//! state through the one event intake ([`apply_stripe_refund`]), tells the tenant
+//! (`refund.created`, `refund.updated`), and, once it succeeded, gets a credit note emailed to the
+//! buyer ([`IssueCreditNote`]).
+//!
+//! Asking Stripe follows the checkout's pattern: the amount is claimed under the order's row lock
+//! in a short transaction (a `requested` row, so concurrent refunds can never add up to more than
+//! was paid), Stripe is called holding no lock, and the answer is recorded after. A refusal
+//! deletes the claim: nothing is stored.
+
+use chrono::{DateTime, Utc};
+use graphile_worker::{IntoTaskHandlerResult, TaskHandler, WorkerContext};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use sqlx::PgConnection;
+use stripe_client_core::StripeRequest as _;
+use stripe_core::refund::CreateRefund;
+use uuid::Uuid;
+
+pub use crate::states::RefundStatus;
+
+use crate::{
+    Services, audit,
+    auth::Principal,
+    error::{Error, Result},
+    mail::{self, Attachment, OutgoingEmail},
+    money::{Money, format_minor},
+    queue,
+    receipts::{self, pdf},
+    stripe::idempotent,
+    tenant_webhooks::{
+        self,
+        events::{RefundChanged, TenantEvent},
+    },
+};
+
+/// Longest reason a refund takes (it is printed on the credit note and sent to Stripe as metadata,
+/// whose values Stripe caps at 500 characters).
+const MAX_REASON: usize = 500;
+
+/// What a refund request asks for.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewRefund {
+    /// Minor units; absent for all that is left.
+    #[serde(default)]
+    pub amount: Option<i64>,
+    pub reason: String,
+}
+
+/// Who asked for a refund.
+#[derive(Debug, Clone, Copy)]
+pub enum Requester<'a> {
+    Staff(&'a Principal),
+    /// The tenant's system, with an API key of the bid's mode.
+    ApiKey {
+        livemode: bool,
+    },
+}
+
+/// A refund as the tenant sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refund {
+    pub id: Uuid,
+    pub winning: Uuid,
+    pub order: Uuid,
+    #[serde(flatten)]
+    pub amount: Money,
+    pub status: RefundStatus,
+    pub reason: String,
+    /// Stripe's `re_…` id, once Stripe has made it.
+    pub stripe_refund: Option<String>,
+    /// Why Stripe could not return the money (`failed` refunds).
+    pub failure_reason: Option<String>,
+    /// The credit note's number, once it is issued.
+    pub credit_note: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+struct RefundRow {
+    id: Uuid,
+    bid_id: Uuid,
+    order_id: Uuid,
+    amount: i64,
+    currency: String,
+    status: RefundStatus,
+    reason: String,
+    stripe_refund_id: Option<String>,
+    failure_reason: Option<String>,
+    credit_note: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl RefundRow {
+    fn into_refund(self) -> Result<Refund> {
+        Ok(Refund {
+            id: self.id,
+            winning: self.bid_id,
+            order: self.order_id,
+            amount: Money::stored(self.amount, &self.currency)?,
+            status: self.status,
+            reason: self.reason,
+            stripe_refund: self.stripe_refund_id,
+            failure_reason: self.failure_reason,
+            credit_note: self.credit_note,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+async fn row(conn: &mut PgConnection, id: Uuid) -> Result<Option<RefundRow>> {
+    Ok(sqlx::query_as!(
+        RefundRow,
+        r#"SELECT r.id, o.bid_id, r.order_id, r.amount, r.currency, r.status AS "status: RefundStatus", r.reason,
+                  r.stripe_refund_id, r.failure_reason, c.number AS "credit_note?", r.created_at, r.updated_at
+           FROM refunds r JOIN orders o ON o.id = r.order_id LEFT JOIN credit_notes c ON c.refund_id = r.id
+           WHERE r.id = $1"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The refunds of a tenant's bid, oldest first (another tenant's bid has none).
+pub async fn of_winning(services: &Services, tenant_id: Uuid, bid_id: Uuid) -> Result<Vec<Refund>> {
+    sqlx::query_as!(
+        RefundRow,
+        r#"SELECT r.id, o.bid_id, r.order_id, r.amount, r.currency, r.status AS "status: RefundStatus", r.reason,
+                  r.stripe_refund_id, r.failure_reason, c.number AS "credit_note?", r.created_at, r.updated_at
+           FROM refunds r JOIN orders o ON o.id = r.order_id LEFT JOIN credit_notes c ON c.refund_id = r.id
+           WHERE o.bid_id = $1 AND r.tenant_id = $2 ORDER BY r.created_at, r.id"#,
+        bid_id,
+        tenant_id
+    )
+    .fetch_all(&services.pool)
+    .await?
+    .into_iter()
+    .map(RefundRow::into_refund)
+    .collect()
+}
+
+/// What can still be refunded of a tenant's paid bid; `None` before it is paid.
+pub async fn left_to_refund(services: &Services, tenant_id: Uuid, bid_id: Uuid) -> Result<Option<Money>> {
+    let order = sqlx::query!(
+        r#"SELECT o.amount, o.currency, o.refunded_amount,
+                  (SELECT coalesce(sum(r.amount), 0) FROM refunds r
+                   WHERE r.order_id = o.id AND r.status IN ('requested', 'pending', 'succeeded'))::bigint AS "held!"
+           FROM orders o WHERE o.bid_id = $1 AND o.tenant_id = $2"#,
+        bid_id,
+        tenant_id
+    )
+    .fetch_optional(&services.pool)
+    .await?;
+    order.map(|o| Money::stored(refundable(o.amount, o.held, o.refunded_amount), &o.currency)).transpose()
+}
+
+/// A request's fingerprint, so a repeated Idempotency-Key with another body is told apart.
+fn request_hash(amount: Option<i64>, reason: &str) -> Vec<u8> {
+    let mut hash = Sha256::new();
+    hash.update(amount.map(|a| a.to_string()).unwrap_or_default());
+    hash.update([0]);
+    hash.update(reason);
+    hash.finalize().to_vec()
+}
+
+/// The refund's id: for a request with an Idempotency-Key, derived from the tenant and the key,
+/// so a repeat after a lost answer names the same refund, and Stripe (asked with the same
+/// idempotency key) makes it once; otherwise random.
+fn refund_id(tenant_id: Uuid, key: Option<&str>) -> Uuid {
+    match key {
+        Some(key) => {
+            let digest = Sha256::new().chain_update(tenant_id.as_bytes()).chain_update(key.as_bytes()).finalize();
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(&digest[..16]);
+            uuid::Builder::from_sha1_bytes(bytes).into_uuid()
+        }
+        None => Uuid::new_v4(),
+    }
+}
+
+/// What can still be refunded of `paid` when `held` is already refunded or being refunded.
+/// Stripe's own count of what it refunded (a refund made in its dashboard and not yet seen by
+/// Remit) is taken when it is larger.
+pub fn refundable(paid: i64, held_by_refunds: i64, refunded_by_stripe: i64) -> i64 {
+    (paid - held_by_refunds.max(refunded_by_stripe)).max(0)
+}
+
+struct Claim {
+    id: Uuid,
+    payment_intent: String,
+    amount: i64,
+    reverse_fee: bool,
+    tenant_id: Uuid,
+    bid_id: Uuid,
+    order_id: Uuid,
+    reason: String,
+}
+
+enum Claimed {
+    New(Claim),
+    Existing(Uuid),
+}
+
+/// Refunds a paid winning of the tenant, fully or in part. Returns the refund and whether this
+/// request made it (`false`: an earlier request with the same Idempotency-Key did).
+pub async fn create(
+    services: &Services,
+    tenant_id: Uuid,
+    bid_id: Uuid,
+    requester: Requester<'_>,
+    request: &NewRefund,
+    idempotency_key: Option<&str>,
+) -> Result<(Refund, bool)> {
+    let reason = request.reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON {
+        return Err(Error::invalid("reason", format!("Say why you refund (up to {MAX_REASON} characters).")));
+    }
+    crate::input::plain_text(reason, "reason", false)?;
+    if request.amount.is_some_and(|a| a <= 0) {
+        return Err(Error::invalid("amount", "Give an amount above zero, or leave it out to refund all that is left."));
+    }
+    if let Some(key) = idempotency_key
+        && (key.is_empty() || key.len() > 255 || key.chars().any(char::is_control))
+    {
+        return Err(Error::BadRequest("An Idempotency-Key is 1 to 255 printable characters.".into()));
+    }
+    let claim = match claim(services, tenant_id, bid_id, requester, request, reason, idempotency_key).await? {
+        Claimed::Existing(id) => {
+            let mut conn = services.pool.acquire().await?;
+            let refund = row(&mut conn, id).await?.ok_or(Error::NotFound("refund"))?.into_refund()?;
+            return Ok((refund, false));
+        }
+        Claimed::New(claim) => claim,
+    };
+    let stripe = services.stripe.mode(livemode_of(services, claim.bid_id).await?)?;
+    let metadata: std::collections::HashMap<String, String> = [
+        ("refund".to_owned(), claim.id.to_string()),
+        ("tenant".to_owned(), claim.tenant_id.to_string()),
+        ("bid".to_owned(), claim.bid_id.to_string()),
+        ("order".to_owned(), claim.order_id.to_string()),
+        ("reason".to_owned(), claim.reason.clone()),
+    ]
+    .into_iter()
+    .collect();
+    let answer = CreateRefund::new()
+        .payment_intent(claim.payment_intent.as_str())
+        .amount(claim.amount)
+        .reverse_transfer(true)
+        .refund_application_fee(claim.reverse_fee)
+        .metadata(metadata)
+        .customize()
+        .request_strategy(idempotent(format!("remit-refund-{}", claim.id))?)
+        .send(stripe.client())
+        .await;
+    let stripe_refund = match answer {
+        Ok(refund) => refund,
+        Err(err) => {
+            // Nothing is kept of a refund Stripe did not make. Had Stripe made it after all (an
+            // answer lost on the way), its events bring it in by the id in its metadata.
+            sqlx::query!("DELETE FROM refunds WHERE id = $1 AND status = 'requested'", claim.id)
+                .execute(&services.pool)
+                .await?;
+            return Err(refused(err));
+        }
+    };
+    let mut tx = services.pool.begin().await?;
+    sqlx::query!("SELECT id FROM orders WHERE id = $1 FOR UPDATE", claim.order_id).fetch_one(&mut *tx).await?;
+    let actor = match requester {
+        Requester::Staff(principal) => Some(principal),
+        Requester::ApiKey { .. } => None,
+    };
+    record_stripe_refund(&mut tx, claim.order_id, &stripe_refund).await?;
+    audit::record(
+        &mut tx,
+        audit::Entry {
+            tenant_id: Some(claim.tenant_id),
+            actor,
+            action: "refund.created",
+            target: Some(claim.id.to_string()),
+            reason: Some(claim.reason.clone()),
+            details: serde_json::json!({
+                "winning": claim.bid_id,
+                "amount": claim.amount,
+                "stripe_refund": stripe_refund.id.as_str(),
+                "by": if actor.is_some() { "staff" } else { "api_key" },
+            }),
+        },
+    )
+    .await?;
+    let refund = row(&mut tx, claim.id).await?.ok_or(Error::NotFound("refund"))?.into_refund()?;
+    tx.commit().await?;
+    tracing::info!(refund = %claim.id, stripe_refund = %stripe_refund.id, "refund made");
+    Ok((refund, true))
+}
+
+async fn livemode_of(services: &Services, bid_id: Uuid) -> Result<bool> {
+    Ok(sqlx::query_scalar!("SELECT livemode FROM winning_bids WHERE id = $1", bid_id).fetch_one(&services.pool).await?)
+}
+
+/// Under the order's row lock: checks the request against what was paid and already refunded,
+/// and claims the amount with a `requested` row (or finds the refund an earlier request with the
+/// same key made).
+async fn claim(
+    services: &Services,
+    tenant_id: Uuid,
+    bid_id: Uuid,
+    requester: Requester<'_>,
+    request: &NewRefund,
+    reason: &str,
+    idempotency_key: Option<&str>,
+) -> Result<Claimed> {
+    let hash = request_hash(request.amount, reason);
+    let id = refund_id(tenant_id, idempotency_key);
+    let mut tx = services.pool.begin().await?;
+    let livemode = match requester {
+        Requester::ApiKey { livemode } => Some(livemode),
+        Requester::Staff(_) => None,
+    };
+    let bid = sqlx::query!(
+        "SELECT b.id, b.lot, t.refund_application_fee FROM winning_bids b JOIN tenants t ON t.id = b.tenant_id
+         WHERE b.id = $1 AND b.tenant_id = $2 AND ($3::boolean IS NULL OR b.livemode = $3)",
+        bid_id,
+        tenant_id,
+        livemode,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("winning bid"))?;
+    let order = sqlx::query!(
+        "SELECT id, amount, currency, status, refunded_amount, stripe_payment_intent_id FROM orders
+         WHERE bid_id = $1 FOR UPDATE",
+        bid.id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| Error::conflict(format!("Lot {} is not paid, so there is nothing to refund.", bid.lot)))?;
+    if let Some(key) = idempotency_key {
+        let earlier = sqlx::query!(
+            "SELECT id, request_hash FROM refunds WHERE tenant_id = $1 AND idempotency_key = $2",
+            tenant_id,
+            key
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(earlier) = earlier {
+            if earlier.request_hash.as_deref() != Some(hash.as_slice()) {
+                return Err(Error::conflict(
+                    "This Idempotency-Key was already used for a different refund. Use a new key for a new refund.",
+                ));
+            }
+            return Ok(Claimed::Existing(earlier.id));
+        }
+        // Stripe made this refund after an earlier request's answer was lost, and its event
+        // recorded it (without the key).
+        if sqlx::query_scalar!("SELECT id FROM refunds WHERE id = $1", id).fetch_optional(&mut *tx).await?.is_some() {
+            return Ok(Claimed::Existing(id));
+        }
+    }
+    if order.status == "disputed" {
+        return Err(Error::conflict(
+            "The buyer disputed this payment, so it cannot be refunded while the dispute is open.",
+        ));
+    }
+    let held: i64 = sqlx::query_scalar!(
+        r#"SELECT coalesce(sum(amount), 0)::bigint AS "held!" FROM refunds
+           WHERE order_id = $1 AND status IN ('requested', 'pending', 'succeeded')"#,
+        order.id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let left = refundable(order.amount, held, order.refunded_amount);
+    let paid = format_minor(order.amount, &order.currency);
+    if left == 0 {
+        return Err(Error::conflict(format!("The payment of {paid} is already refunded in full.")));
+    }
+    let amount = request.amount.unwrap_or(left);
+    if amount > left {
+        return Err(Error::invalid(
+            "amount",
+            format!(
+                "You can refund at most {} of the {paid} paid ({} is refunded or being refunded).",
+                format_minor(left, &order.currency),
+                format_minor(order.amount - left, &order.currency)
+            ),
+        ));
+    }
+    let created_by = match requester {
+        Requester::Staff(principal) => Some(principal.user_id),
+        Requester::ApiKey { .. } => None,
+    };
+    sqlx::query!(
+        "INSERT INTO refunds (id, tenant_id, order_id, livemode, amount, currency, reason, status, idempotency_key,
+             request_hash, created_by)
+         SELECT $1, $2, $3, b.livemode, $4, $5, $6, 'requested', $7, $8, $9 FROM winning_bids b WHERE b.id = $10",
+        id,
+        tenant_id,
+        order.id,
+        amount,
+        order.currency,
+        reason,
+        idempotency_key,
+        hash,
+        created_by,
+        bid.id,
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Claimed::New(Claim {
+        id,
+        payment_intent: order.stripe_payment_intent_id,
+        amount,
+        reverse_fee: bid.refund_application_fee,
+        tenant_id,
+        bid_id: bid.id,
+        order_id: order.id,
+        reason: reason.to_owned(),
+    }))
+}
+
+/// Stripe's refusal of a refund, in words for the tenant: funds short → 402; a refusal about the
+/// charge's state → 409; Stripe unreachable → 502.
+fn refused(err: stripe::StripeError) -> Error {
+    match &err {
+        stripe::StripeError::Stripe(api, status) if (400..500).contains(status) && *status != 429 => {
+            let code = api.code.as_ref().map(|c| c.as_str().to_owned());
+            tracing::info!(status, code = ?code, "Stripe refused a refund");
+            let said = api.message.clone().unwrap_or_else(|| "no reason given".to_owned());
+            match code.as_deref() {
+                Some("balance_insufficient" | "insufficient_funds") => Error::Declined(format!(
+                    "Stripe refused the refund: the Stripe balance it would come from is too low ({said}). \
+                     Add funds to the Stripe account, or wait for incoming payments, then try again."
+                )),
+                _ if *status == 402 => Error::Declined(format!("Stripe refused the refund: {said}")),
+                _ => Error::conflict(format!("Stripe refused the refund: {said}")),
+            }
+        }
+        _ => {
+            crate::stripe::upstream(err, "make the refund").log();
+            Error::Upstream(
+                "Stripe did not answer, so the refund may not have been made. Try again: a request with the \
+                 same Idempotency-Key is never refunded twice."
+                    .into(),
+            )
+        }
+    }
+}
+
+/// Records Stripe's refund on its order (whose row the caller holds locked): the `requested`
+/// claim it answers, the refund Stripe reports again, or one made outside Remit (in Stripe's
+/// dashboard). Tells the tenant of a new refund or a changed state, and queues the credit note
+/// when it succeeded. Repeated and reordered events change nothing twice.
+pub async fn record_stripe_refund(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    refund: &stripe_shared::Refund,
+) -> Result<()> {
+    let status = RefundStatus::from_stripe(refund.status.as_deref());
+    let stripe_id = refund.id.as_str();
+    let ours = refund.metadata.as_ref().and_then(|m| m.get("refund")).and_then(|id| id.parse::<Uuid>().ok());
+    let existing = sqlx::query!(
+        r#"SELECT id, status AS "status: RefundStatus" FROM refunds
+           WHERE order_id = $1 AND (stripe_refund_id = $2 OR (id = $3 AND stripe_refund_id IS NULL))
+           ORDER BY stripe_refund_id NULLS LAST LIMIT 1"#,
+        order_id,
+        stripe_id,
+        ours,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let failure = refund.failure_reason.clone();
+    let (id, told) = match existing {
+        Some(found) if found.status == RefundStatus::Requested => {
+            sqlx::query!(
+                "UPDATE refunds SET status = $2, stripe_refund_id = $3, failure_reason = $4, updated_at = now()
+                 WHERE id = $1",
+                found.id,
+                status as RefundStatus,
+                stripe_id,
+                failure,
+            )
+            .execute(&mut *conn)
+            .await?;
+            (found.id, Some("refund.created"))
+        }
+        Some(found) if status.rank() > found.status.rank() => {
+            sqlx::query!(
+                "UPDATE refunds SET status = $2, failure_reason = $3, updated_at = now() WHERE id = $1",
+                found.id,
+                status as RefundStatus,
+                failure,
+            )
+            .execute(&mut *conn)
+            .await?;
+            (found.id, Some("refund.updated"))
+        }
+        Some(found) => (found.id, None),
+        None => {
+            // Made outside Remit: kept under the id its metadata names, if any, else a new one.
+            let id = ours.unwrap_or_else(Uuid::new_v4);
+            let reason = refund
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("reason"))
+                .cloned()
+                .or_else(|| refund.reason.as_ref().map(|r| format!("Refunded in Stripe ({})", r.as_str())))
+                .unwrap_or_else(|| "Refunded in Stripe".to_owned());
+            let inserted = sqlx::query!(
+                "INSERT INTO refunds (id, tenant_id, order_id, livemode, amount, currency, reason, stripe_reason, status,
+                     stripe_refund_id, failure_reason)
+                 SELECT $1, o.tenant_id, o.id, b.livemode, $3, $4, $5, $6, $7, $8, $9
+                 FROM orders o JOIN winning_bids b ON b.id = o.bid_id WHERE o.id = $2
+                 ON CONFLICT DO NOTHING",
+                id,
+                order_id,
+                refund.amount,
+                refund.currency.to_string(),
+                reason,
+                refund.reason.as_ref().map(|r| r.as_str().to_owned()),
+                status as RefundStatus,
+                stripe_id,
+                failure,
+            )
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                return Ok(());
+            }
+            (id, Some("refund.created"))
+        }
+    };
+    let Some(kind) = told else { return Ok(()) };
+    let refund = row(conn, id).await?.ok_or(Error::NotFound("refund"))?;
+    let tenant = sqlx::query!(
+        "SELECT r.tenant_id, r.livemode, b.reference, b.lot FROM refunds r JOIN orders o ON o.id = r.order_id
+         JOIN winning_bids b ON b.id = o.bid_id WHERE r.id = $1",
+        id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if refund.status == RefundStatus::Succeeded {
+        queue::enqueue(conn, IssueCreditNote { refund_id: id }).await?;
+    }
+    let changed = RefundChanged {
+        refund: id,
+        winning: refund.bid_id,
+        order: refund.order_id,
+        reference: tenant.reference,
+        lot: tenant.lot,
+        amount: Money::stored(refund.amount, &refund.currency)?,
+        status: refund.status,
+        reason: refund.reason,
+        stripe_refund: stripe_id.to_owned(),
+        failure_reason: refund.failure_reason,
+    };
+    let event = if kind == "refund.created" {
+        TenantEvent::RefundCreated(changed)
+    } else {
+        TenantEvent::RefundUpdated(changed)
+    };
+    tenant_webhooks::events::emit(conn, tenant.tenant_id, tenant.livemode, event).await
+}
+
+/// Makes a succeeded refund's credit note and emails it to the buyer (see [`issue_credit_note`]).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IssueCreditNote {
+    pub refund_id: Uuid,
+}
+
+impl TaskHandler for IssueCreditNote {
+    const IDENTIFIER: &'static str = "issue_credit_note";
+
+    async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
+        let services = queue::ext::<Services>(&ctx)?;
+        issue_credit_note(services, self.refund_id).await.map(|_| ()).map_err(|err| {
+            err.log();
+            err.to_string()
+        })
+    }
+}
+
+/// Makes the refund's credit note (a PDF from the receipts' renderer, referring to the receipt)
+/// and queues the email that carries it, once: the note is unique per refund and numbered from
+/// the tenant's own counter in the transaction that stores it, so numbers have no gaps. `None`
+/// when the refund has not succeeded.
+pub async fn issue_credit_note(services: &Services, refund_id: Uuid) -> Result<Option<Uuid>> {
+    if let Some(id) = sqlx::query_scalar!("SELECT id FROM credit_notes WHERE refund_id = $1", refund_id)
+        .fetch_optional(&services.pool)
+        .await?
+    {
+        return Ok(Some(id));
+    }
+    let refund = sqlx::query!(
+        r#"SELECT r.tenant_id, r.order_id, r.amount, r.currency, r.reason, r.status AS "status: RefundStatus",
+                  r.stripe_refund_id, r.updated_at, o.bid_id, b.auction, b.lot, b.description, b.buyer_email,
+                  b.livemode, b.reference, t.name AS tenant
+           FROM refunds r JOIN orders o ON o.id = r.order_id JOIN winning_bids b ON b.id = o.bid_id
+           JOIN tenants t ON t.id = r.tenant_id WHERE r.id = $1"#,
+        refund_id
+    )
+    .fetch_optional(&services.pool)
+    .await?
+    .ok_or(Error::NotFound("refund"))?;
+    if refund.status != RefundStatus::Succeeded {
+        return Ok(None);
+    }
+    // The credit note names the receipt it corrects, so the receipt is made first.
+    let receipt = receipts::issue(services, refund.order_id).await?;
+    let receipt_number = sqlx::query_scalar!("SELECT number FROM receipts WHERE id = $1", receipt.receipt_id)
+        .fetch_one(&services.pool)
+        .await?;
+
+    let mut tx = services.pool.begin().await?;
+    let issued_at = Utc::now();
+    let sequence = sqlx::query_scalar!(
+        "INSERT INTO credit_note_counters (tenant_id, last_number) VALUES ($1, 1)
+         ON CONFLICT (tenant_id) DO UPDATE SET last_number = credit_note_counters.last_number + 1
+         RETURNING last_number",
+        refund.tenant_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let number = format!("CN-{}-{sequence:06}", issued_at.format("%Y"));
+    let verification_code = receipts::new_verification_code();
+    let content = pdf::ReceiptContent {
+        kind: pdf::Kind::CreditNote { receipt_number: receipt_number.clone(), reason: refund.reason.clone() },
+        number: number.clone(),
+        tenant: refund.tenant.clone(),
+        auction: refund.auction.clone(),
+        lot: refund.lot.clone(),
+        description: refund.description.clone(),
+        buyer_email: refund.buyer_email.clone(),
+        amount: refund.amount,
+        currency: refund.currency.clone(),
+        paid_at: refund.updated_at,
+        issued_at,
+        payment_reference: refund.stripe_refund_id.clone().unwrap_or_default(),
+        verification_code: verification_code.clone(),
+        verify_url: services.settings.public_url("/receipts/verify"),
+        livemode: refund.livemode,
+    };
+    let document = pdf::render(&services.receipt_fonts, &content)?;
+    let digest = Sha256::digest(&document).to_vec();
+    let id = Uuid::new_v4();
+    let inserted = sqlx::query!(
+        "INSERT INTO credit_notes (id, refund_id, tenant_id, number, verification_code, sha256, pdf)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (refund_id) DO NOTHING",
+        id,
+        refund_id,
+        refund.tenant_id,
+        number,
+        verification_code,
+        digest,
+        document,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        // Another run stored it meanwhile; this one's number goes back with the rollback.
+        drop(tx);
+        return Ok(sqlx::query_scalar!("SELECT id FROM credit_notes WHERE refund_id = $1", refund_id)
+            .fetch_optional(&services.pool)
+            .await?);
+    }
+    mail::enqueue(
+        &mut tx,
+        OutgoingEmail {
+            tenant_id: Some(refund.tenant_id),
+            to: refund.buyer_email.clone(),
+            subject: format!("Refund for lot {} — {}", refund.lot, refund.tenant),
+            text_body: format!(
+                "{tenant} has refunded {amount} of your payment for lot {lot} ({auction}).\n\n\
+                 Reason: {reason}\nCredit note number: {number} (for receipt {receipt_number})\n\
+                 Verification code: {verification_code}\n\n\
+                 The money goes back to the card you paid with; your bank usually shows it within 5 to 10 \
+                 business days. The credit note is attached as a PDF; anyone can check it is genuine at {verify}.\n",
+                tenant = refund.tenant,
+                amount = format_minor(refund.amount, &refund.currency),
+                lot = refund.lot,
+                auction = refund.auction,
+                reason = refund.reason,
+                verify = content.verify_url,
+            ),
+            attachments: vec![Attachment {
+                filename: format!("credit-note-{number}.pdf"),
+                content_type: "application/pdf".into(),
+                content: document,
+            }],
+            links: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(%refund_id, credit_note = %id, "credit note issued");
+    Ok(Some(id))
+}
+
+/// A credit note of a tenant's bid as it is downloaded, checked against its stored SHA-256.
+pub async fn credit_note_file(
+    services: &Services,
+    tenant_id: Uuid,
+    bid_id: Uuid,
+    refund_id: Uuid,
+) -> Result<receipts::ReceiptFile> {
+    let row = sqlx::query!(
+        "SELECT c.number, c.sha256, c.pdf FROM credit_notes c JOIN refunds r ON r.id = c.refund_id
+         JOIN orders o ON o.id = r.order_id WHERE c.refund_id = $1 AND c.tenant_id = $2 AND o.bid_id = $3",
+        refund_id,
+        tenant_id,
+        bid_id
+    )
+    .fetch_optional(&services.pool)
+    .await?
+    .ok_or(Error::NotFound("credit note"))?;
+    receipts::checked_file(format!("credit-note-{}.pdf", row.number), &row.sha256, row.pdf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_left_to_refund_counts_every_refund_held_and_stripes_own_count() {
+        assert_eq!(refundable(10_000, 0, 0), 10_000);
+        assert_eq!(refundable(10_000, 2_500, 0), 7_500);
+        assert_eq!(refundable(10_000, 2_500, 4_000), 6_000, "Stripe knows of more: a refund made in its dashboard");
+        assert_eq!(refundable(10_000, 10_000, 10_000), 0);
+        assert_eq!(refundable(10_000, 12_000, 0), 0, "never below zero");
+    }
+
+    #[test]
+    fn a_key_names_the_same_refund_for_its_tenant_only() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(refund_id(a, Some("k1")), refund_id(a, Some("k1")));
+        assert_ne!(refund_id(a, Some("k1")), refund_id(b, Some("k1")));
+        assert_ne!(refund_id(a, Some("k1")), refund_id(a, Some("k2")));
+        assert_ne!(refund_id(a, None), refund_id(a, None));
+        assert_ne!(request_hash(Some(5), "x"), request_hash(None, "x"));
+        assert_ne!(request_hash(Some(5), "x"), request_hash(Some(5), "y"));
+    }
+}
