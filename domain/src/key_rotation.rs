@@ -8,7 +8,7 @@
 //! 3. deploy without `REMIT_ENCRYPTION_KEY_PREVIOUS`.
 //!
 //! Sealed values: webhook endpoints' secrets (current and previous), emails' one-time links,
-//! session flashes (a secret shown once).
+//! session flashes (a secret shown once), unpaid winnings' payment link tokens.
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -24,11 +24,12 @@ pub struct Reencrypted {
     pub webhook_secrets: u64,
     pub email_links: u64,
     pub flashes: u64,
+    pub payment_links: u64,
 }
 
 impl Reencrypted {
     pub fn total(&self) -> u64 {
-        self.webhook_secrets + self.email_links + self.flashes
+        self.webhook_secrets + self.email_links + self.flashes + self.payment_links
     }
 }
 
@@ -48,6 +49,7 @@ pub async fn reencrypt_all(pool: &PgPool, key: &EncryptionKey) -> Result<Reencry
         webhook_secrets: webhook_secrets(pool, key).await?,
         email_links: email_links(pool, key).await?,
         flashes: flashes(pool, key).await?,
+        payment_links: payment_links(pool, key).await?,
     })
 }
 
@@ -137,6 +139,35 @@ async fn flashes(pool: &PgPool, key: &EncryptionKey) -> Result<u64> {
                     row.id,
                     sealed,
                     row.payload
+                )
+                .execute(pool)
+                .await?
+                .rows_affected();
+            }
+        }
+    }
+}
+
+async fn payment_links(pool: &PgPool, key: &EncryptionKey) -> Result<u64> {
+    let (mut changed, mut after) = (0, Uuid::nil());
+    loop {
+        let rows = sqlx::query!(
+            r#"SELECT id, token_sealed AS "token_sealed!" FROM winning_bids
+               WHERE id > $1 AND token_sealed IS NOT NULL ORDER BY id LIMIT $2"#,
+            after,
+            BATCH
+        )
+        .fetch_all(pool)
+        .await?;
+        let Some(last) = rows.last() else { return Ok(changed) };
+        after = last.id;
+        for row in rows {
+            if let Some(sealed) = reseal(key, &row.token_sealed)? {
+                changed += sqlx::query!(
+                    "UPDATE winning_bids SET token_sealed = $2 WHERE id = $1 AND token_sealed = $3",
+                    row.id,
+                    sealed,
+                    row.token_sealed
                 )
                 .execute(pool)
                 .await?

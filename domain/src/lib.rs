@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod billing;
+pub mod buyer_mail;
 pub mod checkout;
 pub mod config;
 pub mod crypto;

@@ -20,13 +20,15 @@ use stripe_client_core::StripeRequest as _;
 use stripe_core::refund::CreateRefund;
 use uuid::Uuid;
 
+use crate::states::BuyerEmail;
 pub use crate::states::RefundStatus;
 
 use crate::{
     Services, audit,
     auth::Principal,
+    buyer_mail,
     error::{Error, Result},
-    mail::{self, Attachment, OutgoingEmail},
+    mail::{Attachment, OutgoingEmail},
     money::{Money, format_minor},
     queue,
     receipts::{self, pdf},
@@ -669,8 +671,11 @@ pub async fn issue_credit_note(services: &Services, refund_id: Uuid) -> Result<O
             .fetch_optional(&services.pool)
             .await?);
     }
-    mail::enqueue(
+    buyer_mail::send(
         &mut tx,
+        refund.bid_id,
+        BuyerEmail::CreditNote,
+        None,
         OutgoingEmail {
             tenant_id: Some(refund.tenant_id),
             to: refund.buyer_email.clone(),

@@ -49,6 +49,39 @@ impl RefundStatus {
     }
 }
 
+/// What an email to a winning's buyer was about (its timeline names it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "buyer_email_kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum BuyerEmail {
+    PaymentLink,
+    LinkResent,
+    Reminder,
+    PaymentFailed,
+    WindowClosed,
+    WindowExtended,
+    Cancelled,
+    Receipt,
+    CreditNote,
+}
+
+impl BuyerEmail {
+    /// In the timeline's words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::PaymentLink => "Payment link emailed",
+            Self::LinkResent => "New payment link emailed (the old one stopped working)",
+            Self::Reminder => "Reminder emailed",
+            Self::PaymentFailed => "Failed attempt explained by email",
+            Self::WindowClosed => "Told the payment window closed",
+            Self::WindowExtended => "New deadline emailed",
+            Self::Cancelled => "Told the winning was cancelled",
+            Self::Receipt => "Receipt emailed",
+            Self::CreditNote => "Credit note emailed",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

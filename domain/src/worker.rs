@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use crate::{
     Services,
     alerts::{self, CheckPaymentHealth},
-    checkout::ExpireWinning,
+    checkout::{ExpireWinning, lifecycle::RemindBuyer},
     housekeeping::PurgeExpired,
     mail::DeliverEmail,
     queue,
@@ -99,6 +99,7 @@ pub async fn worker(services: Services) -> anyhow::Result<graphile_worker::Worke
         .define_job::<PurgeExpired>()
         .define_job::<CheckPaymentHealth>()
         .define_job::<ExpireWinning>()
+        .define_job::<RemindBuyer>()
         .define_job::<KeepEventPartitions>()
         .define_job::<ResyncStripeEvents>()
         // A schedule missed while no worker ran (a deploy, an outage) runs once when one starts.

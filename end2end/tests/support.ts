@@ -1,5 +1,8 @@
 import { readFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Webhook } from "standardwebhooks";
 import { test as base, expect, request as playwrightRequest, type APIRequestContext, type Page, type TestInfo } from "@playwright/test";
 
 export { expect };
@@ -188,4 +191,27 @@ export async function connectAndRegisterWin(page: Page, testInfo: TestInfo, win:
   await page.getByLabel("Amount (e.g. 125.00)").fill("125.00");
   await page.getByRole("button", { name: "Register and email the buyer" }).click();
   await expect(page.getByTestId("winnings")).toContainText(win.reference);
+}
+
+/** A tenant's webhook endpoint: records each delivery and whether the official Standard Webhooks
+ * library verified it with the secret Remit showed once, and refuses (401) what does not verify. */
+export async function receiver(secret: () => string) {
+  const received: { type: string; verified: boolean }[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk) => (body += chunk));
+    req.on("end", () => {
+      let verified = true;
+      try {
+        new Webhook(secret()).verify(body, req.headers as Record<string, string>);
+      } catch {
+        verified = false;
+      }
+      received.push({ type: JSON.parse(body).type, verified });
+      res.writeHead(verified ? 200 : 401).end(verified ? "ok" : "bad signature");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/hooks`, received, close: () => server.close() };
 }

@@ -1,30 +1,4 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { Webhook } from "standardwebhooks";
-import { expect, newWorld, ready, signIn, test } from "./support";
-
-/** A tenant's webhook endpoint: records each delivery and whether the official Standard Webhooks
- * library verified it with the secret Remit showed once, and refuses (401) what does not verify. */
-async function receiver(secret: () => string) {
-  const received: { type: string; verified: boolean }[] = [];
-  const server: Server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (chunk) => (body += chunk));
-    req.on("end", () => {
-      let verified = true;
-      try {
-        new Webhook(secret()).verify(body, req.headers as Record<string, string>);
-      } catch {
-        verified = false;
-      }
-      received.push({ type: JSON.parse(body).type, verified });
-      res.writeHead(verified ? 200 : 401).end(verified ? "ok" : "bad signature");
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/hooks`, received, close: () => server.close() };
-}
+import { expect, newWorld, ready, receiver, signIn, test } from "./support";
 
 test("an owner creates a key, sees it once, revokes it with a reason, and tests a webhook", async ({ page }, testInfo) => {
   // A tenant of this test alone: no other test's payments reach this endpoint.

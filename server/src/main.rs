@@ -63,11 +63,13 @@ async fn rotate_encryption_key(settings: Settings) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("re-encrypting the stored secrets")?;
     println!(
-        "re-encrypted {} stored secrets under the current key ({} webhook secrets, {} email links, {} flashes)",
+        "re-encrypted {} stored secrets under the current key ({} webhook secrets, {} email links, {} flashes, \
+         {} payment links)",
         done.total(),
         done.webhook_secrets,
         done.email_links,
-        done.flashes
+        done.flashes,
+        done.payment_links
     );
     Ok(())
 }

@@ -272,6 +272,7 @@ pub fn router(services: Services, addr: SocketAddr) -> Router {
         .route("/metrics", get(routes::metrics::scrape))
         .route("/admin/outbox/{email_id}/attachments/{attachment_id}", get(routes::outbox::attachment))
         .route("/pay/{token}/receipt.pdf", get(routes::receipts::buyer))
+        .route("/winnings/export.csv", get(routes::winnings::export))
         .route("/winnings/{id}/receipt.pdf", get(routes::receipts::staff))
         .route("/winnings/{id}/refunds/{refund}/credit-note.pdf", get(routes::receipts::credit_note))
         .merge(api::routes())

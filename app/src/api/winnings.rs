@@ -105,25 +105,94 @@ pub struct WinningRow {
     pub order_status: Option<String>,
 }
 
+/// A page of the staff's list, with the next page's cursor and the export link for the same filter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WinningsList {
+    pub rows: Vec<WinningRow>,
+    pub next_cursor: Option<String>,
+    /// `/winnings/export.csv?…` with the same filter.
+    pub export_url: String,
+}
+
+/// The list's filter as the page's query string carries it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListQuery {
+    pub q: Option<String>,
+    pub status: Option<String>,
+    pub mode: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl ListQuery {
+    /// The filter as a query string (without the cursor), for links.
+    pub fn query_string(&self) -> String {
+        let pairs =
+            [("q", &self.q), ("status", &self.status), ("mode", &self.mode), ("from", &self.from), ("to", &self.to)];
+        pairs
+            .iter()
+            .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| format!("{k}={}", urlencoding(v))))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+fn urlencoding(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[server(prefix = "/rpc", endpoint = "winnings")]
-pub async fn load_winnings() -> Result<Vec<WinningRow>, AppError> {
+pub async fn load_winnings(
+    q: Option<String>,
+    status: Option<String>,
+    mode: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<String>,
+) -> Result<WinningsList, AppError> {
+    let query = ListQuery { q, status, mode, from, to, cursor };
     use domain::auth::policy;
     let staff = crate::server::authorize(policy::TENANT_STAFF)?;
     let services = crate::server::services()?;
-    Ok(domain::checkout::list(&services.pool, staff.tenant()?)
-        .await?
-        .into_iter()
-        .map(|w| WinningRow {
-            id: w.id.to_string(),
-            reference: w.reference,
-            lot: format!("{} · {}", w.auction, w.lot),
-            buyer: w.buyer_email,
-            amount: domain::money::format_minor(w.amount, &w.currency),
-            status: w.status,
-            pay_by: w.pay_by.format("%Y-%m-%d %H:%M UTC").to_string(),
-            order_status: w.order_status,
-        })
-        .collect())
+    let filter = domain::checkout::Filter {
+        q: query.q.clone(),
+        status: query.status.clone(),
+        mode: query.mode.clone(),
+        from: query.from.clone(),
+        to: query.to.clone(),
+    };
+    let (rows, next_cursor) =
+        domain::checkout::search(&services.pool, staff.tenant()?, &filter, query.cursor.as_deref(), 50).await?;
+    let filter_query = query.query_string();
+    Ok(WinningsList {
+        rows: rows
+            .into_iter()
+            .map(|w| WinningRow {
+                id: w.id.to_string(),
+                reference: w.reference,
+                lot: format!("{} · {}", w.auction, w.lot),
+                buyer: w.buyer_email,
+                amount: domain::money::format_minor(w.amount, &w.currency),
+                status: w.status,
+                pay_by: w.pay_by.format("%Y-%m-%d %H:%M UTC").to_string(),
+                order_status: w.order_status,
+            })
+            .collect(),
+        next_cursor,
+        export_url: if filter_query.is_empty() {
+            "/winnings/export.csv".to_owned()
+        } else {
+            format!("/winnings/export.csv?{filter_query}")
+        },
+    })
 }
 
 /// A tenant admin registers a win by hand (live data; the amount is typed in major units).
@@ -181,6 +250,14 @@ pub struct DisputeRow {
     pub opened: String,
 }
 
+/// One line of a winning's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineRow {
+    pub at: String,
+    pub what: String,
+    pub detail: Option<String>,
+}
+
 /// One winning for its tenant's staff: the bid, its payment, refunds and disputes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WinningDetail {
@@ -203,6 +280,12 @@ pub struct WinningDetail {
     pub disputes: Vec<DisputeRow>,
     /// A fresh Idempotency-Key for the refund form: posting the same form twice refunds once.
     pub refund_key: String,
+    /// Everything that happened to it, oldest first.
+    pub timeline: Vec<TimelineRow>,
+    pub can_cancel: bool,
+    pub can_resend: bool,
+    /// The latest deadline an extension may set (`datetime-local`, UTC), while one is allowed.
+    pub extend_until: Option<String>,
 }
 
 #[server(prefix = "/rpc", endpoint = "winning")]
@@ -216,7 +299,14 @@ pub async fn load_winning(id: String) -> Result<WinningDetail, AppError> {
     let refundable = domain::refunds::left_to_refund(&services, tenant, id).await?;
     let refunds = domain::refunds::of_winning(&services, tenant, id).await?;
     let disputes = domain::checkout::disputes(&services, tenant, id).await?;
+    let timeline = domain::checkout::timeline::of_winning(&services, tenant, id).await?;
     let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    let awaiting = w.status == "awaiting_payment";
+    let latest = w.won_at + domain::checkout::lifecycle::LONGEST_WINDOW;
+    let extend_until = (matches!(w.status.as_str(), "awaiting_payment" | "expired")
+        && w.extended_at.is_none()
+        && latest > chrono::Utc::now().max(w.pay_by))
+    .then(|| latest.format("%Y-%m-%dT%H:%M").to_string());
     Ok(WinningDetail {
         id: w.id.to_string(),
         reference: w.reference,
@@ -256,5 +346,52 @@ pub async fn load_winning(id: String) -> Result<WinningDetail, AppError> {
             })
             .collect(),
         refund_key: domain::crypto::random_token(),
+        timeline: timeline
+            .into_iter()
+            .map(|e| TimelineRow {
+                at: e.at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                what: e.what,
+                detail: e.detail,
+            })
+            .collect(),
+        can_cancel: awaiting,
+        can_resend: awaiting,
+        extend_until,
     })
+}
+
+/// Staff cancel an unpaid winning (the buyer is told why).
+#[server(prefix = "/rpc", endpoint = "cancel_winning")]
+pub async fn cancel_winning(winning_id: String, reason: String) -> Result<(), AppError> {
+    use domain::{auth::policy, checkout::lifecycle};
+    let staff = crate::server::authorize(policy::TENANT_STAFF)?;
+    let services = crate::server::services()?;
+    let id = winning_id.parse().map_err(|_| domain::Error::NotFound("winning bid"))?;
+    lifecycle::cancel(&services, staff.tenant()?, lifecycle::Actor::Staff(&staff), id, &reason).await?;
+    Ok(())
+}
+
+/// Staff extend a winning's window once; `pay_by` is the form's `datetime-local` value, in UTC.
+#[server(prefix = "/rpc", endpoint = "extend_winning")]
+pub async fn extend_winning(winning_id: String, pay_by: String) -> Result<(), AppError> {
+    use domain::{auth::policy, checkout::lifecycle};
+    let staff = crate::server::authorize(policy::TENANT_STAFF)?;
+    let services = crate::server::services()?;
+    let id = winning_id.parse().map_err(|_| domain::Error::NotFound("winning bid"))?;
+    let pay_by = chrono::NaiveDateTime::parse_from_str(pay_by.trim(), "%Y-%m-%dT%H:%M")
+        .map_err(|_| domain::Error::invalid("pay_by", "Give the new deadline as a date and time (UTC)."))?
+        .and_utc();
+    lifecycle::extend(&services, staff.tenant()?, lifecycle::Actor::Staff(&staff), id, pay_by).await?;
+    Ok(())
+}
+
+/// Staff send the buyer a new payment link (the old one stops working).
+#[server(prefix = "/rpc", endpoint = "resend_payment_link")]
+pub async fn resend_payment_link(winning_id: String) -> Result<(), AppError> {
+    use domain::{auth::policy, checkout::lifecycle};
+    let staff = crate::server::authorize(policy::TENANT_STAFF)?;
+    let services = crate::server::services()?;
+    let id = winning_id.parse().map_err(|_| domain::Error::NotFound("winning bid"))?;
+    lifecycle::resend_link(&services, staff.tenant()?, lifecycle::Actor::Staff(&staff), id).await?;
+    Ok(())
 }

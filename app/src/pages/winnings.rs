@@ -3,12 +3,15 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     api::{
         refunds::RefundWinning,
-        winnings::{RegisterWinning, WinningDetail, load_winning, load_winnings},
+        winnings::{
+            CancelWinning, ExtendWinning, ListQuery, RegisterWinning, ResendPaymentLink, WinningDetail, WinningsList,
+            load_winning, load_winnings,
+        },
     },
     components::{
         forms::{FormError, TextField, action_error},
@@ -20,8 +23,26 @@ use crate::{
 #[component]
 pub fn WinningsPage() -> impl IntoView {
     let register = ServerAction::<RegisterWinning>::new();
-    let data = Resource::new(move || register.version().get(), |_| load_winnings());
+    let query = use_query_map();
+    let list_query = move || {
+        let q = query.read();
+        let get = |k: &str| q.get(k).filter(|v| !v.is_empty());
+        ListQuery {
+            q: get("q"),
+            status: get("status"),
+            mode: get("mode"),
+            from: get("from"),
+            to: get("to"),
+            cursor: get("cursor"),
+        }
+    };
+    let data = Resource::new(
+        move || (register.version().get(), list_query()),
+        |(_, l)| load_winnings(l.q, l.status, l.mode, l.from, l.to, l.cursor),
+    );
     let error = action_error(register);
+    let current = list_query();
+    let status_options = ["", "awaiting_payment", "paid", "expired", "failed", "cancelled"];
     view! {
         <Title text="Winnings"/>
         <div class="flex flex-col gap-6">
@@ -29,7 +50,50 @@ pub fn WinningsPage() -> impl IntoView {
                 <h1 class=ui::HEADING>"Winnings"</h1>
                 <p class=ui::MUTED>"Won lots and their payments. Your systems can register wins with POST /api/v1/winnings."</p>
             </div>
-            <Loaded data view=move |rows| view! {
+            <form method="get" action="/winnings" class="grid grid-cols-1 gap-4 md:grid-cols-6" data-testid="winnings-filter">
+                <div class="md:col-span-2">
+                    <label for="filter-q" class=ui::LABEL>"Search (reference, buyer, lot)"</label>
+                    <input id="filter-q" name="q" value=current.q.clone() class=ui::INPUT/>
+                </div>
+                <div>
+                    <label for="filter-status" class=ui::LABEL>"Status"</label>
+                    <select id="filter-status" name="status" class=ui::INPUT>
+                        {status_options.into_iter().map(|s| {
+                            let selected = current.status.as_deref().unwrap_or("") == s;
+                            let label = if s.is_empty() { "Any".to_owned() } else { s.replace('_', " ") };
+                            view! { <option value=s selected=selected>{label}</option> }
+                        }).collect_view()}
+                    </select>
+                </div>
+                <div>
+                    <label for="filter-mode" class=ui::LABEL>"Mode"</label>
+                    <select id="filter-mode" name="mode" class=ui::INPUT>
+                        {["", "live", "test"].into_iter().map(|m| {
+                            let selected = current.mode.as_deref().unwrap_or("") == m;
+                            view! { <option value=m selected=selected>{if m.is_empty() { "Both" } else { m }}</option> }
+                        }).collect_view()}
+                    </select>
+                </div>
+                <div>
+                    <label for="filter-from" class=ui::LABEL>"Won from"</label>
+                    <input id="filter-from" type="date" name="from" value=current.from.clone() class=ui::INPUT/>
+                </div>
+                <div>
+                    <label for="filter-to" class=ui::LABEL>"Won until"</label>
+                    <input id="filter-to" type="date" name="to" value=current.to.clone() class=ui::INPUT/>
+                </div>
+                <div><button type="submit" class=ui::BUTTON_QUIET>"Filter"</button></div>
+            </form>
+            <Loaded data view=move |list| {
+                let WinningsList { rows, next_cursor, export_url } = list;
+                let base = list_query().query_string();
+                let next = next_cursor.map(|cursor| {
+                    if base.is_empty() { format!("/winnings?cursor={cursor}") } else { format!("/winnings?{base}&cursor={cursor}") }
+                });
+                view! {
+                <p class="text-sm">
+                    <a class=ui::LINK href=export_url download rel="external">"Export CSV"</a>
+                </p>
                 <section class=ui::CARD>
                     {if rows.is_empty() {
                         view! { <p class=ui::MUTED>"No winnings yet."</p> }.into_any()
@@ -61,7 +125,9 @@ pub fn WinningsPage() -> impl IntoView {
                             </table>
                         }.into_any()
                     }}
+                    {next.map(|href| view! { <p class="mt-4 text-sm"><a class=ui::LINK href=href>"Older winnings →"</a></p> })}
                 </section>
+                }
             }/>
             <section class=ui::CARD>
                 <h2 class=ui::SUBHEADING>"Register a win"</h2>
@@ -105,17 +171,87 @@ pub fn WinningPage() -> impl IntoView {
     let params = use_params_map();
     let refund = ServerAction::<RefundWinning>::new();
     let error = action_error(refund);
+    let actions = Actions {
+        cancel: ServerAction::<CancelWinning>::new(),
+        extend: ServerAction::<ExtendWinning>::new(),
+        resend: ServerAction::<ResendPaymentLink>::new(),
+    };
     let data = Resource::new(
-        move || (params.read().get("id").unwrap_or_default(), refund.version().get()),
-        |(id, _)| load_winning(id),
+        move || {
+            (
+                params.read().get("id").unwrap_or_default(),
+                refund.version().get(),
+                actions.cancel.version().get(),
+                actions.extend.version().get(),
+                actions.resend.version().get(),
+            )
+        },
+        |(id, ..)| load_winning(id),
     );
     view! {
         <Title text="Winning"/>
         <div class="flex flex-col gap-6">
             <p><a class=ui::LINK href="/winnings">"← Winnings"</a></p>
-            <Loaded data view=move |w| view! { <Winning w refund error/> }/>
+            <Loaded data view=move |w| view! { <Winning w refund error actions/> }/>
         </div>
     }
+}
+
+/// What staff can do to an unpaid winning.
+#[derive(Clone, Copy)]
+struct Actions {
+    cancel: ServerAction<CancelWinning>,
+    extend: ServerAction<ExtendWinning>,
+    resend: ServerAction<ResendPaymentLink>,
+}
+
+#[component]
+fn ActionsCard(w: WinningDetail, actions: Actions) -> impl IntoView {
+    let cancel_error = action_error(actions.cancel);
+    let extend_error = action_error(actions.extend);
+    let resend_error = action_error(actions.resend);
+    let (id1, id2, id3) = (w.id.clone(), w.id.clone(), w.id.clone());
+    let resend = w.can_resend.then(|| {
+        view! {
+            <ActionForm action=actions.resend attr:class="flex items-end gap-2">
+                <input type="hidden" name="winning_id" value=id1/>
+                <button type="submit" class=ui::BUTTON_QUIET>"Send a new payment link"</button>
+            </ActionForm>
+        }
+    });
+    let extend = w.extend_until.clone().map(|until| view! {
+        <ActionForm action=actions.extend attr:class="flex flex-wrap items-end gap-2">
+            <input type="hidden" name="winning_id" value=id2/>
+            <div>
+                <label for="extend-pay-by" class=ui::LABEL>"New deadline (UTC, once, up to 72 h after the win)"</label>
+                <input id="extend-pay-by" type="datetime-local" name="pay_by" max=until class=ui::INPUT/>
+            </div>
+            <button type="submit" class=ui::BUTTON_QUIET>"Extend"</button>
+        </ActionForm>
+    });
+    let cancel = w.can_cancel.then(|| {
+        view! {
+            <ActionForm action=actions.cancel attr:class="flex flex-wrap items-end gap-2">
+                <input type="hidden" name="winning_id" value=id3/>
+                <div class="grow">
+                    <label for="cancel-reason" class=ui::LABEL>"Reason (the buyer is told)"</label>
+                    <input id="cancel-reason" name="reason" maxlength=500 class=ui::INPUT/>
+                </div>
+                <button type="submit" class=ui::BUTTON_QUIET>"Cancel the winning"</button>
+            </ActionForm>
+        }
+    });
+    (w.can_cancel || w.can_resend || w.extend_until.is_some()).then(|| {
+        view! {
+            <section class=ui::CARD>
+                <h2 class=ui::SUBHEADING>"Actions"</h2>
+                <FormError error=resend_error/>
+                <FormError error=extend_error/>
+                <FormError error=cancel_error/>
+                <div class="mt-4 flex flex-col gap-4">{resend}{extend}{cancel}</div>
+            </section>
+        }
+    })
 }
 
 #[component]
@@ -123,7 +259,10 @@ fn Winning(
     w: WinningDetail,
     refund: ServerAction<RefundWinning>,
     #[prop(into)] error: Signal<Option<crate::error::AppError>>,
+    actions: Actions,
 ) -> impl IntoView {
+    let actions_card = view! { <ActionsCard w=w.clone() actions/> };
+    let timeline = w.timeline.clone();
     let receipt = w.order_status.as_ref().map(|_| format!("/winnings/{}/receipt.pdf", w.id));
     let refund_form = w.refundable.clone().map(|left| {
         let (id, key) = (w.id.clone(), w.refund_key.clone());
@@ -164,6 +303,7 @@ fn Winning(
                 })}
             </dl>
         </section>
+        {actions_card}
         {refund_form}
         <section class=ui::CARD>
             <h2 class=ui::SUBHEADING>"Refunds"</h2>
@@ -208,5 +348,17 @@ fn Winning(
                 }).collect_view()}
             </section>
         })}
+        <section class=ui::CARD>
+            <h2 class=ui::SUBHEADING>"Timeline"</h2>
+            <ol class="mt-4 flex flex-col gap-2 text-sm" data-testid="timeline">
+                {timeline.into_iter().map(|e| view! {
+                    <li>
+                        <span class="font-mono text-xs text-gray-500">{e.at}</span>" "
+                        <span class="font-medium">{e.what}</span>
+                        {e.detail.map(|d| view! { <span class="block text-gray-600">{d}</span> })}
+                    </li>
+                }).collect_view()}
+            </ol>
+        </section>
     }
 }

@@ -10,19 +10,20 @@ use stripe_core::{charge::RetrieveCharge, dispute::RetrieveDispute, payment_inte
 use stripe_shared::{CheckoutSessionPaymentStatus, CheckoutSessionStatus, PaymentIntentStatus};
 use uuid::Uuid;
 
-use super::MAX_ATTEMPTS;
+use super::{MAX_ATTEMPTS, lifecycle};
 use crate::{
-    Services,
+    Services, buyer_mail,
     error::Result,
     money::{Money, format_minor},
     receipts::IssueReceipt,
     refunds,
     security::{self, NewEvent, Severity},
+    states::BuyerEmail,
     stripe::events::Envelope,
     stripe::{StripeMode, upstream},
     tenant_webhooks::{
         self,
-        events::{OrderPaid, OrderUpdated, TenantEvent},
+        events::{OrderPaid, OrderUpdated, PaymentFailed, TenantEvent},
     },
 };
 
@@ -211,7 +212,7 @@ async fn session_by_metadata(
     .await?)
 }
 
-pub async fn apply(conn: &mut PgConnection, envelope: &Envelope, current: &Current) -> Result<()> {
+pub async fn apply(conn: &mut PgConnection, services: &Services, envelope: &Envelope, current: &Current) -> Result<()> {
     match current {
         Current::Session(session) => {
             let Some(row) = session_by_stripe_id(conn, session.id.as_str()).await? else { return Ok(()) };
@@ -228,13 +229,13 @@ pub async fn apply(conn: &mut PgConnection, envelope: &Envelope, current: &Curre
             } else if envelope.kind == "checkout.session.async_payment_failed" {
                 let intent = session.payment_intent.as_ref().and_then(|p| p.as_object());
                 let failure = intent.map(Failure::from_intent).unwrap_or_default();
-                failed(conn, &row, envelope, &failure).await?;
+                failed(conn, services, &row, envelope, &failure).await?;
             }
         }
         Current::Intent { intent, failure } => {
             let Some(row) = session_by_metadata(conn, intent).await? else { return Ok(()) };
             if let Some(failure) = failure {
-                failed(conn, &row, envelope, failure).await?;
+                failed(conn, services, &row, envelope, failure).await?;
             }
             if intent.status == PaymentIntentStatus::Succeeded {
                 paid(conn, &row, intent).await?;
@@ -399,9 +400,12 @@ async fn paid(conn: &mut PgConnection, row: &SessionRow, intent: &stripe_shared:
     .fetch_optional(&mut *conn)
     .await?;
     let Some(order_id) = order else { return Ok(()) };
-    sqlx::query!("UPDATE winning_bids SET status = 'paid', next_attempt_at = NULL WHERE id = $1", row.bid_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE winning_bids SET status = 'paid', next_attempt_at = NULL, token_sealed = NULL WHERE id = $1",
+        row.bid_id
+    )
+    .execute(&mut *conn)
+    .await?;
     sqlx::query!("UPDATE payment_sessions SET status = 'complete' WHERE id = $1", row.id).execute(&mut *conn).await?;
     let outcome = Outcome { succeeded: true, amount: intent.amount, failure_code: None, at: paid_at };
     record_outcome(conn, row, intent.id.as_str(), &intent.currency.to_string(), outcome).await?;
@@ -450,7 +454,13 @@ async fn paid(conn: &mut PgConnection, row: &SessionRow, intent: &stripe_shared:
 /// suspicious, a security event, whatever the bid's state; while the bid still awaits payment,
 /// also its reason on the session, backoff before the next attempt, and the bid closed after
 /// the third failure.
-async fn failed(conn: &mut PgConnection, row: &SessionRow, event: &Envelope, failure: &Failure) -> Result<()> {
+async fn failed(
+    conn: &mut PgConnection,
+    services: &Services,
+    row: &SessionRow,
+    event: &Envelope,
+    failure: &Failure,
+) -> Result<()> {
     let reference = event.id.as_str();
     let bid = sqlx::query!(
         "SELECT status, failures, amount, currency, lot, buyer_email FROM winning_bids WHERE id = $1 FOR UPDATE",
@@ -487,10 +497,55 @@ async fn failed(conn: &mut PgConnection, row: &SessionRow, event: &Envelope, fai
         }
         _ => {}
     }
+    // The tenant hears of every failed attempt, whenever its event is applied; the buyer and
+    // the bid's state only while it awaits payment (never after it was paid).
+    let failures = bid.failures + 1;
+    let attempts_left = (MAX_ATTEMPTS - failures).max(0);
+    let locked = lifecycle::lock(conn, row.bid_id).await?;
+    let told = TenantEvent::PaymentFailed(PaymentFailed {
+        winning: row.bid_id,
+        reference: locked.reference.clone(),
+        lot: locked.lot.clone(),
+        amount: Money::stored(bid.amount, &bid.currency)?,
+        failure_code: failure.code.clone(),
+        reason: failure.explain(),
+        attempts_left,
+    });
+    tenant_webhooks::events::emit(conn, row.tenant_id, row.livemode, told).await?;
     if bid.status != "awaiting_payment" {
         return Ok(());
     }
-    let failures = bid.failures + 1;
+    // The buyer hears what happened and where to try again: the page after Checkout, which
+    // opens a new attempt (the session id is as unguessable as the link).
+    let session = sqlx::query_scalar!("SELECT stripe_checkout_session_id FROM payment_sessions WHERE id = $1", row.id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let retry = session.map(|s| services.settings.public_url(&format!("/pay/complete?session={s}")));
+    let next = if attempts_left == 0 {
+        format!(
+            "That was the last of {MAX_ATTEMPTS} attempts, so the payment link is closed and nothing was charged. \
+             Please contact {} if you still want the lot.\n",
+            locked.tenant
+        )
+    } else {
+        format!(
+            "You have {attempts_left} attempt{} left before {}. Try again here:\n{}\n",
+            if attempts_left == 1 { "" } else { "s" },
+            locked.pay_by.format("%-d %B %Y, %H:%M UTC"),
+            retry.clone().unwrap_or_default()
+        )
+    };
+    let body = format!(
+        "Your payment of {amount} for lot {} ({}) at {} did not go through: {}\n\n{next}",
+        locked.lot,
+        locked.auction,
+        locked.tenant,
+        failure.explain(),
+    );
+    let subject = format!("Your payment for lot {} did not go through — {}", locked.lot, locked.tenant);
+    let link = retry.filter(|_| attempts_left > 0);
+    let email = locked.email(&services.settings.encryption_key, subject, body, link.as_deref())?;
+    buyer_mail::send(conn, row.bid_id, BuyerEmail::PaymentFailed, None, email).await?;
     // 1, 2, 4 … minutes before another Checkout page may be opened.
     let backoff = Duration::minutes(1 << (failures - 1).clamp(0, 6));
     let status = if failures >= MAX_ATTEMPTS { "failed" } else { "awaiting_payment" };
@@ -510,6 +565,11 @@ async fn failed(conn: &mut PgConnection, row: &SessionRow, event: &Envelope, fai
         sqlx::query!("UPDATE payment_sessions SET status = 'failed' WHERE bid_id = $1 AND status = 'open'", row.bid_id)
             .execute(&mut *conn)
             .await?;
+        sqlx::query!("UPDATE winning_bids SET token_sealed = NULL WHERE id = $1", row.bid_id)
+            .execute(&mut *conn)
+            .await?;
+        let event = TenantEvent::WinningFailed(locked.changed("failed", Some(failure.explain()))?);
+        tenant_webhooks::events::emit(conn, row.tenant_id, row.livemode, event).await?;
         let message = format!(
             "Payment for lot {} ({amount}) by {} failed {MAX_ATTEMPTS} times; the payment link is closed.",
             bid.lot, bid.buyer_email

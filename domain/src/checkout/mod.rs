@@ -3,6 +3,8 @@
 //! creates exactly once (see `events`).
 
 pub mod events;
+pub mod lifecycle;
+pub mod timeline;
 
 use std::net::IpAddr;
 
@@ -20,12 +22,13 @@ use stripe_shared::CheckoutSessionMode;
 use uuid::Uuid;
 
 use crate::{
-    Services, crypto,
+    Services, buyer_mail, crypto,
     error::{Error, Result},
-    mail::{self, OneTimeLinks, OutgoingEmail},
+    mail::{OneTimeLinks, OutgoingEmail},
     money::{Currency, Money, format_minor},
     payment_terms, queue,
     security::{self, MailKind, Payer},
+    states::BuyerEmail,
     stripe::{idempotent, upstream},
     tenant_stripe::{self, AccessLost},
 };
@@ -67,6 +70,10 @@ pub struct Winning {
     pub won_at: DateTime<Utc>,
     pub pay_by: DateTime<Utc>,
     pub attempts: i32,
+    /// When the window was extended (once at most).
+    pub extended_at: Option<DateTime<Utc>>,
+    /// Why the tenant cancelled it.
+    pub cancel_reason: Option<String>,
     /// The order a payment made, and its state (`paid`, `refunded`, `disputed`, …); the API
     /// shows them as its own `order` object.
     #[serde(skip)]
@@ -125,8 +132,8 @@ pub(crate) async fn register_with_token(
     let mut tx = services.pool.begin().await?;
     let inserted = sqlx::query_scalar!(
         "INSERT INTO winning_bids (id, tenant_id, livemode, reference, auction, lot, description, buyer_email, amount,
-             currency, token_hash, pay_by, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now() + $12::interval, $13)
+             currency, token_hash, pay_by, created_by, token_sealed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now() + $12::interval, $13, $14)
          ON CONFLICT (tenant_id, livemode, reference) DO NOTHING RETURNING id",
         Uuid::new_v4(),
         tenant_id,
@@ -142,6 +149,7 @@ pub(crate) async fn register_with_token(
         sqlx::postgres::types::PgInterval::try_from(PAYMENT_WINDOW.to_std().unwrap_or_default())
             .map_err(|e| anyhow::anyhow!("{e}"))?,
         created_by,
+        lifecycle::seal_token(&services.settings.encryption_key, token)?,
     )
     .fetch_optional(&mut *tx)
     .await?;
@@ -174,8 +182,11 @@ pub(crate) async fn register_with_token(
     let winning = get(&mut tx, id).await?;
     let tenant = sqlx::query_scalar!("SELECT name FROM tenants WHERE id = $1", tenant_id).fetch_one(&mut *tx).await?;
     let link = services.settings.public_url(&format!("/pay/{token}"));
-    mail::enqueue(
+    buyer_mail::send(
         &mut tx,
+        id,
+        BuyerEmail::PaymentLink,
+        None,
         OutgoingEmail {
             tenant_id: Some(tenant_id),
             to: buyer_email.clone(),
@@ -200,6 +211,7 @@ pub(crate) async fn register_with_token(
         graphile_worker::JobSpec::builder().run_at(winning.pay_by).max_attempts(12).build(),
     )
     .await?;
+    lifecycle::schedule_reminders(&mut tx, id, winning.pay_by).await?;
     tx.commit().await?;
     Ok((winning, true))
 }
@@ -208,7 +220,8 @@ async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Winning> {
     sqlx::query_as!(
         Winning,
         r#"SELECT b.id, b.reference, b.auction, b.lot, b.description, b.buyer_email, b.amount, b.currency, b.status,
-                b.livemode, b.won_at, b.pay_by, b.attempts, o.id AS "order_id?", o.status AS "order_status?"
+                b.livemode, b.won_at, b.pay_by, b.attempts, b.extended_at, b.cancel_reason, o.id AS "order_id?",
+                o.status AS "order_status?"
          FROM winning_bids b LEFT JOIN orders o ON o.bid_id = b.id WHERE b.id = $1"#,
         id
     )
@@ -221,7 +234,8 @@ async fn by_reference(conn: &mut PgConnection, tenant_id: Uuid, livemode: bool, 
     sqlx::query_as!(
         Winning,
         r#"SELECT b.id, b.reference, b.auction, b.lot, b.description, b.buyer_email, b.amount, b.currency, b.status,
-                b.livemode, b.won_at, b.pay_by, b.attempts, o.id AS "order_id?", o.status AS "order_status?"
+                b.livemode, b.won_at, b.pay_by, b.attempts, b.extended_at, b.cancel_reason, o.id AS "order_id?",
+                o.status AS "order_status?"
          FROM winning_bids b LEFT JOIN orders o ON o.bid_id = b.id WHERE b.tenant_id = $1 AND b.livemode = $2 AND b.reference = $3"#,
         tenant_id,
         livemode,
@@ -520,6 +534,11 @@ async fn decide(services: &Services, bid_id: Uuid) -> Result<Decision> {
             ));
         }
         "expired" => return Err(Error::conflict("The 24-hour payment window has closed.")),
+        "cancelled" => {
+            return Err(Error::conflict(
+                "The auction house cancelled this win, so it cannot be paid. Please contact them.",
+            ));
+        }
         _ => {}
     }
     if bid.pay_by <= now {
@@ -724,41 +743,276 @@ impl TaskHandler for ExpireWinning {
     const IDENTIFIER: &'static str = "expire_winning";
 
     async fn run(self, ctx: WorkerContext) -> impl IntoTaskHandlerResult {
-        let pool = queue::ext::<sqlx::PgPool>(&ctx)?;
-        let expired = expire(pool, self.bid_id).await.map_err(|e| e.to_string())?;
+        let services = queue::ext::<Services>(&ctx)?;
+        let expired = lifecycle::expire(services, self.bid_id).await.map_err(|e| e.to_string())?;
         tracing::info!(bid = %self.bid_id, expired, "payment window closed");
         Ok::<(), String>(())
     }
 }
 
-/// Closes an unpaid bid whose window has passed (the `expire_winning` job).
-pub async fn expire(pool: &sqlx::PgPool, bid_id: Uuid) -> Result<bool> {
-    let expired = sqlx::query!(
-        "UPDATE winning_bids SET status = 'expired' WHERE id = $1 AND status = 'awaiting_payment' AND pay_by <= now()",
-        bid_id
-    )
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(expired > 0)
+/// Which winnings a list or an export shows. Every field narrows; none shows all.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct Filter {
+    /// Part of the reference, the buyer's email or the lot.
+    #[serde(default)]
+    pub q: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    /// `live` or `test`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Won on or after this day (`YYYY-MM-DD`, UTC).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Won on or before this day.
+    #[serde(default)]
+    pub to: Option<String>,
 }
 
-/// A tenant's winnings, newest first (for its staff).
-pub async fn list(pool: &sqlx::PgPool, tenant_id: Uuid) -> Result<Vec<Winning>> {
-    Ok(sqlx::query_as!(
+/// A filter checked and in the types the query takes.
+pub struct Checked {
+    pattern: Option<String>,
+    status: Option<String>,
+    livemode: Option<bool>,
+    from: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+}
+
+const STATUSES: [&str; 5] = ["awaiting_payment", "paid", "expired", "failed", "cancelled"];
+
+impl Filter {
+    pub fn check(&self) -> Result<Checked> {
+        let blank = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let day = |v: Option<String>, field: &'static str| {
+            v.map(|d| {
+                chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                    .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+                    .map_err(|_| Error::invalid(field, "Give a day as YYYY-MM-DD."))
+            })
+            .transpose()
+        };
+        let status = blank(&self.status);
+        if let Some(s) = &status
+            && !STATUSES.contains(&s.as_str())
+        {
+            return Err(Error::invalid("status", format!("Use one of: {}.", STATUSES.join(", "))));
+        }
+        let livemode = match blank(&self.mode).as_deref() {
+            None => None,
+            Some("live") => Some(true),
+            Some("test") => Some(false),
+            Some(_) => return Err(Error::invalid("mode", "Use live or test.")),
+        };
+        let q = blank(&self.q);
+        if q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+            return Err(Error::invalid("q", "Search for at most 200 characters."));
+        }
+        // LIKE's wildcards in what was typed are matched as themselves.
+        let pattern = q.map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        Ok(Checked {
+            pattern,
+            status,
+            livemode,
+            from: day(blank(&self.from), "from")?,
+            until: day(blank(&self.to), "to")?.map(|d| d + Duration::days(1)),
+        })
+    }
+}
+
+/// Where the next page starts: the last row's win time and id, opaque to callers.
+fn cursor_of(w: &Winning) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{}", w.won_at.timestamp_micros(), w.id))
+}
+
+fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid)> {
+    use base64::Engine as _;
+    let invalid = || Error::invalid("cursor", "This cursor is not one Remit gave out.");
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    let text = String::from_utf8(text).map_err(|_| invalid())?;
+    let (micros, id) = text.split_once('|').ok_or_else(invalid)?;
+    let at = micros.parse::<i64>().ok().and_then(DateTime::from_timestamp_micros).ok_or_else(invalid)?;
+    Ok((at, id.parse().map_err(|_| invalid())?))
+}
+
+/// Longest page a list returns.
+pub const MAX_PAGE: i64 = 200;
+
+/// One page of a tenant's winnings, newest first, and the cursor of the next page (if any).
+pub async fn search(
+    pool: &sqlx::PgPool,
+    tenant_id: Uuid,
+    filter: &Filter,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<(Vec<Winning>, Option<String>)> {
+    let f = filter.check()?;
+    let after = cursor.filter(|c| !c.is_empty()).map(parse_cursor).transpose()?;
+    let limit = limit.clamp(1, MAX_PAGE);
+    let mut rows = sqlx::query_as!(
         Winning,
         r#"SELECT b.id, b.reference, b.auction, b.lot, b.description, b.buyer_email, b.amount, b.currency, b.status,
-                b.livemode, b.won_at, b.pay_by, b.attempts, o.id AS "order_id?", o.status AS "order_status?"
-         FROM winning_bids b LEFT JOIN orders o ON o.bid_id = b.id WHERE b.tenant_id = $1 ORDER BY b.won_at DESC LIMIT 200"#,
-        tenant_id
+                b.livemode, b.won_at, b.pay_by, b.attempts, b.extended_at, b.cancel_reason, o.id AS "order_id?",
+                o.status AS "order_status?"
+         FROM winning_bids b LEFT JOIN orders o ON o.bid_id = b.id
+         WHERE b.tenant_id = $1
+           AND ($2::text IS NULL OR b.reference ILIKE $2 OR b.buyer_email ILIKE $2 OR b.lot ILIKE $2)
+           AND ($3::text IS NULL OR b.status = $3)
+           AND ($4::boolean IS NULL OR b.livemode = $4)
+           AND ($5::timestamptz IS NULL OR b.won_at >= $5)
+           AND ($6::timestamptz IS NULL OR b.won_at < $6)
+           AND ($7::timestamptz IS NULL OR (b.won_at, b.id) < ($7, $8::uuid))
+         ORDER BY b.won_at DESC, b.id DESC LIMIT $9"#,
+        tenant_id,
+        f.pattern,
+        f.status,
+        f.livemode,
+        f.from,
+        f.until,
+        after.map(|(at, _)| at),
+        after.map(|(_, id)| id),
+        limit + 1,
     )
     .fetch_all(pool)
-    .await?)
+    .await?;
+    let next = (rows.len() as i64 > limit).then(|| {
+        rows.truncate(limit as usize);
+        rows.last().map(cursor_of)
+    });
+    Ok((rows, next.flatten()))
+}
+
+/// Every winning the filter shows, as CSV lines (a header first), read from the database as they
+/// are sent: a task reads the rows one by one into a small channel that the response drains, so
+/// an export of any size holds a few rows in memory at a time (and stops when the reader goes).
+pub fn export_csv(
+    pool: sqlx::PgPool,
+    tenant_id: Uuid,
+    filter: Checked,
+) -> impl futures_util::Stream<Item = Result<String>> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<String>>(64);
+    tokio::spawn(async move {
+        let header = "id,reference,auction,lot,buyer_email,amount,currency,status,mode,won_at,pay_by,order_status,\
+                      refunded\n";
+        if tx.send(Ok(header.to_owned())).await.is_err() {
+            return;
+        }
+        let mut rows = sqlx::query!(
+            r#"SELECT b.id, b.reference, b.auction, b.lot, b.buyer_email, b.amount, b.currency, b.status, b.livemode,
+                      b.won_at, b.pay_by, o.status AS "order_status?", o.refunded_amount AS "refunded?"
+               FROM winning_bids b LEFT JOIN orders o ON o.bid_id = b.id
+               WHERE b.tenant_id = $1
+                 AND ($2::text IS NULL OR b.reference ILIKE $2 OR b.buyer_email ILIKE $2 OR b.lot ILIKE $2)
+                 AND ($3::text IS NULL OR b.status = $3)
+                 AND ($4::boolean IS NULL OR b.livemode = $4)
+                 AND ($5::timestamptz IS NULL OR b.won_at >= $5)
+                 AND ($6::timestamptz IS NULL OR b.won_at < $6)
+               ORDER BY b.won_at DESC, b.id DESC"#,
+            tenant_id,
+            filter.pattern,
+            filter.status,
+            filter.livemode,
+            filter.from,
+            filter.until,
+        )
+        .fetch(&pool);
+        loop {
+            let line = match futures_util::TryStreamExt::try_next(&mut rows).await {
+                Ok(Some(r)) => Ok(csv_line(&[
+                    r.id.to_string(),
+                    r.reference,
+                    r.auction,
+                    r.lot,
+                    r.buyer_email,
+                    r.amount.to_string(),
+                    r.currency,
+                    r.status,
+                    (if r.livemode { "live" } else { "test" }).to_owned(),
+                    r.won_at.to_rfc3339(),
+                    r.pay_by.to_rfc3339(),
+                    r.order_status.unwrap_or_default(),
+                    r.refunded.map(|a| a.to_string()).unwrap_or_default(),
+                ])),
+                Ok(None) => return,
+                Err(err) => Err(Error::from(err)),
+            };
+            let failed = line.is_err();
+            if tx.send(line).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|line| (line, rx)) })
+}
+
+/// One CSV line (RFC 4180): fields with a comma, quote or line break are quoted; a field a
+/// spreadsheet would run as a formula (`=`, `+`, `-`, `@`) is prefixed with `'`.
+pub fn csv_line(fields: &[String]) -> String {
+    let mut line = String::new();
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        let guarded = if field.starts_with(['=', '+', '-', '@']) { format!("'{field}") } else { field.clone() };
+        if guarded.contains([',', '"', '\n', '\r']) {
+            line.push('"');
+            line.push_str(&guarded.replace('"', "\"\""));
+            line.push('"');
+        } else {
+            line.push_str(&guarded);
+        }
+    }
+    line.push('\n');
+    line
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        let line = csv_line(&["a,b".into(), "say \"hi\"".into(), "=SUM(A1)".into(), "plain".into()]);
+        assert_eq!(line, "\"a,b\",\"say \"\"hi\"\"\",'=SUM(A1),plain\n");
+    }
+
+    #[test]
+    fn a_cursor_reads_back_and_a_forged_one_is_refused() {
+        let w = Winning {
+            id: Uuid::new_v4(),
+            reference: String::new(),
+            auction: String::new(),
+            lot: String::new(),
+            description: String::new(),
+            buyer_email: String::new(),
+            amount: 1,
+            currency: "usd".into(),
+            status: "paid".into(),
+            livemode: false,
+            won_at: Utc::now().trunc_subsecs(6),
+            pay_by: Utc::now(),
+            attempts: 0,
+            extended_at: None,
+            cancel_reason: None,
+            order_id: None,
+            order_status: None,
+        };
+        assert_eq!(parse_cursor(&cursor_of(&w)).unwrap(), (w.won_at, w.id));
+        assert!(parse_cursor("not-a-cursor").is_err());
+    }
+
+    #[test]
+    fn a_filter_checks_what_it_is_given() {
+        let f = Filter { q: Some(" 50%_off ".into()), ..Filter::default() }.check().unwrap();
+        assert_eq!(f.pattern.as_deref(), Some("%50\\%\\_off%"));
+        assert!(Filter { status: Some("lost".into()), ..Filter::default() }.check().is_err());
+        assert!(Filter { mode: Some("sandbox".into()), ..Filter::default() }.check().is_err());
+        assert!(Filter { from: Some("06/12/2026".into()), ..Filter::default() }.check().is_err());
+        let f =
+            Filter { to: Some("2026-12-06".into()), mode: Some("test".into()), ..Filter::default() }.check().unwrap();
+        assert_eq!(f.until.unwrap().to_rfc3339(), "2026-12-07T00:00:00+00:00");
+        assert_eq!(f.livemode, Some(false));
+    }
 
     #[test]
     fn the_application_fee_never_overflows_and_never_exceeds_the_amount() {

@@ -14,11 +14,12 @@ use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use crate::{
-    Services, crypto,
+    Services, buyer_mail, crypto,
     error::{Error, Result},
-    mail::{self, Attachment, OutgoingEmail},
+    mail::{Attachment, OutgoingEmail},
     money::format_minor,
     queue,
+    states::BuyerEmail,
     tenant_webhooks::{
         self,
         events::{ReceiptSent, TenantEvent},
@@ -159,8 +160,11 @@ pub async fn issue(services: &Services, order_id: Uuid) -> Result<Issued> {
             .await?;
         return Ok(Issued { receipt_id, created: false });
     }
-    mail::enqueue(
+    buyer_mail::send(
         &mut tx,
+        order.bid_id,
+        BuyerEmail::Receipt,
+        None,
         OutgoingEmail {
             tenant_id: Some(order.tenant_id),
             to: order.buyer_email.clone(),

@@ -93,7 +93,7 @@ pub async fn apply(
     }
     match &read {
         Read::Billing(Some(read)) => billing::events::apply(&mut tx, services, &envelope, read).await?,
-        Read::BuyerPayment(Some(current)) => checkout::events::apply(&mut tx, &envelope, current).await?,
+        Read::BuyerPayment(Some(current)) => checkout::events::apply(&mut tx, services, &envelope, current).await?,
         Read::ConnectedAccount => {
             let (account, created, livemode) = (&envelope.data.object, event_time(envelope.created), envelope.livemode);
             tenant_stripe::apply_account_updated(&mut tx, account, created, livemode).await?;

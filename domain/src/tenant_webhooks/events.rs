@@ -47,11 +47,23 @@ pub enum TenantEvent {
     /// A refund's state changed (it succeeded, failed or was canceled).
     #[serde(rename = "refund.updated")]
     RefundUpdated(RefundChanged),
+    /// A payment attempt failed (each one, with the reason).
+    #[serde(rename = "payment.failed")]
+    PaymentFailed(PaymentFailed),
+    /// A winning's payment window closed unpaid.
+    #[serde(rename = "winning.expired")]
+    WinningExpired(WinningChanged),
+    /// A winning's third payment attempt failed: its link is closed.
+    #[serde(rename = "winning.failed")]
+    WinningFailed(WinningChanged),
+    /// The tenant cancelled an unpaid winning.
+    #[serde(rename = "winning.cancelled")]
+    WinningCancelled(WinningChanged),
 }
 
 impl TenantEvent {
     /// Every event type, as endpoints subscribe to them and the documents list them.
-    pub const TYPES: [&'static str; 9] = [
+    pub const TYPES: [&'static str; 13] = [
         "remit.test",
         "stripe_account.updated",
         "payment.succeeded",
@@ -61,6 +73,10 @@ impl TenantEvent {
         "onboarding.updated",
         "refund.created",
         "refund.updated",
+        "payment.failed",
+        "winning.expired",
+        "winning.failed",
+        "winning.cancelled",
     ];
 
     /// The event's type (`"payment.succeeded"`).
@@ -75,6 +91,10 @@ impl TenantEvent {
             Self::OnboardingUpdated(_) => "onboarding.updated",
             Self::RefundCreated(_) => "refund.created",
             Self::RefundUpdated(_) => "refund.updated",
+            Self::PaymentFailed(_) => "payment.failed",
+            Self::WinningExpired(_) => "winning.expired",
+            Self::WinningFailed(_) => "winning.failed",
+            Self::WinningCancelled(_) => "winning.cancelled",
         }
     }
 
@@ -88,6 +108,10 @@ impl TenantEvent {
             Self::ReceiptSent(r) => (ObjectKind::Order, r.order.to_string()),
             Self::OnboardingUpdated(o) => (ObjectKind::Consultant, o.consultant.to_string()),
             Self::RefundCreated(r) | Self::RefundUpdated(r) => (ObjectKind::Refund, r.refund.to_string()),
+            Self::PaymentFailed(p) => (ObjectKind::Winning, p.winning.to_string()),
+            Self::WinningExpired(w) | Self::WinningFailed(w) | Self::WinningCancelled(w) => {
+                (ObjectKind::Winning, w.winning.to_string())
+            }
         }
     }
 }
@@ -101,6 +125,7 @@ pub enum ObjectKind {
     Consultant,
     WebhookEndpoint,
     Refund,
+    Winning,
 }
 
 impl ObjectKind {
@@ -111,6 +136,7 @@ impl ObjectKind {
             Self::Consultant => "consultant",
             Self::WebhookEndpoint => "webhook_endpoint",
             Self::Refund => "refund",
+            Self::Winning => "winning",
         }
     }
 }
@@ -206,6 +232,39 @@ pub struct RefundChanged {
     pub stripe_refund: String,
     /// Why the money could not be returned, for a failed refund.
     pub failure_reason: Option<String>,
+}
+
+/// `payment.failed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentFailed {
+    pub winning: Uuid,
+    pub reference: String,
+    pub lot: String,
+    #[serde(flatten)]
+    pub amount: Money,
+    /// Stripe's decline or error code, when it gave one.
+    pub failure_code: Option<String>,
+    /// What the buyer was told, in words.
+    pub reason: String,
+    /// Payment attempts left (0 after the third failure, which closes the link).
+    pub attempts_left: i32,
+}
+
+/// `winning.expired`, `winning.failed` and `winning.cancelled`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WinningChanged {
+    pub winning: Uuid,
+    pub reference: String,
+    pub auction: String,
+    pub lot: String,
+    #[serde(flatten)]
+    pub amount: Money,
+    /// `expired`, `failed` or `cancelled`.
+    pub status: String,
+    /// The payment window's end.
+    pub pay_by: chrono::DateTime<Utc>,
+    /// Why, for a cancelled winning.
+    pub reason: Option<String>,
 }
 
 /// Where an event stands among its object's events: a receiver that sees a sequence number

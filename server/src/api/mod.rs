@@ -33,9 +33,10 @@ fn both(router: Router<AppState>, path: &str, route: axum::routing::MethodRouter
 pub fn routes() -> Router<AppState> {
     let mut r = Router::new().route("/api/v1/openapi.json", get(openapi));
     r = both(r, "/api/v1/tenant", get(tenant::whoami));
-    r = both(r, "/api/v1/winnings", post(payments::register));
+    r = both(r, "/api/v1/winnings", get(payments::list).post(payments::register));
     r = both(r, "/api/v1/winnings/{id}", get(payments::get));
     r = both(r, "/api/v1/winnings/{id}/receipt", get(payments::receipt));
+    r = both(r, "/api/v1/winnings/{id}/cancel", post(payments::cancel));
     r = both(r, "/api/v1/winnings/{id}/refunds", get(refunds::list).post(refunds::create));
     r = both(r, "/api/v1/winnings/{id}/refunds/{refund}/credit-note", get(refunds::credit_note));
     r = both(r, "/payments/checkout/create", post(payments::create));

@@ -61,6 +61,40 @@ pub async fn register(
     Ok((status, Json(WinningResource::new(winning))))
 }
 
+/// `GET /api/v1/winnings`'s query: the filter, and the page.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(flatten)]
+    filter: checkout::Filter,
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// A page of winnings and where the next starts.
+#[derive(Serialize)]
+pub struct WinningsPage {
+    data: Vec<WinningResource>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+/// `GET /api/v1/winnings`: the key's tenant's winnings of the key's mode, newest first, filtered
+/// like the staff's list (`q`, `status`, `from`, `to`), `limit` (1–200, default 50) at a time.
+pub async fn list(
+    State(services): State<Services>,
+    KeyClient(client): KeyClient,
+    axum::extract::Query(query): axum::extract::Query<ListQuery>,
+) -> Result<Json<WinningsPage>, ApiError> {
+    let mut filter = query.filter;
+    filter.mode = Some(if client.mode.livemode() { "live" } else { "test" }.to_owned());
+    let limit = query.limit.unwrap_or(50);
+    let (rows, next_cursor) =
+        checkout::search(&services.pool, client.tenant_id, &filter, query.cursor.as_deref(), limit).await?;
+    Ok(Json(WinningsPage { data: rows.into_iter().map(WinningResource::new).collect(), next_cursor }))
+}
+
 /// `GET /api/v1/winnings/{id}`: a bid of the key's tenant and mode with its refunds and
 /// disputes; any other is 404.
 pub async fn get(
@@ -86,6 +120,26 @@ pub async fn receipt(
     let id: Uuid = id.parse().map_err(|_| domain::Error::NotFound("receipt"))?;
     let file = domain::receipts::for_tenant(&services, client.tenant_id, Some(client.mode.livemode()), id).await?;
     Ok(pdf_response(file))
+}
+
+#[derive(Deserialize)]
+pub struct Cancellation {
+    reason: String,
+}
+
+/// `POST /api/v1/winnings/{id}/cancel`: cancels an unpaid win of the key's tenant and mode; the
+/// buyer is emailed the reason and the tenant's endpoints get `winning.cancelled`.
+pub async fn cancel(
+    State(services): State<Services>,
+    KeyClient(client): KeyClient,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Cancellation>,
+) -> Result<Json<WinningResource>, ApiError> {
+    let id: Uuid = id.parse().map_err(|_| domain::Error::NotFound("winning bid"))?;
+    let actor = checkout::lifecycle::Actor::ApiKey { livemode: client.mode.livemode() };
+    checkout::lifecycle::cancel(&services, client.tenant_id, actor, id, &body.reason).await?;
+    let winning = checkout::for_tenant(&services, client.tenant_id, Some(client.mode.livemode()), id).await?;
+    Ok(Json(WinningResource::new(winning)))
 }
 
 #[derive(Deserialize)]

@@ -197,7 +197,7 @@ async fn play(
     settled(services, bid.id, &expected).await?;
     domain(seed::backdate_lot(services, bid.id, since, since - story_at).await, "dating the lot")?;
     if demo.story == Expired {
-        domain(checkout::expire(&services.pool, bid.id).await, "closing the window")?;
+        domain(checkout::lifecycle::expire(services, bid.id).await, "closing the window")?;
     }
     Ok(())
 }

@@ -7,3 +7,4 @@ pub mod metrics;
 pub mod outbox;
 pub mod receipts;
 pub mod stripe_webhook;
+pub mod winnings;

@@ -160,6 +160,9 @@ const CASES: &[Case] = &[
     rpc("/rpc/register_winning", Access::Roles(TENANT_STAFF)),
     rpc_with("/rpc/winning", Access::Roles(TENANT_STAFF), 404),
     rpc_with("/rpc/refund_winning", Access::Roles(TENANT_STAFF), 404),
+    rpc_with("/rpc/cancel_winning", Access::Roles(TENANT_STAFF), 404),
+    rpc_with("/rpc/extend_winning", Access::Roles(TENANT_STAFF), 404),
+    rpc_with("/rpc/resend_payment_link", Access::Roles(TENANT_STAFF), 404),
     rpc("/rpc/pay_page", Access::Everyone),
     rpc("/rpc/pay_winning", Access::Everyone),
     rpc_with("/rpc/payment_result", Access::Everyone, 404),
@@ -205,15 +208,18 @@ const CASES: &[Case] = &[
     route("POST", "/api/v1/consultants/me/account-session/", Access::Roles(CONSULTANT), 409),
     // Key-authenticated: a session is not a key.
     route("POST", "/api/v1/winnings/", Access::Everyone, 401),
+    route("GET", "/api/v1/winnings/", Access::Everyone, 401),
     route("GET", "/api/v1/winnings/{winning}/", Access::Everyone, 401),
     route("GET", "/api/v1/winnings/{winning}/receipt/", Access::Everyone, 401),
     route("GET", "/api/v1/winnings/{winning}/refunds/", Access::Everyone, 401),
     route("POST", "/api/v1/winnings/{winning}/refunds/", Access::Everyone, 401),
+    route("POST", "/api/v1/winnings/{winning}/cancel/", Access::Everyone, 401),
     route("GET", "/api/v1/winnings/{winning}/refunds/{refund}/credit-note/", Access::Everyone, 401),
     // Receipts: by the buyer's link (the lot is not paid yet: not found, for everyone), and for
     // the tenant's staff (this bid is not theirs: authorised, then not found).
     route("GET", "/pay/{token}/receipt.pdf", Access::Everyone, 404),
     route("GET", "/winnings/{winning}/receipt.pdf", Access::Roles(TENANT_STAFF), 404),
+    route("GET", "/winnings/export.csv", Access::Roles(TENANT_STAFF), 200),
     route("GET", "/winnings/{winning}/refunds/{refund}/credit-note.pdf", Access::Roles(TENANT_STAFF), 404),
     // The buyer's payment routes: unknown links and sessions are not found, for everyone.
     route("POST", "/payments/checkout/create/", Access::Everyone, 404),
@@ -509,6 +515,14 @@ async fn form_for(app: &TestApp, f: &Fixtures, path: &str, who: Option<Role>, n:
             ("currency", "usd".into()),
         ]),
         "/rpc/winning" => pairs(&[("id", uuid::Uuid::new_v4().to_string())]),
+        "/rpc/cancel_winning" => {
+            pairs(&[("winning_id", uuid::Uuid::new_v4().to_string()), ("reason", "matrix".into())])
+        }
+        "/rpc/extend_winning" => pairs(&[
+            ("winning_id", uuid::Uuid::new_v4().to_string()),
+            ("pay_by", (chrono::Utc::now() + chrono::Duration::hours(30)).format("%Y-%m-%dT%H:%M").to_string()),
+        ]),
+        "/rpc/resend_payment_link" => pairs(&[("winning_id", uuid::Uuid::new_v4().to_string())]),
         "/rpc/refund_winning" => pairs(&[
             ("winning_id", uuid::Uuid::new_v4().to_string()),
             ("amount", "1.00".into()),

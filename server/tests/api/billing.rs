@@ -494,7 +494,7 @@ async fn duplicated_and_reordered_events_leave_the_state_in_order_delivery_leave
     assert!(in_order[5].contains("payment failed"), "the dunning email was queued: {}", in_order[5]);
 
     for seed in [1, 7, 42] {
-        sqlx::query("TRUNCATE stripe_events, payment_outcomes, payment_transactions, invoices, subscriptions, payment_methods, email_attachments, emails")
+        sqlx::query("TRUNCATE stripe_events, payment_outcomes, payment_transactions, invoices, subscriptions, payment_methods, email_attachments, winning_emails, emails")
             .execute(&app.services.pool)
             .await
             .unwrap();

@@ -28,3 +28,4 @@ mod startup;
 mod stripe_webhooks;
 mod tenant_stripe;
 mod tenant_webhooks;
+mod winnings;

@@ -697,7 +697,32 @@ fn one_of_each() -> Vec<TenantEvent> {
         }),
         TenantEvent::RefundCreated(refund(RefundStatus::Pending)),
         TenantEvent::RefundUpdated(refund(RefundStatus::Failed)),
+        TenantEvent::PaymentFailed(domain::tenant_webhooks::events::PaymentFailed {
+            winning: Uuid::new_v4(),
+            reference: "AUC-1".into(),
+            lot: "42".into(),
+            amount: domain::money::Money::stored(5_000, "usd").unwrap(),
+            failure_code: Some("card_declined".into()),
+            reason: "Your card was declined. Try another card.".into(),
+            attempts_left: 2,
+        }),
+        TenantEvent::WinningExpired(winning("expired")),
+        TenantEvent::WinningFailed(winning("failed")),
+        TenantEvent::WinningCancelled(winning("cancelled")),
     ]
+}
+
+fn winning(status: &str) -> domain::tenant_webhooks::events::WinningChanged {
+    domain::tenant_webhooks::events::WinningChanged {
+        winning: Uuid::new_v4(),
+        reference: "AUC-1".into(),
+        auction: "Spring sale".into(),
+        lot: "42".into(),
+        amount: domain::money::Money::stored(5_000, "usd").unwrap(),
+        status: status.into(),
+        pay_by: chrono::Utc::now(),
+        reason: None,
+    }
 }
 
 fn refund(status: domain::refunds::RefundStatus) -> domain::tenant_webhooks::events::RefundChanged {
