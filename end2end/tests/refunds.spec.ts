@@ -34,7 +34,9 @@ test("an owner refunds half a paid lot: the buyer's credit note is emailed and v
 
     // The owner opens the winning from the list once the payment is in.
     await page.goto("/winnings");
+    await ready(page, testInfo);
     await page.getByRole("link", { name: reference }).click();
+    await expect(page).toHaveURL(/\/winnings\/[0-9a-f-]{36}$/);
     await expect(async () => {
       await page.reload();
       await expect(page.getByTestId("refundable")).toContainText("Up to $125.00", { timeout: 1000 });
