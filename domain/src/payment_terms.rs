@@ -2,7 +2,8 @@
 //! own or `PLATFORM_FEE_BPS`), whether a refund gives that fee back in proportion, and the amount
 //! per currency above which a payment asks the card issuer for 3D Secure (Remit's table, or the
 //! tenant's own where a platform admin set one). Set by platform admins (audited), shown to the
-//! tenant, and read by each new Checkout attempt.
+//! tenant, and read by each new Checkout attempt. Beside them, the tenant owner's own choice of
+//! second chance for runners-up.
 
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -50,6 +51,8 @@ pub struct Terms {
     pub refund_application_fee: bool,
     /// Every supported currency, in Remit's order.
     pub three_d_secure: Vec<Threshold>,
+    /// Whether a lot whose winner did not pay is offered to the runners-up (the tenant's choice).
+    pub second_chance: bool,
 }
 
 /// What a new Checkout attempt needs: the fee and the threshold of its currency.
@@ -83,10 +86,13 @@ pub async fn for_payment(
 
 /// A tenant's terms (for its staff, and for platform admins).
 pub async fn of_tenant(services: &Services, tenant_id: Uuid) -> Result<Terms> {
-    let tenant = sqlx::query!("SELECT platform_fee_bps, refund_application_fee FROM tenants WHERE id = $1", tenant_id)
-        .fetch_optional(&services.pool)
-        .await?
-        .ok_or(Error::NotFound("tenant"))?;
+    let tenant = sqlx::query!(
+        "SELECT platform_fee_bps, refund_application_fee, second_chance FROM tenants WHERE id = $1",
+        tenant_id
+    )
+    .fetch_optional(&services.pool)
+    .await?
+    .ok_or(Error::NotFound("tenant"))?;
     let overrides: Vec<(String, i64)> =
         sqlx::query!("SELECT currency, above FROM three_d_secure_thresholds WHERE tenant_id = $1", tenant_id)
             .fetch_all(&services.pool)
@@ -112,6 +118,7 @@ pub async fn of_tenant(services: &Services, tenant_id: Uuid) -> Result<Terms> {
         fee_is_default: tenant.platform_fee_bps.is_none(),
         refund_application_fee: tenant.refund_application_fee,
         three_d_secure,
+        second_chance: tenant.second_chance,
     })
 }
 
@@ -191,6 +198,28 @@ pub async fn set_fee(
         },
     )
     .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The tenant's owner turns second chance on or off (see `checkout::lifecycle::offer_next`).
+/// Audited.
+pub async fn set_second_chance(services: &Services, owner: &Principal, tenant_id: Uuid, enabled: bool) -> Result<()> {
+    let mut tx = services.pool.begin().await?;
+    let name =
+        sqlx::query_scalar!("UPDATE tenants SET second_chance = $2 WHERE id = $1 RETURNING name", tenant_id, enabled)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::NotFound("tenant"))?;
+    let entry = audit::Entry {
+        tenant_id: Some(tenant_id),
+        actor: Some(owner),
+        action: if enabled { "tenant.second_chance_on" } else { "tenant.second_chance_off" },
+        target: Some(name),
+        reason: None,
+        details: serde_json::json!({}),
+    };
+    audit::record(&mut tx, entry).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -245,6 +245,7 @@ pub async fn ensure_demo_lot(services: &Services) -> Result<String> {
                 buyer_email: DEMO_BUYER.into(),
                 amount: 42_500,
                 currency: "usd".into(),
+                runners_up: vec![],
             };
             let livemode = services.stripe.platform().livemode();
             let token = demo_lot_token(&services.settings.encryption_key, &reference);

@@ -116,6 +116,7 @@ async fn paid_sessions(services: &Services, sandbox: &str) -> Vec<String> {
             buyer_email: buyer.clone(),
             amount: 12_500,
             currency: "usd".into(),
+            runners_up: vec![],
         };
         checkout::register(services, tenant, false, None, &lot).await.expect("a win");
         // Stored mail keeps no one-time links; the development outbox opens them.

@@ -29,6 +29,7 @@ pub struct TermsView {
     pub fee_is_default: bool,
     pub refund_application_fee: bool,
     pub three_d_secure: Vec<ThresholdView>,
+    pub second_chance: bool,
 }
 
 #[cfg(feature = "ssr")]
@@ -57,7 +58,18 @@ pub(crate) async fn view_of(services: &domain::Services, tenant_id: uuid::Uuid) 
                 is_default: t.is_default,
             })
             .collect(),
+        second_chance: terms.second_chance,
     })
+}
+
+/// The tenant's owner turns second chance for runners-up on (the ticked checkbox) or off.
+#[server(prefix = "/rpc", endpoint = "set_second_chance")]
+pub async fn set_second_chance(enabled: Option<String>) -> Result<(), AppError> {
+    use domain::auth::policy;
+    let owner = crate::server::authorize(policy::TENANT_OWNER)?;
+    let services = crate::server::services()?;
+    domain::payment_terms::set_second_chance(&services, &owner, owner.tenant()?, enabled.is_some()).await?;
+    Ok(())
 }
 
 /// The terms page of a tenant, for platform admins.

@@ -222,6 +222,7 @@ pub async fn register_winning(
         buyer_email,
         amount: amount.amount,
         currency: currency_code.code().to_owned(),
+        runners_up: vec![],
     };
     let livemode = services.stripe.platform().livemode();
     domain::checkout::register(&services, staff.tenant()?, livemode, Some(staff.user_id), &input).await?;

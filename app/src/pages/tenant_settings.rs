@@ -3,7 +3,10 @@ use leptos_meta::Title;
 
 use super::people::{PeopleActions, PeopleTable};
 use crate::{
-    api::tenant::{InviteMember, RenameTenant, TenantSettings, load_tenant_settings},
+    api::{
+        payment_terms::SetSecondChance,
+        tenant::{InviteMember, RenameTenant, TenantSettings, load_tenant_settings},
+    },
     components::{
         forms::{FieldError, FormError, TextField, action_error},
         status::Loaded,
@@ -15,14 +18,15 @@ use crate::{
 pub fn TenantSettingsPage() -> impl IntoView {
     let invite = ServerAction::<InviteMember>::new();
     let rename = ServerAction::<RenameTenant>::new();
+    let second_chance = ServerAction::<SetSecondChance>::new();
     let manage = PeopleActions::new();
     let data = Resource::new(
-        move || (invite.version().get(), rename.version().get(), manage.version()),
+        move || (invite.version().get(), rename.version().get(), manage.version(), second_chance.version().get()),
         |_| load_tenant_settings(),
     );
     view! {
         <Title text="Tenant settings"/>
-        <Loaded data view=move |s| view! { <Settings s invite rename manage/> }/>
+        <Loaded data view=move |s| view! { <Settings s invite rename manage second_chance/> }/>
     }
 }
 
@@ -32,7 +36,10 @@ fn Settings(
     invite: ServerAction<InviteMember>,
     rename: ServerAction<RenameTenant>,
     manage: PeopleActions,
+    second_chance: ServerAction<SetSecondChance>,
 ) -> impl IntoView {
+    let second_chance_error = action_error(second_chance);
+    let second_chance_on = s.terms.second_chance;
     let invite_error = action_error(invite);
     let rename_error = action_error(rename);
     let can_rename = s.can_rename();
@@ -70,6 +77,23 @@ fn Settings(
                     {s.terms.three_d_secure.iter().map(|t| t.above.clone()).collect::<Vec<_>>().join(", ")}
                     "."
                 </p>
+                <p class="mt-1 text-sm text-gray-600" data-testid="second-chance">
+                    {if second_chance_on {
+                        "Second chance is on: when a winner does not pay, the lot is offered to the runners-up your system registered, best first, each with 24 hours."
+                    } else {
+                        "Second chance is off: a lot whose winner does not pay is not offered to the runners-up."
+                    }}
+                </p>
+                {can_rename.then(|| view! {
+                    <FormError error=second_chance_error/>
+                    <ActionForm action=second_chance attr:class="mt-2 flex items-center gap-2">
+                        <label class="flex items-center gap-2 text-sm">
+                            <input type="checkbox" name="enabled" value="yes" checked=second_chance_on/>
+                            "Offer unpaid lots to the runners-up"
+                        </label>
+                        <button type="submit" class=ui::BUTTON_QUIET>"Save"</button>
+                    </ActionForm>
+                })}
             </section>
             <section class=ui::CARD>
                 <h2 class="mb-4 text-lg font-semibold text-gray-900">"People"</h2>

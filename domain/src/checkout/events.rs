@@ -570,6 +570,7 @@ async fn failed(
             .await?;
         let event = TenantEvent::WinningFailed(locked.changed("failed", Some(failure.explain()))?);
         tenant_webhooks::events::emit(conn, row.tenant_id, row.livemode, event).await?;
+        lifecycle::offer_next(conn, services, &locked).await?;
         let message = format!(
             "Payment for lot {} ({amount}) by {} failed {MAX_ATTEMPTS} times; the payment link is closed.",
             bid.lot, bid.buyer_email

@@ -23,7 +23,7 @@ use crate::{
     stripe::upstream,
     tenant_webhooks::{
         self,
-        events::{TenantEvent, WinningChanged},
+        events::{RunnerUpOffered, TenantEvent, WinningChanged},
     },
 };
 
@@ -228,8 +228,106 @@ pub async fn expire(services: &Services, bid_id: Uuid) -> Result<bool> {
     buyer_mail::send(&mut tx, bid.id, BuyerEmail::WindowClosed, None, email).await?;
     let event = TenantEvent::WinningExpired(bid.changed("expired", None)?);
     tenant_webhooks::events::emit(&mut tx, bid.tenant_id, bid.livemode, event).await?;
+    offer_next(&mut tx, services, &bid).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// Second chance: after `bid` closed unpaid (expired, or its third attempt failed), offers the
+/// lot to the next runner-up of its first winning, if its tenant turned second chance on. The
+/// offer is a winning of its own (reference `<first>-R<position>`) with a fresh 24-hour window,
+/// the same rules, reminders and events; `winning.offered_to_runner_up` tells the tenant. Runs in
+/// the transaction that closed `bid`, under its lock; the unique index on a lot's live offer
+/// makes a second concurrent offer impossible. `None` when nobody was offered the lot.
+pub(crate) async fn offer_next(conn: &mut PgConnection, services: &Services, bid: &Bid) -> Result<Option<Uuid>> {
+    let root = sqlx::query!(
+        "SELECT b.root_bid_id, r.reference, r.description, t.second_chance
+         FROM winning_bids b JOIN winning_bids r ON r.id = b.root_bid_id JOIN tenants t ON t.id = b.tenant_id
+         WHERE b.id = $1",
+        bid.id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !root.second_chance {
+        return Ok(None);
+    }
+    let Some(next) = sqlx::query!(
+        "SELECT position, buyer_email, amount FROM runner_up_bids
+         WHERE root_bid_id = $1 AND offered_bid_id IS NULL ORDER BY position LIMIT 1 FOR UPDATE",
+        root.root_bid_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let id = Uuid::new_v4();
+    let token = crypto::random_token();
+    let offered = sqlx::query_scalar!(
+        "INSERT INTO winning_bids (id, root_bid_id, runner_up_position, tenant_id, livemode, reference, auction, lot,
+             description, buyer_email, amount, currency, token_hash, token_sealed, pay_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now() + interval '24 hours')
+         ON CONFLICT DO NOTHING RETURNING pay_by",
+        id,
+        root.root_bid_id,
+        next.position,
+        bid.tenant_id,
+        bid.livemode,
+        format!("{}-R{}", root.reference, next.position),
+        bid.auction,
+        bid.lot,
+        root.description,
+        next.buyer_email,
+        next.amount,
+        bid.currency,
+        crypto::token_hash(&token),
+        seal_token(&services.settings.encryption_key, &token)?,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(pay_by) = offered else { return Ok(None) };
+    sqlx::query!(
+        "UPDATE runner_up_bids SET offered_bid_id = $3 WHERE root_bid_id = $1 AND position = $2",
+        root.root_bid_id,
+        next.position,
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
+    queue::enqueue_with(
+        &mut *conn,
+        super::ExpireWinning { bid_id: id },
+        JobSpec::builder().run_at(pay_by).max_attempts(12).build(),
+    )
+    .await?;
+    schedule_reminders(conn, id, pay_by).await?;
+    let offer = lock(conn, id).await?;
+    let link = services.settings.public_url(&format!("/pay/{token}"));
+    let body = format!(
+        "Good news from {tenant}: lot {lot} ({auction}) is offered to you at your bid of {amount}, because the \
+         winning bidder did not pay.\n\nIt is yours if you pay by {deadline} (24 hours) on Stripe's secure page:\n{link}\n\n\
+         If you no longer want it, just let the link expire.\n",
+        tenant = offer.tenant,
+        lot = offer.lot,
+        auction = offer.auction,
+        amount = offer.amount_text(),
+        deadline = pay_by.format("%-d %B %Y, %H:%M UTC"),
+    );
+    let subject = format!("Lot {} is offered to you — {}", offer.lot, offer.tenant);
+    let email = offer.email(&services.settings.encryption_key, subject, body, Some(&link))?;
+    buyer_mail::send(conn, id, BuyerEmail::PaymentLink, None, email).await?;
+    let event = TenantEvent::WinningOfferedToRunnerUp(RunnerUpOffered {
+        winning: id,
+        previous_winning: bid.id,
+        reference: offer.reference.clone(),
+        auction: offer.auction.clone(),
+        lot: offer.lot.clone(),
+        amount: Money::stored(offer.amount, &offer.currency)?,
+        position: next.position,
+        pay_by,
+    });
+    tenant_webhooks::events::emit(conn, bid.tenant_id, bid.livemode, event).await?;
+    Ok(Some(id))
 }
 
 /// Who acts on a winning: its tenant's staff, or its system with an API key of its mode.
@@ -382,6 +480,16 @@ pub async fn extend(
     }
     if bid.extended_at.is_some() {
         return Err(Error::conflict("This winning's window was extended once already."));
+    }
+    let offered = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM winning_bids o JOIN winning_bids b ON b.root_bid_id = o.root_bid_id
+                          WHERE b.id = $1 AND o.id <> b.id AND o.won_at > b.won_at) AS "offered!""#,
+        bid_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if offered {
+        return Err(Error::conflict("The lot was offered to a runner-up after this window closed."));
     }
     extension_allowed(bid.won_at, bid.pay_by, new_pay_by, Utc::now()).map_err(|m| Error::invalid("pay_by", m))?;
     // An expired winning's link was dropped: it gets a new one.

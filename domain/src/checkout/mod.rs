@@ -53,7 +53,21 @@ pub struct NewWinning {
     /// Minor units (cents for USD).
     pub amount: i64,
     pub currency: String,
+    /// The next-highest bids, best first: if the winner does not pay and the tenant turned
+    /// second chance on, the lot is offered to them in turn.
+    #[serde(default)]
+    pub runners_up: Vec<RunnerUp>,
 }
+
+/// A runner-up bid: who, and for how much (minor units of the win's currency).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct RunnerUp {
+    pub buyer_email: String,
+    pub amount: i64,
+}
+
+/// At most this many runners-up per win.
+pub const MAX_RUNNERS_UP: usize = 10;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Winning {
@@ -128,12 +142,20 @@ pub(crate) async fn register_with_token(
         Error::invalid("currency", format!("Use one of: {}.", Currency::supported().collect::<Vec<_>>().join(", ")))
     })?;
     Money::chargeable(input.amount, currency, "amount")?;
+    if input.runners_up.len() > MAX_RUNNERS_UP {
+        return Err(Error::invalid("runners_up", format!("Give at most {MAX_RUNNERS_UP} runners-up.")));
+    }
+    for runner_up in &input.runners_up {
+        crate::auth::sign_in::validate_email(&runner_up.buyer_email)
+            .map_err(|_| Error::invalid("runners_up", "Give each runner-up's email address, like name@example.com."))?;
+        Money::chargeable(runner_up.amount, currency, "runners_up")?;
+    }
 
     let mut tx = services.pool.begin().await?;
     let inserted = sqlx::query_scalar!(
-        "INSERT INTO winning_bids (id, tenant_id, livemode, reference, auction, lot, description, buyer_email, amount,
-             currency, token_hash, pay_by, created_by, token_sealed)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now() + $12::interval, $13, $14)
+        "INSERT INTO winning_bids (id, root_bid_id, tenant_id, livemode, reference, auction, lot, description,
+             buyer_email, amount, currency, token_hash, pay_by, created_by, token_sealed)
+         VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now() + $12::interval, $13, $14)
          ON CONFLICT (tenant_id, livemode, reference) DO NOTHING RETURNING id",
         Uuid::new_v4(),
         tenant_id,
@@ -177,6 +199,17 @@ pub(crate) async fn register_with_token(
             MailKind::Winning,
             services.settings.mail_limits.winnings_per_hour,
         )
+        .await?;
+    }
+    for (position, runner_up) in (1..).zip(&input.runners_up) {
+        sqlx::query!(
+            "INSERT INTO runner_up_bids (root_bid_id, position, buyer_email, amount) VALUES ($1, $2, $3, $4)",
+            id,
+            position,
+            runner_up.buyer_email.trim(),
+            runner_up.amount
+        )
+        .execute(&mut *tx)
         .await?;
     }
     let winning = get(&mut tx, id).await?;

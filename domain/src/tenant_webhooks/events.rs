@@ -59,11 +59,14 @@ pub enum TenantEvent {
     /// The tenant cancelled an unpaid winning.
     #[serde(rename = "winning.cancelled")]
     WinningCancelled(WinningChanged),
+    /// Second chance: the lot was offered to the next runner-up, as a winning of its own.
+    #[serde(rename = "winning.offered_to_runner_up")]
+    WinningOfferedToRunnerUp(RunnerUpOffered),
 }
 
 impl TenantEvent {
     /// Every event type, as endpoints subscribe to them and the documents list them.
-    pub const TYPES: [&'static str; 13] = [
+    pub const TYPES: [&'static str; 14] = [
         "remit.test",
         "stripe_account.updated",
         "payment.succeeded",
@@ -77,6 +80,7 @@ impl TenantEvent {
         "winning.expired",
         "winning.failed",
         "winning.cancelled",
+        "winning.offered_to_runner_up",
     ];
 
     /// The event's type (`"payment.succeeded"`).
@@ -95,6 +99,7 @@ impl TenantEvent {
             Self::WinningExpired(_) => "winning.expired",
             Self::WinningFailed(_) => "winning.failed",
             Self::WinningCancelled(_) => "winning.cancelled",
+            Self::WinningOfferedToRunnerUp(_) => "winning.offered_to_runner_up",
         }
     }
 
@@ -112,6 +117,7 @@ impl TenantEvent {
             Self::WinningExpired(w) | Self::WinningFailed(w) | Self::WinningCancelled(w) => {
                 (ObjectKind::Winning, w.winning.to_string())
             }
+            Self::WinningOfferedToRunnerUp(o) => (ObjectKind::Winning, o.winning.to_string()),
         }
     }
 }
@@ -265,6 +271,25 @@ pub struct WinningChanged {
     pub pay_by: chrono::DateTime<Utc>,
     /// Why, for a cancelled winning.
     pub reason: Option<String>,
+}
+
+/// `winning.offered_to_runner_up`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunnerUpOffered {
+    /// The offer: a winning of its own, with its own payment link.
+    pub winning: Uuid,
+    /// The winning that closed unpaid.
+    pub previous_winning: Uuid,
+    /// `<first reference>-R<position>`.
+    pub reference: String,
+    pub auction: String,
+    pub lot: String,
+    /// The runner-up's bid.
+    #[serde(flatten)]
+    pub amount: Money,
+    /// 1 for the best runner-up, then 2, …
+    pub position: i32,
+    pub pay_by: chrono::DateTime<Utc>,
 }
 
 /// Where an event stands among its object's events: a receiver that sees a sequence number

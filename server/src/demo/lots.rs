@@ -172,6 +172,7 @@ async fn play(
         buyer_email: demo.buyer.to_owned(),
         amount: demo.amount,
         currency: "usd".into(),
+        runners_up: vec![],
     };
     let (bid, token) = domain(seed::register_demo_lot(services, tenant, &winning).await, "registering")?;
     let (cards, expected): (&[&str], Expected) = match demo.story {

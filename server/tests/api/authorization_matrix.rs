@@ -192,6 +192,7 @@ const CASES: &[Case] = &[
     rpc_with("/rpc/tenant_terms", Access::Roles(PLATFORM_ADMIN), 404),
     rpc_with("/rpc/set_tenant_fee", Access::Roles(PLATFORM_ADMIN), 404),
     rpc_with("/rpc/set_three_d_secure", Access::Roles(PLATFORM_ADMIN), 404),
+    rpc("/rpc/set_second_chance", Access::Roles(TENANT_OWNER)),
     rpc("/rpc/jobs_overview", Access::Roles(PLATFORM_ADMIN)),
     rpc_with("/rpc/retry_job", Access::Roles(PLATFORM_ADMIN), 404),
     rpc_with("/rpc/retry_stripe_event", Access::Roles(PLATFORM_ADMIN), 404),
@@ -395,6 +396,7 @@ async fn fixtures(app: &TestApp) -> Fixtures {
         buyer_email: "matrix-buyer@example.com".into(),
         amount: 5_000,
         currency: "usd".into(),
+        runners_up: vec![],
     };
     domain::checkout::register(&app.services, tenant, false, None, &win).await.unwrap();
     let link = app.latest_link("matrix-buyer@example.com", &app.url("/pay/")).await;

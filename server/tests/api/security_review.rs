@@ -334,6 +334,7 @@ async fn test_and_live_bids_are_paid_through_their_own_stripe_keys() {
             buyer_email: format!("{reference}@example.com").to_lowercase(),
             amount: 5_000,
             currency: "usd".into(),
+            runners_up: vec![],
         };
         domain::checkout::register(&app.services, tenant, mode, None, &win).await.unwrap();
         let link = app.latest_link(&win.buyer_email, &app.url("/pay/")).await;

@@ -709,6 +709,16 @@ fn one_of_each() -> Vec<TenantEvent> {
         TenantEvent::WinningExpired(winning("expired")),
         TenantEvent::WinningFailed(winning("failed")),
         TenantEvent::WinningCancelled(winning("cancelled")),
+        TenantEvent::WinningOfferedToRunnerUp(domain::tenant_webhooks::events::RunnerUpOffered {
+            winning: Uuid::new_v4(),
+            previous_winning: Uuid::new_v4(),
+            reference: "AUC-1-R1".into(),
+            auction: "Spring sale".into(),
+            lot: "42".into(),
+            amount: domain::money::Money::stored(4_500, "usd").unwrap(),
+            position: 1,
+            pay_by: chrono::Utc::now(),
+        }),
     ]
 }
 

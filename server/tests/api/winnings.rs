@@ -219,12 +219,12 @@ async fn the_list_searches_filters_and_pages_and_the_export_streams_a_hundred_th
     let key = api_key(&app).await;
     let tenant = app.tenant_id().await;
     sqlx::query(
-        "INSERT INTO winning_bids (id, tenant_id, livemode, reference, auction, lot, buyer_email, amount, currency,
-             token_hash, pay_by, won_at)
-         SELECT gen_random_uuid(), $1, false, 'BULK-' || i, 'Bulk sale', i::text, 'bulk' || i || '@example.com',
+        "INSERT INTO winning_bids (id, root_bid_id, tenant_id, livemode, reference, auction, lot, buyer_email, amount,
+             currency, token_hash, pay_by, won_at)
+         SELECT id, id, $1, false, 'BULK-' || i, 'Bulk sale', i::text, 'bulk' || i || '@example.com',
                 1000 + i, 'usd', decode(md5('bulk' || i), 'hex'), now() + interval '1 day',
                 now() - make_interval(secs => i)
-         FROM generate_series(1, 100000) i",
+         FROM (SELECT gen_random_uuid() AS id, i FROM generate_series(1, 100000) i) bulk",
     )
     .bind(tenant)
     .execute(&app.services.pool)
@@ -284,4 +284,85 @@ async fn the_list_searches_filters_and_pages_and_the_export_streams_a_hundred_th
     assert!(lines.iter().any(|l| l.contains(",BULK-100000,")));
     let (status, _) = app.page(Some(Role::Consultant), "/winnings/export.csv").await;
     assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn second_chance_offers_an_unpaid_lot_to_each_runner_up_in_turn_and_only_once() {
+    let app = spawn_app().await;
+    crate::tenant_stripe::connected(&app).await;
+    let key = api_key(&app).await;
+    let register = |reference: &str| {
+        json!({ "reference": reference, "auction": "Spring sale", "lot": "42", "buyer_email": "buyer@example.com",
+                "amount": 12_500, "currency": "usd",
+                "runners_up": [{ "buyer_email": "second@example.com", "amount": 11_000 },
+                               { "buyer_email": "third@example.com", "amount": 10_000 }] })
+    };
+    let bad = json!({ "reference": "SC-BAD", "auction": "Spring sale", "lot": "1", "buyer_email": "buyer@example.com",
+                      "amount": 12_500, "currency": "usd", "runners_up": [{ "buyer_email": "nobody", "amount": 100 }] });
+    assert_eq!(app.json_with_key(Method::POST, "/api/v1/winnings", &key, Some(bad)).await.0, 422);
+    let close = |reference: &'static str| {
+        let app = &app;
+        async move {
+            let id: uuid::Uuid = sqlx::query_scalar(
+                "UPDATE winning_bids SET pay_by = now() - interval '1 second' WHERE reference = $1 RETURNING id",
+            )
+            .bind(reference)
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap();
+            id
+        }
+    };
+    let offers = |app: &TestApp| {
+        let pool = app.services.pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, String, i64, String)>(
+                "SELECT reference, buyer_email, amount, status FROM winning_bids WHERE reference LIKE 'SC-%' ORDER BY won_at, reference",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+
+    // Off (the default): the window closes and nobody else is offered the lot.
+    assert_eq!(app.json_with_key(Method::POST, "/api/v1/winnings", &key, Some(register("SC-OFF"))).await.0, 201);
+    let off = close("SC-OFF").await;
+    assert!(domain::checkout::lifecycle::expire(&app.services, off).await.unwrap());
+    assert_eq!(offers(&app).await.len(), 1);
+
+    // On: the first runner-up is offered the lot at their bid, with a fresh 24-hour window.
+    let owner = app.client();
+    app.sign_in(&owner, Role::TenantOwner).await;
+    assert_eq!(app.rpc(&owner, "set_second_chance", &[("enabled", "yes")]).await.status(), 200);
+    assert_eq!(app.json_with_key(Method::POST, "/api/v1/winnings", &key, Some(register("SC-ON"))).await.0, 201);
+    let first = close("SC-ON").await;
+    assert!(domain::checkout::lifecycle::expire(&app.services, first).await.unwrap());
+    let now = offers(&app).await;
+    assert_eq!(now[2], ("SC-ON-R1".to_owned(), "second@example.com".to_owned(), 11_000, "awaiting_payment".to_owned()));
+    let link = app.latest_link_about("second@example.com", "Lot 42 is offered to you", &app.url("/pay/")).await;
+    assert_eq!(reqwest::get(&link).await.unwrap().status(), 200);
+    let offered = events(&app, "winning.offered_to_runner_up").await;
+    assert_eq!(
+        (offered.len(), offered[0]["position"].as_i64(), offered[0]["amount"].as_i64()),
+        (1, Some(1), Some(11_000))
+    );
+    assert_eq!(offered[0]["previous_winning"], first.to_string());
+
+    // Its window closes too, seen by two workers at once: exactly one offer to the next.
+    let second = close("SC-ON-R1").await;
+    let (a, b) = tokio::join!(
+        domain::checkout::lifecycle::expire(&app.services, second),
+        domain::checkout::lifecycle::expire(&app.services, second)
+    );
+    assert_eq!([a.unwrap(), b.unwrap()].iter().filter(|closed| **closed).count(), 1);
+    let now = offers(&app).await;
+    let live: Vec<&str> = now.iter().filter(|o| o.3 == "awaiting_payment").map(|o| o.0.as_str()).collect();
+    assert_eq!(live, ["SC-ON-R2"], "one live offer for the lot");
+
+    // The last runner-up lets it lapse: no one is left.
+    let third = close("SC-ON-R2").await;
+    assert!(domain::checkout::lifecycle::expire(&app.services, third).await.unwrap());
+    assert_eq!(offers(&app).await.len(), 4);
+    assert_eq!(events(&app, "winning.offered_to_runner_up").await.len(), 2);
 }
