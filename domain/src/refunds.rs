@@ -194,6 +194,7 @@ pub fn refundable(paid: i64, held_by_refunds: i64, refunded_by_stripe: i64) -> i
 
 struct Claim {
     id: Uuid,
+    livemode: bool,
     payment_intent: String,
     amount: i64,
     reverse_fee: bool,
@@ -239,7 +240,7 @@ pub async fn create(
         }
         Claimed::New(claim) => claim,
     };
-    let stripe = services.stripe.mode(livemode_of(services, claim.bid_id).await?)?;
+    let stripe = services.stripe.mode(claim.livemode)?;
     let metadata: std::collections::HashMap<String, String> = [
         ("refund".to_owned(), claim.id.to_string()),
         ("tenant".to_owned(), claim.tenant_id.to_string()),
@@ -300,10 +301,6 @@ pub async fn create(
     Ok((refund, true))
 }
 
-async fn livemode_of(services: &Services, bid_id: Uuid) -> Result<bool> {
-    Ok(sqlx::query_scalar!("SELECT livemode FROM winning_bids WHERE id = $1", bid_id).fetch_one(&services.pool).await?)
-}
-
 /// Under the order's row lock: checks the request against what was paid and already refunded,
 /// and claims the amount with a `requested` row (or finds the refund an earlier request with the
 /// same key made).
@@ -324,7 +321,7 @@ async fn claim(
         Requester::Staff(_) => None,
     };
     let bid = sqlx::query!(
-        "SELECT b.id, b.lot, t.refund_application_fee FROM winning_bids b JOIN tenants t ON t.id = b.tenant_id
+        "SELECT b.id, b.lot, b.livemode, t.refund_application_fee FROM winning_bids b JOIN tenants t ON t.id = b.tenant_id
          WHERE b.id = $1 AND b.tenant_id = $2 AND ($3::boolean IS NULL OR b.livemode = $3)",
         bid_id,
         tenant_id,
@@ -368,6 +365,9 @@ async fn claim(
             "The buyer disputed this payment, so it cannot be refunded while the dispute is open.",
         ));
     }
+    // A mode without Stripe keys is refused before anything is claimed, so no claim is left
+    // waiting for a call that cannot be made.
+    services.stripe.mode(bid.livemode)?;
     let held: i64 = sqlx::query_scalar!(
         r#"SELECT coalesce(sum(amount), 0)::bigint AS "held!" FROM refunds
            WHERE order_id = $1 AND status IN ('requested', 'pending', 'succeeded')"#,
@@ -415,6 +415,7 @@ async fn claim(
     tx.commit().await?;
     Ok(Claimed::New(Claim {
         id,
+        livemode: bid.livemode,
         payment_intent: order.stripe_payment_intent_id,
         amount,
         reverse_fee: bid.refund_application_fee,
