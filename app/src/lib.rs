@@ -86,6 +86,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/receipts/verify") view={Lazy::<VerifyReceiptRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/winnings") view={Lazy::<WinningsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/winnings/:id") view={Lazy::<WinningRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/reports") view={Lazy::<ReportsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/billing") view={Lazy::<BillingRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/payment-setup") view={Lazy::<PaymentSetupRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/payment-setup/complete") view={Lazy::<PaymentSetupCompleteRoute>::new()} ssr=SsrMode::Async/>
@@ -106,6 +107,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/security") view={Lazy::<SecurityRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/admin/plans") view={Lazy::<PlansRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/admin/billing") view={Lazy::<BillingMetricsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/reports") view={Lazy::<PlatformReportsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/reconciliation") view={Lazy::<ReconciliationRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/admin/jobs") view={Lazy::<JobsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/admin/outbox") view={Lazy::<OutboxRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/admin/outbox/:id") view={Lazy::<OutboxEmailRoute>::new()} ssr=SsrMode::Async/>

@@ -192,6 +192,22 @@ pub fn refundable(paid: i64, held_by_refunds: i64, refunded_by_stripe: i64) -> i
     (paid - held_by_refunds.max(refunded_by_stripe)).max(0)
 }
 
+/// The share of `total` (the platform's fee, or the transfer to the tenant) that a refund of
+/// `part` out of a payment of `whole` moves back, as Stripe shares it: in proportion, rounded to
+/// the nearest minor unit, with the refund that leaves nothing of the payment taking whatever of
+/// `total` is left, so no cent stays behind. `refunded_before` and `done` are what earlier
+/// refunds took of the payment and of `total`.
+pub fn proportional(total: i64, part: i64, whole: i64, refunded_before: i64, done: i64) -> i64 {
+    if whole <= 0 || total <= done {
+        return 0;
+    }
+    if refunded_before + part >= whole {
+        return total - done;
+    }
+    let share = (i128::from(total) * i128::from(part) + i128::from(whole) / 2) / i128::from(whole);
+    i64::try_from(share).unwrap_or(0).min(total - done)
+}
+
 struct Claim {
     id: Uuid,
     livemode: bool,
@@ -331,7 +347,7 @@ async fn claim(
     .await?
     .ok_or(Error::NotFound("winning bid"))?;
     let order = sqlx::query!(
-        "SELECT id, amount, currency, status, refunded_amount, stripe_payment_intent_id FROM orders
+        "SELECT id, amount, currency, status, refunded_amount, stripe_payment_intent_id, application_fee FROM orders
          WHERE bid_id = $1 FOR UPDATE",
         bid.id
     )
@@ -368,13 +384,14 @@ async fn claim(
     // A mode without Stripe keys is refused before anything is claimed, so no claim is left
     // waiting for a call that cannot be made.
     services.stripe.mode(bid.livemode)?;
-    let held: i64 = sqlx::query_scalar!(
-        r#"SELECT coalesce(sum(amount), 0)::bigint AS "held!" FROM refunds
-           WHERE order_id = $1 AND status IN ('requested', 'pending', 'succeeded')"#,
+    let held = sqlx::query!(
+        r#"SELECT coalesce(sum(amount), 0)::bigint AS "amount!", coalesce(sum(application_fee_refunded), 0)::bigint AS "fee!"
+           FROM refunds WHERE order_id = $1 AND status IN ('requested', 'pending', 'succeeded')"#,
         order.id
     )
     .fetch_one(&mut *tx)
     .await?;
+    let (held, fee_held) = (held.amount, held.fee);
     let left = refundable(order.amount, held, order.refunded_amount);
     let paid = format_minor(order.amount, &order.currency);
     if left == 0 {
@@ -395,10 +412,15 @@ async fn claim(
         Requester::Staff(principal) => Some(principal.user_id),
         Requester::ApiKey { .. } => None,
     };
+    let fee_back = if bid.refund_application_fee {
+        proportional(order.application_fee, amount, order.amount, held.max(order.refunded_amount), fee_held)
+    } else {
+        0
+    };
     sqlx::query!(
         "INSERT INTO refunds (id, tenant_id, order_id, livemode, amount, currency, reason, status, idempotency_key,
-             request_hash, created_by)
-         SELECT $1, $2, $3, b.livemode, $4, $5, $6, 'requested', $7, $8, $9 FROM winning_bids b WHERE b.id = $10",
+             request_hash, created_by, application_fee_refunded)
+         SELECT $1, $2, $3, b.livemode, $4, $5, $6, 'requested', $7, $8, $9, $11 FROM winning_bids b WHERE b.id = $10",
         id,
         tenant_id,
         order.id,
@@ -409,6 +431,7 @@ async fn claim(
         hash,
         created_by,
         bid.id,
+        fee_back,
     )
     .execute(&mut *tx)
     .await?;
@@ -477,15 +500,18 @@ pub async fn record_stripe_refund(
     .fetch_optional(&mut *conn)
     .await?;
     let failure = refund.failure_reason.clone();
+    let created = crate::stripe::events::event_time(refund.created);
     let (id, told) = match existing {
         Some(found) if found.status == RefundStatus::Requested => {
             sqlx::query!(
-                "UPDATE refunds SET status = $2, stripe_refund_id = $3, failure_reason = $4, updated_at = now()
+                "UPDATE refunds SET status = $2, stripe_refund_id = $3, failure_reason = $4, stripe_created_at = $5,
+                     updated_at = now()
                  WHERE id = $1",
                 found.id,
                 status as RefundStatus,
                 stripe_id,
                 failure,
+                created,
             )
             .execute(&mut *conn)
             .await?;
@@ -515,8 +541,8 @@ pub async fn record_stripe_refund(
                 .unwrap_or_else(|| "Refunded in Stripe".to_owned());
             let inserted = sqlx::query!(
                 "INSERT INTO refunds (id, tenant_id, order_id, livemode, amount, currency, reason, stripe_reason, status,
-                     stripe_refund_id, failure_reason)
-                 SELECT $1, o.tenant_id, o.id, b.livemode, $3, $4, $5, $6, $7, $8, $9
+                     stripe_refund_id, failure_reason, stripe_created_at)
+                 SELECT $1, o.tenant_id, o.id, b.livemode, $3, $4, $5, $6, $7, $8, $9, $10
                  FROM orders o JOIN winning_bids b ON b.id = o.bid_id WHERE o.id = $2
                  ON CONFLICT DO NOTHING",
                 id,
@@ -528,6 +554,7 @@ pub async fn record_stripe_refund(
                 status as RefundStatus,
                 stripe_id,
                 failure,
+                created,
             )
             .execute(&mut *conn)
             .await?
@@ -739,6 +766,17 @@ mod tests {
         assert_eq!(refundable(10_000, 2_500, 4_000), 6_000, "Stripe knows of more: a refund made in its dashboard");
         assert_eq!(refundable(10_000, 10_000, 10_000), 0);
         assert_eq!(refundable(10_000, 12_000, 0), 0, "never below zero");
+    }
+
+    #[test]
+    fn the_fee_goes_back_in_proportion_and_the_last_refund_takes_what_is_left() {
+        // 3.33 of fee on 100.00: a third back, then another third, then the rest.
+        assert_eq!(proportional(333, 3_333, 10_000, 0, 0), 111);
+        assert_eq!(proportional(333, 3_333, 10_000, 3_333, 111), 111);
+        assert_eq!(proportional(333, 3_334, 10_000, 6_666, 222), 111);
+        assert_eq!(proportional(333, 5_000, 10_000, 0, 0), 167, "half rounds to the nearest cent");
+        assert_eq!(proportional(0, 5_000, 10_000, 0, 0), 0);
+        assert_eq!(proportional(500, 100, 10_000, 0, 500), 0, "nothing is left to give back");
     }
 
     #[test]

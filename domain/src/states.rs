@@ -96,3 +96,27 @@ mod tests {
         assert_eq!(RefundStatus::from_stripe(Some("canceled")), Canceled);
     }
 }
+
+/// How Stripe's balance and Remit's books differ on one thing (the daily reconciliation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "reconciliation_difference", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum ReconciliationDifference {
+    /// Stripe moved money Remit has no record of.
+    MissingInRemit,
+    /// Remit recorded money Stripe did not move.
+    MissingInStripe,
+    /// Both have it, for different amounts.
+    AmountMismatch,
+}
+
+impl ReconciliationDifference {
+    /// In the admin page's words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::MissingInRemit => "In Stripe, not in Remit",
+            Self::MissingInStripe => "In Remit, not in Stripe",
+            Self::AmountMismatch => "Amounts differ",
+        }
+    }
+}

@@ -20,6 +20,7 @@ use crate::{
     mail::DeliverEmail,
     queue,
     receipts::IssueReceipt,
+    reconciliation::ReconcileStripeBalance,
     refunds::IssueCreditNote,
     stripe_webhooks::{
         applier::Applier,
@@ -102,6 +103,7 @@ pub async fn worker(services: Services) -> anyhow::Result<graphile_worker::Worke
         .define_job::<RemindBuyer>()
         .define_job::<KeepEventPartitions>()
         .define_job::<ResyncStripeEvents>()
+        .define_job::<ReconcileStripeBalance>()
         // A schedule missed while no worker ran (a deploy, an outage) runs once when one starts.
         .with_cron(
             Cron::hourly_at::<PurgeExpired>(17)
@@ -116,6 +118,15 @@ pub async fn worker(services: Services) -> anyhow::Result<graphile_worker::Worke
         .with_cron(
             Cron::daily_at::<KeepEventPartitions>(3, 41)
                 .context("the partition upkeep schedule is malformed")?
+                .fill(CrontabFill::days(1)),
+        )
+        // Yesterday's balance, once Stripe has dated every line of it (and any day a stopped
+        // worker missed: the job reconciles every day since the last one).
+        .with_cron(
+            Cron::daily_at::<ReconcileStripeBalance>(4, 20)
+                .context("the reconciliation schedule is malformed")?
+                .payload(ReconcileStripeBalance::default())
+                .context("the reconciliation schedule's payload")?
                 .fill(CrontabFill::days(1)),
         );
     let options = match resync_minutes {

@@ -72,6 +72,18 @@ test("an owner refunds half a paid lot: the buyer's credit note is emailed and v
     endpoint.close();
   }
 
+  // The tenant's report adds it up: $125.00 paid, $62.50 refunded, by day and then by month.
+  await page.goto("/reports");
+  await ready(page, testInfo);
+  const report = page.getByTestId("report");
+  await expect(report).toContainText("$125.00");
+  await expect(report).toContainText("$62.50");
+  await expect(page.getByTestId("report-chart")).toBeVisible();
+  await page.getByLabel("By").selectOption("month");
+  await page.getByRole("button", { name: "Show" }).click();
+  await expect(page).toHaveURL(/period=month/);
+  await expect(page.getByTestId("report").getByRole("row").filter({ hasText: "Total" })).toContainText("$62.50");
+
   // The buyer's credit note is in the outbox, as a PDF, and anyone holding it can check it.
   await signIn(page, testInfo, "Platform admin");
   const row = page.getByRole("row").filter({ hasText: buyer }).filter({ hasText: "Refund for lot 42" });
@@ -90,4 +102,15 @@ test("an owner refunds half a paid lot: the buyer's credit note is emailed and v
   await page.goto(`/receipts/verify?code=${code}`);
   await expect(page.getByRole("status")).toContainText("Genuine: credit note");
   await expect(page.getByTestId("verified-amount")).toHaveText("$62.50");
+
+  // The platform admin reconciles today with Stripe from the reconciliation page.
+  const today = new Date().toISOString().slice(0, 10);
+  await page.goto("/admin/reconciliation");
+  await ready(page, testInfo);
+  await page.getByLabel("Day (UTC)").fill(today);
+  await page.getByRole("button", { name: "Reconcile" }).click();
+  await expect(async () => {
+    await page.goto("/admin/reconciliation");
+    await expect(page.getByTestId("reconciliation").filter({ hasText: `${today} · test` })).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 20_000 });
 });

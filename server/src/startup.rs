@@ -273,6 +273,8 @@ pub fn router(services: Services, addr: SocketAddr) -> Router {
         .route("/admin/outbox/{email_id}/attachments/{attachment_id}", get(routes::outbox::attachment))
         .route("/pay/{token}/receipt.pdf", get(routes::receipts::buyer))
         .route("/winnings/export.csv", get(routes::winnings::export))
+        .route("/reports/export.csv", get(routes::reports::tenant))
+        .route("/admin/reports/export.csv", get(routes::reports::platform))
         .route("/winnings/{id}/receipt.pdf", get(routes::receipts::staff))
         .route("/winnings/{id}/refunds/{refund}/credit-note.pdf", get(routes::receipts::credit_note))
         .merge(api::routes())

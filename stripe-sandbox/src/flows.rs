@@ -375,10 +375,25 @@ pub fn fail_payment(state: &mut State, pi_id: &str, pm_id: &str, d: Decline, cha
     state.emit("payment_intent.payment_failed", &pi, Some(previous), owner.as_deref());
 }
 
+/// Stripe's fee for a dispute, in minor units ($15.00).
+const DISPUTE_FEE: i64 = 1500;
+
 pub fn open_dispute(state: &mut State, charge_id: &str) {
     let owner = state.owner(charge_id);
     let Some(charge) = state.any(charge_id).cloned() else { return };
-    let dispute = objects::dispute(&new_id("dp_"), &charge, state.now());
+    let now = state.now();
+    let dispute_id = new_id("dp_");
+    let mut dispute = objects::dispute(&dispute_id, &charge, now);
+    // Stripe takes the disputed amount and its dispute fee from the balance when the dispute opens.
+    let amount = charge["amount"].as_i64().unwrap_or(0);
+    let currency = charge["currency"].as_str().unwrap_or("usd").to_owned();
+    let mut bt = objects::balance_transaction(&new_id("txn_"), -amount, &currency, "adjustment", &dispute_id, now);
+    bt["fee"] = json!(DISPUTE_FEE);
+    bt["net"] = json!(-amount - DISPUTE_FEE);
+    bt["reporting_category"] = json!("dispute");
+    bt["fee_details"] = json!([{ "amount": DISPUTE_FEE, "application": null, "currency": currency, "description": "Dispute fee", "type": "stripe_fee" }]);
+    state.insert(owner.as_deref(), bt.clone());
+    dispute["balance_transactions"] = json!([bt]);
     state.insert(owner.as_deref(), dispute.clone());
     state.update(charge_id, |c| c["disputed"] = json!(true));
     state.emit("charge.dispute.created", &dispute, None, owner.as_deref());

@@ -25,6 +25,8 @@ fn nav_links(role: UserRole) -> &'static [(&'static str, &'static str)] {
             ("/admin", "Dashboard"),
             ("/admin/people", "Tenants & users"),
             ("/admin/billing", "Billing"),
+            ("/admin/reports", "Reports"),
+            ("/admin/reconciliation", "Reconciliation"),
             ("/admin/plans", "Plans"),
             ("/admin/security", "Security"),
             ("/admin/audit", "Audit log"),
@@ -34,6 +36,7 @@ fn nav_links(role: UserRole) -> &'static [(&'static str, &'static str)] {
         UserRole::TenantOwner | UserRole::TenantAdmin => &[
             ("/tenant", "Overview"),
             ("/winnings", "Winnings"),
+            ("/reports", "Reports"),
             ("/settings", "People"),
             ("/settings/stripe", "Stripe"),
             ("/settings/api-keys", "API keys"),

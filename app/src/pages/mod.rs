@@ -12,6 +12,8 @@ mod payment_setup;
 mod payment_terms;
 mod people;
 mod plans;
+mod reconciliation;
+mod reports;
 mod security;
 mod sign_in;
 mod stripe_settings;
@@ -33,6 +35,8 @@ pub use pay::{PayPage, PaymentResultPage};
 pub use payment_setup::{PaymentSetupCompletePage, PaymentSetupPage, TenantPayoutsPage};
 pub use payment_terms::TenantTermsPage;
 pub use plans::{BillingMetricsPage, PlansPage};
+pub use reconciliation::ReconciliationPage;
+pub use reports::{PlatformReportsPage, ReportsPage};
 pub use security::SecurityPage;
 pub use sign_in::SignInPage;
 pub use stripe_settings::StripeSettingsPage;
@@ -81,6 +85,9 @@ lazy_pages! {
     VerifyReceiptRoute => VerifyReceiptPage,
     WinningsRoute => WinningsPage,
     WinningRoute => WinningPage,
+    ReportsRoute => ReportsPage,
+    PlatformReportsRoute => PlatformReportsPage,
+    ReconciliationRoute => ReconciliationPage,
     BillingRoute => BillingPage,
     PaymentSetupRoute => PaymentSetupPage,
     PaymentSetupCompleteRoute => PaymentSetupCompletePage,

@@ -382,10 +382,13 @@ async fn paid(conn: &mut PgConnection, row: &SessionRow, intent: &stripe_shared:
     sqlx::query!("SELECT id FROM winning_bids WHERE id = $1 FOR UPDATE", row.bid_id).fetch_one(&mut *conn).await?;
     let (risk_level, risk_score) = radar(intent);
     let paid_at = paid_at(intent);
+    let charge = intent.latest_charge.as_ref();
+    let fee_id =
+        charge.and_then(|c| c.as_object()).and_then(|c| c.application_fee.as_ref()).map(|f| f.id().to_string());
     let order = sqlx::query_scalar!(
         "INSERT INTO orders (id, bid_id, tenant_id, payment_session_id, stripe_payment_intent_id, amount, currency,
-             risk_level, risk_score, paid_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (bid_id) DO NOTHING RETURNING id",
+             risk_level, risk_score, paid_at, stripe_charge_id, stripe_application_fee_id, application_fee)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (bid_id) DO NOTHING RETURNING id",
         Uuid::new_v4(),
         row.bid_id,
         row.tenant_id,
@@ -396,6 +399,9 @@ async fn paid(conn: &mut PgConnection, row: &SessionRow, intent: &stripe_shared:
         risk_level,
         risk_score.and_then(|s| i32::try_from(s).ok()),
         paid_at,
+        charge.map(|c| c.id().to_string()),
+        fee_id,
+        intent.application_fee_amount.unwrap_or(0),
     )
     .fetch_optional(&mut *conn)
     .await?;
@@ -462,12 +468,9 @@ async fn failed(
     failure: &Failure,
 ) -> Result<()> {
     let reference = event.id.as_str();
-    let bid = sqlx::query!(
-        "SELECT status, failures, amount, currency, lot, buyer_email FROM winning_bids WHERE id = $1 FOR UPDATE",
-        row.bid_id
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    // One read of the winning under its row lock serves the outcome, the emails and the events.
+    let bid = lifecycle::lock(conn, row.bid_id).await?;
+    let explained = failure.explain();
     let outcome =
         Outcome { succeeded: false, amount: bid.amount, failure_code: failure.code.clone(), at: event.occurred_at() };
     let recorded = record_outcome(conn, row, reference, &bid.currency, outcome).await?;
@@ -501,14 +504,13 @@ async fn failed(
     // the bid's state only while it awaits payment (never after it was paid).
     let failures = bid.failures + 1;
     let attempts_left = (MAX_ATTEMPTS - failures).max(0);
-    let locked = lifecycle::lock(conn, row.bid_id).await?;
     let told = TenantEvent::PaymentFailed(PaymentFailed {
         winning: row.bid_id,
-        reference: locked.reference.clone(),
-        lot: locked.lot.clone(),
+        reference: bid.reference.clone(),
+        lot: bid.lot.clone(),
         amount: Money::stored(bid.amount, &bid.currency)?,
         failure_code: failure.code.clone(),
-        reason: failure.explain(),
+        reason: explained.clone(),
         attempts_left,
     });
     tenant_webhooks::events::emit(conn, row.tenant_id, row.livemode, told).await?;
@@ -525,26 +527,23 @@ async fn failed(
         format!(
             "That was the last of {MAX_ATTEMPTS} attempts, so the payment link is closed and nothing was charged. \
              Please contact {} if you still want the lot.\n",
-            locked.tenant
+            bid.tenant
         )
     } else {
         format!(
             "You have {attempts_left} attempt{} left before {}. Try again here:\n{}\n",
             if attempts_left == 1 { "" } else { "s" },
-            locked.pay_by.format("%-d %B %Y, %H:%M UTC"),
+            bid.pay_by.format("%-d %B %Y, %H:%M UTC"),
             retry.clone().unwrap_or_default()
         )
     };
     let body = format!(
         "Your payment of {amount} for lot {} ({}) at {} did not go through: {}\n\n{next}",
-        locked.lot,
-        locked.auction,
-        locked.tenant,
-        failure.explain(),
+        bid.lot, bid.auction, bid.tenant, explained,
     );
-    let subject = format!("Your payment for lot {} did not go through — {}", locked.lot, locked.tenant);
+    let subject = format!("Your payment for lot {} did not go through — {}", bid.lot, bid.tenant);
     let link = retry.filter(|_| attempts_left > 0);
-    let email = locked.email(&services.settings.encryption_key, subject, body, link.as_deref())?;
+    let email = bid.email(&services.settings.encryption_key, subject, body, link.as_deref())?;
     buyer_mail::send(conn, row.bid_id, BuyerEmail::PaymentFailed, None, email).await?;
     // 1, 2, 4 … minutes before another Checkout page may be opened.
     let backoff = Duration::minutes(1 << (failures - 1).clamp(0, 6));
@@ -558,7 +557,7 @@ async fn failed(
     )
     .execute(&mut *conn)
     .await?;
-    sqlx::query!("UPDATE payment_sessions SET failure_message = $2 WHERE id = $1", row.id, failure.explain())
+    sqlx::query!("UPDATE payment_sessions SET failure_message = $2 WHERE id = $1", row.id, &explained)
         .execute(&mut *conn)
         .await?;
     if status == "failed" {
@@ -568,9 +567,9 @@ async fn failed(
         sqlx::query!("UPDATE winning_bids SET token_sealed = NULL WHERE id = $1", row.bid_id)
             .execute(&mut *conn)
             .await?;
-        let event = TenantEvent::WinningFailed(locked.changed("failed", Some(failure.explain()))?);
+        let event = TenantEvent::WinningFailed(bid.changed("failed", Some(explained))?);
         tenant_webhooks::events::emit(conn, row.tenant_id, row.livemode, event).await?;
-        lifecycle::offer_next(conn, services, &locked).await?;
+        lifecycle::offer_next(conn, services, &bid).await?;
         let message = format!(
             "Payment for lot {} ({amount}) by {} failed {MAX_ATTEMPTS} times; the payment link is closed.",
             bid.lot, bid.buyer_email

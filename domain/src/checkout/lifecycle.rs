@@ -61,8 +61,16 @@ pub fn extension_allowed(
     Ok(())
 }
 
-/// Queues the reminders for a window ending at `pay_by` (on the caller's transaction).
-pub(crate) async fn schedule_reminders(conn: &mut PgConnection, bid_id: Uuid, pay_by: DateTime<Utc>) -> Result<()> {
+/// Opens (or moves) a winning's payment window to end at `pay_by`, on the caller's transaction:
+/// the job that closes it then, unless it was paid, and the buyer's reminders before it.
+/// Registration, an extension and a runner-up's offer all open theirs here.
+pub(crate) async fn open_window(conn: &mut PgConnection, bid_id: Uuid, pay_by: DateTime<Utc>) -> Result<()> {
+    queue::enqueue_with(
+        &mut *conn,
+        super::ExpireWinning { bid_id },
+        JobSpec::builder().run_at(pay_by).max_attempts(12).build(),
+    )
+    .await?;
     for (hours_before, at) in reminder_times(pay_by, Utc::now()) {
         let job = RemindBuyer { bid_id, hours_before, pay_by };
         queue::enqueue_with(conn, job, JobSpec::builder().run_at(at).max_attempts(12).build()).await?;
@@ -99,13 +107,15 @@ pub(crate) struct Bid {
     pub pay_by: DateTime<Utc>,
     pub extended_at: Option<DateTime<Utc>>,
     pub token_sealed: Option<Vec<u8>>,
+    /// Failed Checkout attempts so far.
+    pub failures: i32,
 }
 
 pub(crate) async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Bid> {
     sqlx::query_as!(
         Bid,
         "SELECT b.id, b.tenant_id, t.name AS tenant, b.livemode, b.reference, b.auction, b.lot, b.buyer_email, b.amount,
-                b.currency, b.status, b.won_at, b.pay_by, b.extended_at, b.token_sealed
+                b.currency, b.status, b.won_at, b.pay_by, b.extended_at, b.token_sealed, b.failures
          FROM winning_bids b JOIN tenants t ON t.id = b.tenant_id WHERE b.id = $1 FOR UPDATE OF b",
         id
     )
@@ -294,13 +304,7 @@ pub(crate) async fn offer_next(conn: &mut PgConnection, services: &Services, bid
     )
     .execute(&mut *conn)
     .await?;
-    queue::enqueue_with(
-        &mut *conn,
-        super::ExpireWinning { bid_id: id },
-        JobSpec::builder().run_at(pay_by).max_attempts(12).build(),
-    )
-    .await?;
-    schedule_reminders(conn, id, pay_by).await?;
+    open_window(conn, id, pay_by).await?;
     let offer = lock(conn, id).await?;
     let link = services.settings.public_url(&format!("/pay/{token}"));
     let body = format!(
@@ -512,13 +516,7 @@ pub async fn extend(
     )
     .execute(&mut *tx)
     .await?;
-    queue::enqueue_with(
-        &mut tx,
-        super::ExpireWinning { bid_id },
-        JobSpec::builder().run_at(new_pay_by).max_attempts(12).build(),
-    )
-    .await?;
-    schedule_reminders(&mut tx, bid_id, new_pay_by).await?;
+    open_window(&mut tx, bid_id, new_pay_by).await?;
     let link = payment_link(services, Some(&token_sealed))?.unwrap_or_default();
     let body = format!(
         "{tenant} has given you more time to pay for lot {lot} ({auction}).\n\n\

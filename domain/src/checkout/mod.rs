@@ -237,14 +237,7 @@ pub(crate) async fn register_with_token(
         },
     )
     .await?;
-    // Marks the bid expired when the window closes, unless it was paid.
-    queue::enqueue_with(
-        &mut tx,
-        ExpireWinning { bid_id: id },
-        graphile_worker::JobSpec::builder().run_at(winning.pay_by).max_attempts(12).build(),
-    )
-    .await?;
-    lifecycle::schedule_reminders(&mut tx, id, winning.pay_by).await?;
+    lifecycle::open_window(&mut tx, id, winning.pay_by).await?;
     tx.commit().await?;
     Ok((winning, true))
 }
@@ -884,17 +877,13 @@ pub async fn search(
     let limit = limit.clamp(1, MAX_PAGE);
     let mut rows = sqlx::query_as!(
         Winning,
-        r#"SELECT b.id, b.reference, b.auction, b.lot, b.description, b.buyer_email, b.amount, b.currency, b.status,
-                b.livemode, b.won_at, b.pay_by, b.attempts, b.extended_at, b.cancel_reason, o.id AS "order_id?",
-                o.status AS "order_status?"
-         FROM winning_bids b LEFT JOIN orders o ON o.bid_id = b.id
-         WHERE b.tenant_id = $1
-           AND ($2::text IS NULL OR b.reference ILIKE $2 OR b.buyer_email ILIKE $2 OR b.lot ILIKE $2)
-           AND ($3::text IS NULL OR b.status = $3)
-           AND ($4::boolean IS NULL OR b.livemode = $4)
-           AND ($5::timestamptz IS NULL OR b.won_at >= $5)
-           AND ($6::timestamptz IS NULL OR b.won_at < $6)
-           AND ($7::timestamptz IS NULL OR (b.won_at, b.id) < ($7, $8::uuid))
+        r#"SELECT b.id AS "id!", b.reference AS "reference!", b.auction AS "auction!", b.lot AS "lot!",
+                b.description AS "description!", b.buyer_email AS "buyer_email!", b.amount AS "amount!",
+                b.currency AS "currency!", b.status AS "status!", b.livemode AS "livemode!", b.won_at AS "won_at!",
+                b.pay_by AS "pay_by!", b.attempts AS "attempts!", b.extended_at, b.cancel_reason,
+                o.id AS "order_id?", o.status AS "order_status?"
+         FROM winnings_matching($1, $2, $3, $4, $5, $6) b LEFT JOIN orders o ON o.bid_id = b.id
+         WHERE ($7::timestamptz IS NULL OR (b.won_at, b.id) < ($7, $8::uuid))
          ORDER BY b.won_at DESC, b.id DESC LIMIT $9"#,
         tenant_id,
         f.pattern,
@@ -931,15 +920,11 @@ pub fn export_csv(
             return;
         }
         let mut rows = sqlx::query!(
-            r#"SELECT b.id, b.reference, b.auction, b.lot, b.buyer_email, b.amount, b.currency, b.status, b.livemode,
-                      b.won_at, b.pay_by, o.status AS "order_status?", o.refunded_amount AS "refunded?"
-               FROM winning_bids b LEFT JOIN orders o ON o.bid_id = b.id
-               WHERE b.tenant_id = $1
-                 AND ($2::text IS NULL OR b.reference ILIKE $2 OR b.buyer_email ILIKE $2 OR b.lot ILIKE $2)
-                 AND ($3::text IS NULL OR b.status = $3)
-                 AND ($4::boolean IS NULL OR b.livemode = $4)
-                 AND ($5::timestamptz IS NULL OR b.won_at >= $5)
-                 AND ($6::timestamptz IS NULL OR b.won_at < $6)
+            r#"SELECT b.id AS "id!", b.reference AS "reference!", b.auction AS "auction!", b.lot AS "lot!",
+                      b.buyer_email AS "buyer_email!", b.amount AS "amount!", b.currency AS "currency!",
+                      b.status AS "status!", b.livemode AS "livemode!", b.won_at AS "won_at!", b.pay_by AS "pay_by!",
+                      o.status AS "order_status?", o.refunded_amount AS "refunded?"
+               FROM winnings_matching($1, $2, $3, $4, $5, $6) b LEFT JOIN orders o ON o.bid_id = b.id
                ORDER BY b.won_at DESC, b.id DESC"#,
             tenant_id,
             filter.pattern,

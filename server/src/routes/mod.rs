@@ -6,5 +6,6 @@ pub mod health;
 pub mod metrics;
 pub mod outbox;
 pub mod receipts;
+pub mod reports;
 pub mod stripe_webhook;
 pub mod winnings;

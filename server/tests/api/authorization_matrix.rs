@@ -97,6 +97,9 @@ const CASES: &[Case] = &[
     page("/payment-setup/complete", Access::Roles(CONSULTANT_HOUSEHOLD)),
     page("/settings/payouts", Access::Roles(TENANT_STAFF)),
     page("/winnings", Access::Roles(TENANT_STAFF)),
+    page("/reports", Access::Roles(TENANT_STAFF)),
+    page("/admin/reports", Access::Roles(PLATFORM_ADMIN)),
+    page("/admin/reconciliation", Access::Roles(PLATFORM_ADMIN)),
     // Another tenant's (here: no one's) winning: authorised, then not found.
     Case { kind: Kind::Page, pattern: "/winnings/{id}", access: Access::Roles(TENANT_STAFF), success: 404 },
     // The buyer's pages: the payment link's token is the key, whoever holds it.
@@ -194,6 +197,10 @@ const CASES: &[Case] = &[
     rpc_with("/rpc/set_three_d_secure", Access::Roles(PLATFORM_ADMIN), 404),
     rpc("/rpc/set_second_chance", Access::Roles(TENANT_OWNER)),
     rpc("/rpc/jobs_overview", Access::Roles(PLATFORM_ADMIN)),
+    rpc("/rpc/report", Access::Roles(TENANT_STAFF)),
+    rpc("/rpc/platform_report", Access::Roles(PLATFORM_ADMIN)),
+    rpc("/rpc/reconciliation", Access::Roles(PLATFORM_ADMIN)),
+    rpc("/rpc/reconcile_day", Access::Roles(PLATFORM_ADMIN)),
     rpc_with("/rpc/retry_job", Access::Roles(PLATFORM_ADMIN), 404),
     rpc_with("/rpc/retry_stripe_event", Access::Roles(PLATFORM_ADMIN), 404),
     route("GET", "/healthz", Access::Everyone, 200),
@@ -221,6 +228,8 @@ const CASES: &[Case] = &[
     route("GET", "/pay/{token}/receipt.pdf", Access::Everyone, 404),
     route("GET", "/winnings/{winning}/receipt.pdf", Access::Roles(TENANT_STAFF), 404),
     route("GET", "/winnings/export.csv", Access::Roles(TENANT_STAFF), 200),
+    route("GET", "/reports/export.csv", Access::Roles(TENANT_STAFF), 200),
+    route("GET", "/admin/reports/export.csv", Access::Roles(PLATFORM_ADMIN), 200),
     route("GET", "/winnings/{winning}/refunds/{refund}/credit-note.pdf", Access::Roles(TENANT_STAFF), 404),
     // The buyer's payment routes: unknown links and sessions are not found, for everyone.
     route("POST", "/payments/checkout/create/", Access::Everyone, 404),
@@ -554,6 +563,10 @@ async fn form_for(app: &TestApp, f: &Fixtures, path: &str, who: Option<Role>, n:
             ("above", "100".into()),
         ]),
         "/rpc/retry_job" => pairs(&[("id", "999999999".into())]),
+        "/rpc/reconcile_day" => pairs(&[
+            ("day", (chrono::Utc::now().date_naive() - chrono::Duration::days(1)).to_string()),
+            ("mode", "test".into()),
+        ]),
         "/rpc/retry_stripe_event" => pairs(&[("id", "evt_not_stored".into())]),
         "/rpc/send_onboarding_link" => pairs(&[
             ("consultant_id", app.user(Role::Consultant).id.to_string()),

@@ -529,6 +529,33 @@ impl SecondProcess {
 }
 
 /// Waits until `done` holds (checked every 100 ms), failing after 60 s with `what`.
+/// Waits until the worker has registered the schedule `identifier`, then dates its last run
+/// `ago` (an SQL interval, "1 day") back, so the next worker to start catches up on it as it
+/// would after an outage.
+pub async fn schedule_last_ran(app: &TestApp, identifier: &str, ago: &str) {
+    let pool = &app.services.pool;
+    wait_until("the schedule's registration", async || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM graphile_worker._private_known_crontabs WHERE identifier = $1",
+        )
+        .bind(identifier)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
+    sqlx::query(
+        "UPDATE graphile_worker._private_known_crontabs SET last_execution = now() - $2::interval
+         WHERE identifier = $1",
+    )
+    .bind(identifier)
+    .bind(ago)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
 pub async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while !done().await {

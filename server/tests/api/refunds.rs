@@ -22,7 +22,13 @@ async fn winning_id(app: &TestApp) -> Uuid {
 }
 
 /// `POST /api/v1/winnings/{id}/refunds` with an API key and, when given, an Idempotency-Key.
-async fn refund(app: &TestApp, key: &str, winning: Uuid, body: Value, idempotency: Option<&str>) -> (u16, Value) {
+pub(crate) async fn refund(
+    app: &TestApp,
+    key: &str,
+    winning: Uuid,
+    body: Value,
+    idempotency: Option<&str>,
+) -> (u16, Value) {
     let mut request = reqwest::Client::new()
         .post(app.url(&format!("/api/v1/winnings/{winning}/refunds")))
         .bearer_auth(key)
@@ -36,7 +42,7 @@ async fn refund(app: &TestApp, key: &str, winning: Uuid, body: Value, idempotenc
 }
 
 /// A paid $125.00 lot and a test API key.
-async fn paid_lot(app: &TestApp) -> (String, Uuid) {
+pub(crate) async fn paid_lot(app: &TestApp) -> (String, Uuid) {
     let token = won_lot(app, 12_500).await;
     paid(app, &token).await;
     (api_key(app).await, winning_id(app).await)

@@ -8,7 +8,7 @@ use std::{
 use domain::stripe::events::TOLERANCE_SECONDS;
 use secrecy::ExposeSecret as _;
 
-use crate::helpers::{SecondProcess, TestApp, spawn_app, wait_until};
+use crate::helpers::{SecondProcess, TestApp, schedule_last_ran, spawn_app, wait_until};
 
 async fn stored(app: &TestApp, kind: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM stripe_events WHERE type = $1")
@@ -248,16 +248,6 @@ async fn old_months_of_events_are_dropped_by_the_schedule_once_applied() {
     let exists = async |table: &str| -> bool {
         sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(table).fetch_one(&pool).await.unwrap()
     };
-    wait_until("the schedule's registration", async || {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM graphile_worker._private_known_crontabs WHERE identifier = 'keep_stripe_event_partitions'",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-            == 1
-    })
-    .await;
     // Two months long past the retention (90 days), one with every event applied and one holding
     // an event that was given up; an applied event so old no month holds it; and next month but
     // one missing.
@@ -296,13 +286,7 @@ async fn old_months_of_events_are_dropped_by_the_schedule_once_applied() {
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {ahead}"))).execute(&pool).await.unwrap();
 
     // The upkeep last ran a day ago: a worker that starts now runs it.
-    sqlx::query(
-        "UPDATE graphile_worker._private_known_crontabs SET last_execution = now() - interval '1 day'
-         WHERE identifier = 'keep_stripe_event_partitions'",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    schedule_last_ran(&app, "keep_stripe_event_partitions", "1 day").await;
     let second = SecondProcess::start(&app).await;
     let applied_table = domain::stripe_webhooks::partitions::partition_name(applied_month);
     wait_until("the applied month to be dropped", async || !exists(&applied_table).await).await;

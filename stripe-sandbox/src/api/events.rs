@@ -12,30 +12,7 @@ use crate::{
 pub fn list(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value> {
     let kind = call.params.str("type")?;
     let types = call.params.strings("types")?;
-    let mut created = (i64::MIN, i64::MAX);
-    if call.params.has("created") {
-        match call.params.object("created") {
-            Ok(Some(mut range)) => {
-                if let Some(v) = range.i64("gte")? {
-                    created.0 = v;
-                }
-                if let Some(v) = range.i64("gt")? {
-                    created.0 = v + 1;
-                }
-                if let Some(v) = range.i64("lte")? {
-                    created.1 = v;
-                }
-                if let Some(v) = range.i64("lt")? {
-                    created.1 = v - 1;
-                }
-                range.finish()?;
-            }
-            _ => {
-                let exact = call.params.required_i64("created")?;
-                created = (exact, exact);
-            }
-        }
-    }
+    let created = super::created_range(&mut call.params)?;
     let matches = |e: &Value| {
         let t = e["type"].as_str().unwrap_or_default();
         let in_type = match &kind {

@@ -154,8 +154,13 @@ pub fn dispatch(state: &mut State, mut call: Call<'_>) -> ApiResult<Value> {
         ("GET", ["balance_transactions"]) => {
             let kind = call.params.str("type")?;
             let source = call.params.str("source")?;
+            let created = created_range(&mut call.params)?;
             list(state, &mut call, "balance_transaction", "/v1/balance_transactions", move |b, _| {
-                kind.as_ref().is_none_or(|k| b["type"] == *k) && source.as_ref().is_none_or(|s| b["source"] == *s)
+                let at = b["created"].as_i64().unwrap_or(0);
+                kind.as_ref().is_none_or(|k| b["type"] == *k)
+                    && source.as_ref().is_none_or(|s| b["source"] == *s)
+                    && at >= created.0
+                    && at <= created.1
             })
         }
         ("GET", ["balance_transactions", id]) => state.require("balance_transaction", id, call.account(), "id"),
@@ -285,6 +290,36 @@ pub fn start_subscription_for_trigger(
 }
 
 /// A list endpoint: every visible object of `object` that passes `keep`, paginated.
+/// A list's `created` filter (`created=<t>` or `created[gte|gt|lte|lt]=<t>`) as an inclusive
+/// range; everything without one.
+pub(crate) fn created_range(params: &mut crate::wire::Params) -> ApiResult<(i64, i64)> {
+    let mut created = (i64::MIN, i64::MAX);
+    if params.has("created") {
+        match params.object("created") {
+            Ok(Some(mut range)) => {
+                if let Some(v) = range.i64("gte")? {
+                    created.0 = v;
+                }
+                if let Some(v) = range.i64("gt")? {
+                    created.0 = v + 1;
+                }
+                if let Some(v) = range.i64("lte")? {
+                    created.1 = v;
+                }
+                if let Some(v) = range.i64("lt")? {
+                    created.1 = v - 1;
+                }
+                range.finish()?;
+            }
+            _ => {
+                let exact = params.required_i64("created")?;
+                created = (exact, exact);
+            }
+        }
+    }
+    Ok(created)
+}
+
 fn list(
     state: &State,
     call: &mut Call<'_>,
