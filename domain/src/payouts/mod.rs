@@ -91,9 +91,12 @@ async fn create_account_for(
         .send(services.stripe.platform().client())
         .await
         .map_err(|e| upstream(e, "create the payment account"))?;
+    // Concurrent requests all get the same account from Stripe (same idempotency key) and all
+    // insert it: any unique key the first insert took (the consultant's, or the account's) ends
+    // the others quietly, whichever index they reach first.
     sqlx::query!(
         "INSERT INTO consultant_accounts (user_id, stripe_account_id, charges_enabled, payouts_enabled, details_submitted)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         user_id,
         created.id.as_str(),
         created.charges_enabled.unwrap_or(false),

@@ -6,6 +6,7 @@
 //! verification code.
 
 pub mod pdf;
+mod sfnt;
 
 use chrono::{DateTime, Utc};
 use graphile_worker::{IntoTaskHandlerResult, TaskHandler, WorkerContext};

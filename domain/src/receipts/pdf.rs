@@ -1,6 +1,7 @@
 //! The receipt, and the credit note drawn by the same code, as a one-page A4 PDF, drawn with
-//! printpdf. The two faces it uses (DejaVu Sans and DejaVu Sans Bold) are cut down with allsorts to the glyphs this receipt needs before they are
-//! embedded, so a receipt carries a few kilobytes of font rather than the whole face.
+//! printpdf. The two faces it uses (DejaVu Sans and DejaVu Sans Bold) lose their hinting when
+//! loaded (`sfnt`) and are cut down with allsorts to the glyphs each receipt needs before they
+//! are embedded, so a receipt carries a few kilobytes of font rather than the whole face.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -14,15 +15,16 @@ use allsorts::{
     subset::{CmapTarget, SubsetProfile},
     tag,
 };
-use anyhow::{Context as _, anyhow};
+use anyhow::{Context as _, anyhow, ensure};
 use chrono::{DateTime, Utc};
-use flate2::{Compression, write::ZlibEncoder};
+use flate2::{Compress, Compression, FlushCompress, Status};
 use printpdf::{
-    Color, FontId, Line, LinePoint, Mm, OffsetDateTime, Op, PaintMode, ParsedFont, PdfDocument, PdfFontHandle, PdfPage,
-    PdfSaveOptions, Point, Pt, Rect, Rgb, TextItem,
+    Color, FontId, Greyscale, Line, LinePoint, Mm, OffsetDateTime, Op, PaintMode, ParsedFont, PdfDocument,
+    PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, Rect, Rgb, TextItem,
 };
 use sha2::{Digest as _, Sha256};
 
+use super::sfnt::{Outlines, strip_hinting};
 use crate::money::format_minor;
 
 const PAGE_WIDTH: f32 = 210.0;
@@ -51,27 +53,21 @@ const COVERED: [(u32, u32); 11] = [
     (0xFFFD, 0xFFFD),
 ];
 
-/// A subset must be cut from a face that keeps its `post` table; the receipts' own subsets
-/// drop it, and the face's names, which a PDF does not read.
-fn tables(keep_post: bool) -> SubsetProfile {
-    let mut tables = vec![tag::CMAP, tag::HEAD, tag::HHEA, tag::HMTX, tag::MAXP, tag::OS_2];
-    if keep_post {
-        tables.push(tag::POST);
-    }
-    SubsetProfile::Custom(tables)
-}
-
-fn subset(bytes: &[u8], glyph_ids: &[u16], keep_post: bool) -> anyhow::Result<Vec<u8>> {
+/// Cuts `bytes` down to `glyph_ids` with allsorts, keeping the tables a PDF reads (no names, no
+/// PostScript table).
+fn subset(bytes: &[u8], glyph_ids: &[u16]) -> anyhow::Result<Vec<u8>> {
     let font = ReadScope::new(bytes).read::<FontData<'_>>().map_err(|e| anyhow!("font: {e}"))?;
     let provider = font.table_provider(0).map_err(|e| anyhow!("font tables: {e}"))?;
-    allsorts::subset::subset(&provider, glyph_ids, &tables(keep_post), CmapTarget::Unicode)
+    let tables = SubsetProfile::Custom(vec![tag::CMAP, tag::HEAD, tag::HHEA, tag::HMTX, tag::MAXP, tag::OS_2]);
+    allsorts::subset::subset(&provider, glyph_ids, &tables, CmapTarget::Unicode)
         .map_err(|e| anyhow!("could not subset the font: {e:?}"))
 }
 
-/// One face, read once at start and cut down to the scripts receipts are set in (so that each
-/// receipt's own subset is cut from a small face): its bytes and the characters it draws.
+/// One face, read once at start, cut down to the scripts receipts are set in and without its
+/// hinting: its outlines (each receipt's subset is put together from them) and the characters
+/// it draws.
 struct Face {
-    bytes: Vec<u8>,
+    outlines: Outlines,
     postscript_name: String,
     glyphs: BTreeMap<u32, u16>,
 }
@@ -92,7 +88,9 @@ impl Face {
             return Err(anyhow!("{} does not cover the Latin alphabet", path.display()));
         }
         let glyph_ids: Vec<u16> = std::iter::once(0).chain(covered).collect();
-        let bytes = subset(&full, &glyph_ids, true).with_context(|| format!("{}", path.display()))?;
+        let bytes = subset(&full, &glyph_ids)
+            .and_then(|cut| strip_hinting(&cut))
+            .with_context(|| format!("{}", path.display()))?;
         let glyphs = ParsedFont::from_bytes(&bytes, 0, &mut Vec::new())
             .ok_or_else(|| anyhow!("the cut-down {} does not parse", path.display()))?
             .codepoint_to_glyph;
@@ -101,7 +99,7 @@ impl Face {
             .and_then(|s| s.to_str())
             .map(|s| s.chars().filter(char::is_ascii_alphanumeric).collect())
             .unwrap_or_else(|| "Font".to_owned());
-        Ok(Self { bytes, postscript_name, glyphs })
+        Ok(Self { outlines: Outlines::read(&bytes)?, postscript_name, glyphs })
     }
 
     fn draws(&self, c: char) -> bool {
@@ -110,15 +108,16 @@ impl Face {
 
     /// The face reduced to the glyphs of `chars` (and .notdef), ready to embed.
     fn subset(&self, chars: &BTreeSet<char>) -> anyhow::Result<ParsedFont> {
-        let used: BTreeSet<u16> =
-            chars.iter().filter_map(|c| self.glyphs.get(&u32::from(*c)).copied()).filter(|g| *g != 0).collect();
-        // allsorts wants .notdef first and no repeats.
-        let glyph_ids: Vec<u16> = std::iter::once(0).chain(used.iter().copied()).collect();
-        let bytes = subset(&self.bytes, &glyph_ids, false)?;
+        let used: Vec<(u32, u16)> = chars
+            .iter()
+            .filter_map(|c| self.glyphs.get(&u32::from(*c)).map(|g| (u32::from(*c), *g)))
+            .filter(|(_, g)| *g != 0)
+            .collect();
+        let bytes = self.outlines.subset(&used)?;
         let mut parsed = ParsedFont::from_bytes(&bytes, 0, &mut Vec::new())
             .ok_or_else(|| anyhow!("the font subset does not parse"))?;
         // A subset is named with a six-letter tag (ISO 32000-1, 9.6.4), here taken from its glyphs.
-        let digest = Sha256::digest(glyph_ids.iter().flat_map(|g| g.to_be_bytes()).collect::<Vec<u8>>());
+        let digest = Sha256::digest(used.iter().flat_map(|(_, g)| g.to_be_bytes()).collect::<Vec<u8>>());
         let tag: String = digest.iter().take(6).map(|b| char::from(b'A' + b % 26)).collect();
         parsed.font_name = Some(format!("{tag}+{}", self.postscript_name));
         Ok(parsed)
@@ -351,7 +350,7 @@ fn width(font: &ParsedFont, size: f32, text: &str) -> f32 {
 }
 
 fn gray(level: f32) -> Color {
-    Color::Rgb(Rgb { r: level, g: level, b: level, icc_profile: None })
+    Color::Greyscale(Greyscale { percent: level, icc_profile: None })
 }
 
 /// Draws the receipt. Deterministic but for the times it states.
@@ -407,16 +406,30 @@ pub fn render(fonts: &Fonts, content: &ReceiptContent) -> anyhow::Result<Vec<u8>
             },
         });
     }
-    for text in &layout.texts {
+    // All text is one text object: the font and the colour are set when they change, and each
+    // piece's position is given from the one before (`Td` moves from the last line's start).
+    ops.push(Op::StartTextSection);
+    let (mut font_now, mut gray_now, mut at) = (None, None, Point::new(Mm(0.0), Mm(0.0)));
+    // Grouped by face, size and colour, so each is set as few times as possible.
+    let mut texts: Vec<&Text> = layout.texts.iter().collect();
+    texts.sort_by_key(|t| (t.weight as u8, t.size.to_bits(), t.gray.to_bits()));
+    for text in texts {
         let (id, font) = &faces[text.weight as usize];
         let x = if text.right_aligned { text.x - width(font, text.size, &text.content) } else { text.x };
-        ops.push(Op::StartTextSection);
-        ops.push(Op::SetFillColor { col: gray(text.gray) });
-        ops.push(Op::SetFont { font: PdfFontHandle::External(id.clone()), size: Pt(text.size) });
-        ops.push(Op::SetTextCursor { pos: Point::new(Mm(x), Mm(text.y)) });
+        if font_now != Some((text.weight, text.size.to_bits())) {
+            ops.push(Op::SetFont { font: PdfFontHandle::External(id.clone()), size: Pt(text.size) });
+            font_now = Some((text.weight, text.size.to_bits()));
+        }
+        if gray_now != Some(text.gray.to_bits()) {
+            ops.push(Op::SetFillColor { col: gray(text.gray) });
+            gray_now = Some(text.gray.to_bits());
+        }
+        let here = Point::new(Mm(x), Mm(text.y));
+        ops.push(Op::SetTextCursor { pos: Point { x: Pt(here.x.0 - at.x.0), y: Pt(here.y.0 - at.y.0) } });
+        at = here;
         ops.push(Op::ShowText { items: vec![TextItem::Text(text.content.clone())] });
-        ops.push(Op::EndTextSection);
     }
+    ops.push(Op::EndTextSection);
     let page = PdfPage::new(Mm(PAGE_WIDTH), Mm(PAGE_HEIGHT), ops);
     let mut warnings = Vec::new();
     // printpdf's own compression uses zlib's slowest level, which costs more than the rest of
@@ -429,21 +442,50 @@ pub fn render(fonts: &Fonts, content: &ReceiptContent) -> anyhow::Result<Vec<u8>
         }
     }
     let mut bytes = Vec::new();
-    pdf.save_to(&mut bytes).context("could not write the receipt")?;
+    // The dictionaries (fonts' widths, the page, the document's information) go into one
+    // compressed object stream, and the cross-reference table into a stream too (PDF 1.5).
+    let save = lopdf::SaveOptions {
+        use_object_streams: true,
+        use_xref_streams: true,
+        linearize: false,
+        object_stream_config: lopdf::ObjectStreamConfig { max_objects_per_stream: 100, compression_level: FAST },
+    };
+    pdf.save_with_options(&mut bytes, save).context("could not write the receipt")?;
     if bytes.len() < 1000 {
         return Err(anyhow!("printpdf produced no document ({warnings:?})"));
     }
     Ok(bytes)
 }
 
+thread_local! {
+    /// Compressors per thread, reset for each stream: making one allocates and clears its
+    /// tables, which cost as much as compressing a receipt's small streams. The fonts (most of a
+    /// receipt's bytes) are compressed harder than the rest.
+    static DEFLATE: std::cell::RefCell<[Compress; 2]> = std::cell::RefCell::new([
+        Compress::new(Compression::new(FAST), true),
+        Compress::new(Compression::new(SMALL), true),
+    ]);
+}
+
+/// zlib's levels: quick for the page and its small streams, thorough for the fonts.
+const FAST: u32 = 2;
+const SMALL: u32 = 6;
+
 /// Deflates a stream that is not compressed yet, when that makes it smaller.
 fn compress(stream: &mut lopdf::Stream) -> anyhow::Result<()> {
     if !stream.allows_compression || stream.dict.get(b"Filter").is_ok() {
         return Ok(());
     }
-    let mut encoder = ZlibEncoder::new(Vec::with_capacity(stream.content.len() / 2), Compression::fast());
-    std::io::Write::write_all(&mut encoder, &stream.content)?;
-    let compressed = encoder.finish()?;
+    let font = stream.dict.get(b"Length1").is_ok();
+    let compressed = DEFLATE.with_borrow_mut(|compressors| -> anyhow::Result<Vec<u8>> {
+        let deflate = &mut compressors[usize::from(font)];
+        deflate.reset();
+        // Deflate's worst case: the input, five bytes a block of 16 KB, and zlib's frame.
+        let mut out = Vec::with_capacity(stream.content.len() + stream.content.len() / 16_000 * 5 + 64);
+        let status = deflate.compress_vec(&stream.content, &mut out, FlushCompress::Finish)?;
+        ensure!(status == Status::StreamEnd, "a receipt stream did not compress in one go");
+        Ok(out)
+    })?;
     if compressed.len() + 20 < stream.content.len() {
         stream.dict.set("Filter", "FlateDecode");
         stream.set_content(compressed);
