@@ -38,6 +38,7 @@ pub mod stripe_webhooks;
 pub mod table_queue;
 pub mod tenant_stripe;
 pub mod tenant_webhooks;
+pub mod time_zone;
 pub mod worker;
 
 use std::sync::Arc;

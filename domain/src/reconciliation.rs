@@ -83,9 +83,14 @@ pub fn days_to_reconcile(last: Option<NaiveDate>, yesterday: NaiveDate) -> Vec<N
 }
 
 async fn last_reconciled(pool: &PgPool, livemode: bool) -> Result<Option<NaiveDate>> {
-    Ok(sqlx::query_scalar!("SELECT max(day) FROM reconciliations WHERE livemode = $1", livemode)
-        .fetch_one(pool)
-        .await?)
+    // A day counts as done once a run saw all of it: one asked for while it was still under way
+    // (today so far) is done again by the schedule.
+    Ok(sqlx::query_scalar!(
+        "SELECT max(day) FROM reconciliations WHERE livemode = $1 AND ran_at >= (day + 1)::timestamptz",
+        livemode
+    )
+    .fetch_one(pool)
+    .await?)
 }
 
 /// Queues the reconciliation of one day and mode (a platform admin asking again); the same day
@@ -316,6 +321,8 @@ pub struct Refund {
     pub stripe_id: Option<String>,
     pub payment_intent: String,
     pub amount: i64,
+    /// Stripe could not return the money (a `refund_failure` line gives it back to the balance).
+    pub failed: bool,
     pub application_fee_refunded: i64,
     pub currency: String,
     pub at: DateTime<Utc>,
@@ -357,7 +364,10 @@ impl Books {
                     charges.push(id.clone());
                     intents.extend(payment_intent.clone());
                 }
-                Source::Refund { id, .. } => refunds.push(id.clone()),
+                Source::Refund { id, payment_intent } => {
+                    refunds.push(id.clone());
+                    intents.extend(payment_intent.clone());
+                }
                 Source::ApplicationFee { charge, .. } | Source::Transfer { charge, .. } => {
                     charges.extend(charge.clone())
                 }
@@ -398,11 +408,12 @@ impl Books {
         })
         .collect();
         let refunds = sqlx::query!(
-            r#"SELECT r.tenant_id, r.id, r.stripe_refund_id, o.stripe_payment_intent_id, r.amount,
+            r#"SELECT r.tenant_id, r.id, r.stripe_refund_id, o.stripe_payment_intent_id, r.amount, r.status = 'failed' AS "failed!",
                       r.application_fee_refunded, r.currency, coalesce(r.stripe_created_at, r.created_at) AS "at!"
                FROM refunds r JOIN orders o ON o.id = r.order_id
-               WHERE r.livemode = $1 AND r.status IN ('requested', 'pending', 'succeeded')
-                 AND ((coalesce(r.stripe_created_at, r.created_at) >= $2 AND coalesce(r.stripe_created_at, r.created_at) < $3)
+               WHERE r.livemode = $1
+                 AND ((r.status IN ('requested', 'pending', 'succeeded')
+                       AND coalesce(r.stripe_created_at, r.created_at) >= $2 AND coalesce(r.stripe_created_at, r.created_at) < $3)
                       OR r.stripe_refund_id = ANY($4))"#,
             livemode,
             since,
@@ -418,6 +429,7 @@ impl Books {
             stripe_id: r.stripe_refund_id,
             payment_intent: r.stripe_payment_intent_id,
             amount: r.amount,
+            failed: r.failed,
             application_fee_refunded: r.application_fee_refunded,
             currency: r.currency,
             at: r.at,
@@ -426,7 +438,8 @@ impl Books {
         let disputes = sqlx::query!(
             "SELECT d.tenant_id, d.stripe_dispute_id, d.amount, d.currency, d.created_at
              FROM disputes d JOIN orders o ON o.id = d.order_id JOIN winning_bids b ON b.id = o.bid_id
-             WHERE b.livemode = $1 AND ((d.created_at >= $2 AND d.created_at < $3) OR d.stripe_dispute_id = ANY($4))",
+             WHERE b.livemode = $1 AND d.status NOT LIKE 'warning%'
+               AND ((d.created_at >= $2 AND d.created_at < $3) OR d.stripe_dispute_id = ANY($4))",
             livemode,
             since,
             until,
@@ -519,9 +532,6 @@ pub fn compare(lines: &[Line], books: &Books, start: DateTime<Utc>, end: DateTim
             });
         }
     };
-    // Fee refunds are compared per fee: Stripe's lines of the day against what Remit's refunds
-    // of the day give back.
-    let mut fee_refunds: HashMap<&str, (i64, &Line)> = HashMap::new();
     let mut missing = Vec::new();
 
     // Stripe's lines of the day, each against Remit's record.
@@ -535,13 +545,26 @@ pub fn compare(lines: &[Line], books: &Books, start: DateTime<Utc>, end: DateTim
                     (None, None) => missing.push(Difference::missing_in_remit("charge", id, None, l, l.amount)),
                 }
             }
-            Source::Refund { id, payment_intent } => match refund_by_id(id) {
-                Some(r) => check("refund", id, r.tenant_id, l, -l.amount, (r.amount, &r.currency)),
-                None => {
-                    let tenant = payment_intent.as_deref().and_then(order_by_intent).map(|o| o.tenant_id);
-                    missing.push(Difference::missing_in_remit("refund", id, tenant, l, -l.amount));
+            Source::Refund { id, payment_intent } => {
+                let failure = l.kind == "refund_failure";
+                let line = if failure { "refund_failure" } else { "refund" };
+                let own = payment_intent.as_deref().is_some_and(|pi| books.subscription_payments.contains_key(pi));
+                match refund_by_id(id) {
+                    // Stripe gives back to the balance a refund it could not make.
+                    Some(r) if failure => {
+                        if !r.failed {
+                            missing.push(Difference::missing_in_remit(line, id, Some(r.tenant_id), l, l.amount));
+                        }
+                    }
+                    Some(r) => check(line, id, r.tenant_id, l, -l.amount, (r.amount, &r.currency)),
+                    // A consultant's subscription payment refunded: Remit's own business.
+                    None if own => {}
+                    None => {
+                        let tenant = payment_intent.as_deref().and_then(order_by_intent).map(|o| o.tenant_id);
+                        missing.push(Difference::missing_in_remit(line, id, tenant, l, l.amount.abs()));
+                    }
                 }
-            },
+            }
             Source::ApplicationFee { id, charge } => match charge.as_deref().and_then(order_by_charge) {
                 Some(o) => check("application_fee", id, o.tenant_id, l, l.amount, (o.application_fee, &o.currency)),
                 None => missing.push(Difference::missing_in_remit("application_fee", id, None, l, l.amount)),
@@ -551,10 +574,11 @@ pub fn compare(lines: &[Line], books: &Books, start: DateTime<Utc>, end: DateTim
                 None => missing.push(Difference::missing_in_remit("transfer", id, None, l, -l.amount)),
             },
             Source::TransferReversal { id, refund } => match refund.as_deref().and_then(refund_by_id) {
-                Some(r) => check("transfer_cancel", id, r.tenant_id, l, l.amount, (r.amount, &r.currency)),
-                None => missing.push(Difference::missing_in_remit("transfer_cancel", id, None, l, l.amount)),
+                Some(r) => check("transfer_refund", id, r.tenant_id, l, l.amount, (r.amount, &r.currency)),
+                None => missing.push(Difference::missing_in_remit("transfer_refund", id, None, l, l.amount)),
             },
-            Source::FeeRefund { fee } => fee_refunds.entry(fee.as_str()).or_insert((0, l)).0 += -l.amount,
+            // Compared per fee below.
+            Source::FeeRefund { .. } => {}
             Source::Dispute { id } => match books.disputes.iter().find(|d| d.id == *id) {
                 // A dispute takes its amount when opened; a won one gives it back later.
                 Some(d) if l.amount < 0 => check("adjustment", id, d.tenant_id, l, -l.amount, (d.amount, &d.currency)),
@@ -601,8 +625,7 @@ pub fn compare(lines: &[Line], books: &Books, start: DateTime<Utc>, end: DateTim
             ));
         }
     }
-    let mut fee_given_back: HashMap<&str, (i64, &Order)> = HashMap::new();
-    for r in books.refunds.iter().filter(|r| in_day(r.at)) {
+    for r in books.refunds.iter().filter(|r| in_day(r.at) && !r.failed) {
         let subject = r.stripe_id.clone().unwrap_or_else(|| r.id.to_string());
         let Some(stripe_id) = r.stripe_id.as_deref() else {
             // Still being asked of Stripe (or left so by a crash): Stripe has no such refund yet.
@@ -615,36 +638,57 @@ pub fn compare(lines: &[Line], books: &Books, start: DateTime<Utc>, end: DateTim
         }
         if !has(&|s| matches!(s, Source::TransferReversal { refund: Some(x), .. } if x == stripe_id)) {
             out_missing.push(Difference::missing_in_stripe(
-                "transfer_cancel",
+                "transfer_refund",
                 stripe_id,
                 r.tenant_id,
                 &r.currency,
                 r.amount,
             ));
         }
+    }
+
+    // Fee refunds are compared per fee, over all the listed hours (a fee refund's line may fall
+    // a moment past midnight): Stripe's lines against what Remit's refunds give back, for every
+    // fee either side touched on the day. Stripe's fee refund does not name its refund.
+    let mut stripe_fees: HashMap<&str, (i64, bool, &Line)> = HashMap::new();
+    for l in lines {
+        if let Source::FeeRefund { fee } = &l.source {
+            let entry = stripe_fees.entry(fee.as_str()).or_insert((0, false, l));
+            entry.0 += -l.amount;
+            entry.1 |= in_day(l.created);
+        }
+    }
+    let mut remit_fees: HashMap<&str, (i64, bool, &Order)> = HashMap::new();
+    for r in books.refunds.iter().filter(|r| !r.failed && r.stripe_id.is_some()) {
         if let Some(order) = order_by_intent(&r.payment_intent)
             && let Some(fee) = order.application_fee_id.as_deref()
         {
-            fee_given_back.entry(fee).or_insert((0, order)).0 += r.application_fee_refunded;
+            let entry = remit_fees.entry(fee).or_insert((0, false, order));
+            entry.0 += r.application_fee_refunded;
+            entry.1 |= in_day(r.at) && r.application_fee_refunded > 0;
         }
     }
-    for (fee, (stripe, line)) in &fee_refunds {
+    for (fee, (stripe, today, line)) in &stripe_fees {
+        let remit = remit_fees.get(fee);
+        if !today && !remit.is_some_and(|(_, today, _)| *today) {
+            continue;
+        }
         match books.orders.iter().find(|o| o.application_fee_id.as_deref() == Some(*fee)) {
             None => out_missing.push(Difference::missing_in_remit("application_fee_refund", fee, None, line, *stripe)),
             Some(o) => {
-                let remit = fee_given_back.get(fee).map_or(0, |(sum, _)| *sum);
-                check("application_fee_refund", fee, o.tenant_id, line, *stripe, (remit, &o.currency));
+                let given = remit.map_or(0, |(sum, _, _)| *sum);
+                check("application_fee_refund", fee, o.tenant_id, line, *stripe, (given, &o.currency));
             }
         }
     }
-    for (fee, (remit, order)) in &fee_given_back {
-        if *remit > 0 && !fee_refunds.contains_key(fee) {
+    for (fee, (given, today, order)) in &remit_fees {
+        if *today && !stripe_fees.contains_key(fee) {
             out_missing.push(Difference::missing_in_stripe(
                 "application_fee_refund",
                 fee,
                 order.tenant_id,
                 &order.currency,
-                *remit,
+                *given,
             ));
         }
     }
@@ -754,7 +798,7 @@ mod tests {
             line("transfer", -10_000, 10, Source::Transfer { id: "tr_1".into(), charge: s("ch_1") }),
             line("application_fee", 500, 10, Source::ApplicationFee { id: "fee_1".into(), charge: s("ch_1") }),
             line("refund", -4_000, 12, Source::Refund { id: "re_1".into(), payment_intent: s("pi_1") }),
-            line("transfer_cancel", 4_000, 12, Source::TransferReversal { id: "trr_1".into(), refund: s("re_1") }),
+            line("transfer_refund", 4_000, 12, Source::TransferReversal { id: "trr_1".into(), refund: s("re_1") }),
             line("application_fee_refund", -200, 12, Source::FeeRefund { fee: "fee_1".into() }),
             line("payout", -3_000, 13, Source::Other),
         ];
@@ -775,6 +819,7 @@ mod tests {
                 stripe_id: s("re_1"),
                 payment_intent: "pi_1".into(),
                 amount: 4_000,
+                failed: false,
                 application_fee_refunded: 200,
                 currency: "usd".into(),
                 at: at(12),
@@ -800,7 +845,7 @@ mod tests {
         lines.push(line("charge", 2_000, 15, Source::Charge { id: "ch_x".into(), payment_intent: s("pi_x") }));
         lines.push(line("refund", -1_000, 16, Source::Refund { id: "re_lost".into(), payment_intent: s("pi_1") }));
         lines.push(line(
-            "transfer_cancel",
+            "transfer_refund",
             1_000,
             16,
             Source::TransferReversal { id: "trr_2".into(), refund: s("re_lost") },
@@ -811,7 +856,7 @@ mod tests {
             [
                 (ReconciliationDifference::MissingInRemit, "charge", "ch_x"),
                 (ReconciliationDifference::MissingInRemit, "refund", "re_lost"),
-                (ReconciliationDifference::MissingInRemit, "transfer_cancel", "trr_2"),
+                (ReconciliationDifference::MissingInRemit, "transfer_refund", "trr_2"),
             ]
         );
         assert_eq!(found[1].tenant_id, Some(TENANT), "the lost refund's tenant is known by its payment");
@@ -829,7 +874,7 @@ mod tests {
     #[test]
     fn records_stripe_has_no_line_for_and_amounts_that_differ_are_reported() {
         let (mut lines, mut books) = agreeing();
-        lines.retain(|l| l.kind != "transfer_cancel" && l.kind != "application_fee_refund");
+        lines.retain(|l| l.kind != "transfer_refund" && l.kind != "application_fee_refund");
         books.orders[0].amount = 9_900;
         books.disputes.push(Dispute {
             tenant_id: TENANT,
@@ -844,7 +889,7 @@ mod tests {
             [
                 (ReconciliationDifference::AmountMismatch, "charge", "ch_1"),
                 (ReconciliationDifference::AmountMismatch, "transfer", "tr_1"),
-                (ReconciliationDifference::MissingInStripe, "transfer_cancel", "re_1"),
+                (ReconciliationDifference::MissingInStripe, "transfer_refund", "re_1"),
                 (ReconciliationDifference::MissingInStripe, "application_fee_refund", "fee_1"),
                 (ReconciliationDifference::MissingInStripe, "adjustment", "dp_1"),
             ]
@@ -867,6 +912,33 @@ mod tests {
                 .any(|d| d.kind == ReconciliationDifference::MissingInStripe),
             "a line just past midnight is found for its record"
         );
+    }
+
+    #[test]
+    fn a_failed_refund_given_back_and_a_consultants_refunded_subscription_are_no_difference() {
+        let (mut lines, mut books) = agreeing();
+        books.refunds[0].failed = true;
+        lines.push(line("refund_failure", 4_000, 20, Source::Refund { id: "re_1".into(), payment_intent: s("pi_1") }));
+        lines.push(line("refund", -2_900, 21, Source::Refund { id: "re_sub".into(), payment_intent: s("pi_sub") }));
+        books.subscription_payments.insert("pi_sub".into(), 2_900);
+        // Remit saw the refund fail, so it no longer expects its reversal and fee back either.
+        lines.retain(|l| l.kind != "transfer_refund" && l.kind != "application_fee_refund");
+        assert_eq!(compare(&lines, &books, at(0), at(24)), vec![]);
+        books.refunds[0].failed = false;
+        let found = compare(&lines, &books, at(0), at(24));
+        assert!(kinds(&found).contains(&(ReconciliationDifference::MissingInRemit, "refund_failure", "re_1")));
+    }
+
+    #[test]
+    fn a_fee_refund_a_moment_past_midnight_still_matches_its_refund() {
+        let (mut lines, mut books) = agreeing();
+        books.refunds[0].at = at(24) - Duration::seconds(1);
+        for l in lines.iter_mut().filter(|l| l.kind == "refund" || l.kind == "transfer_refund") {
+            l.created = at(24) - Duration::seconds(1);
+        }
+        lines.iter_mut().find(|l| l.kind == "application_fee_refund").unwrap().created = at(24);
+        assert_eq!(compare(&lines, &books, at(0), at(24)), vec![], "the day it was refunded");
+        assert_eq!(compare(&lines, &books, at(24), at(48)), vec![], "and the day after");
     }
 
     #[test]

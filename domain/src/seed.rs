@@ -207,6 +207,22 @@ pub async fn backdate_lot(services: &Services, bid_id: Uuid, since: DateTime<Utc
         .execute(&mut *tx)
         .await?;
     sqlx::query!(
+        "UPDATE refunds SET created_at = created_at - $2::interval, updated_at = updated_at - $2::interval
+         WHERE order_id IN (SELECT id FROM orders WHERE bid_id = $1)",
+        bid_id,
+        by
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE credit_notes SET created_at = created_at - $2::interval
+         WHERE refund_id IN (SELECT r.id FROM refunds r JOIN orders o ON o.id = r.order_id WHERE o.bid_id = $1)",
+        bid_id,
+        by
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
         "UPDATE emails SET created_at = created_at - $2::interval, sent_at = sent_at - $2::interval WHERE to_address = $1 AND created_at >= $3",
         bid.buyer_email,
         by,

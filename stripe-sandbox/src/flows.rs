@@ -294,7 +294,7 @@ pub fn reverse_transfer(
     let platform_bt = new_id("txn_");
     state.insert(
         None,
-        objects::balance_transaction(&platform_bt, amount, &currency, "transfer_cancel", &reversal_id, now),
+        objects::balance_transaction(&platform_bt, amount, &currency, "transfer_refund", &reversal_id, now),
     );
     let account_bt = new_id("txn_");
     state.insert(

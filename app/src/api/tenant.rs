@@ -14,6 +14,8 @@ pub struct TenantSettings {
     pub people: Vec<PersonRow>,
     /// Remit's terms for the tenant's buyer payments (set by platform admins).
     pub terms: super::payment_terms::TermsView,
+    /// The IANA name of the time zone its staff read times in.
+    pub time_zone: String,
 }
 
 impl TenantSettings {
@@ -38,8 +40,10 @@ pub async fn load_tenant_settings() -> Result<TenantSettings, AppError> {
     let services = crate::server::services()?;
     let overview = domain::accounts::tenant_overview(&services.pool, principal.tenant()?).await?;
     let terms = super::payment_terms::view_of(&services, principal.tenant()?).await?;
+    let time_zone = domain::time_zone::of_tenant(&services.pool, principal.tenant()?).await?;
     Ok(TenantSettings {
         terms,
+        time_zone: time_zone.name().to_owned(),
         tenant_name: overview.tenant.name,
         created: overview.tenant.created_at.format("%Y-%m-%d").to_string(),
         viewer_role: principal.role.into(),
@@ -53,6 +57,16 @@ pub async fn rename_tenant(name: String) -> Result<(), AppError> {
     let principal = crate::server::authorize(policy::TENANT_OWNER)?;
     let services = crate::server::services()?;
     domain::accounts::rename_tenant(&services.pool, &principal, &name).await?;
+    Ok(())
+}
+
+/// The owner sets the time zone the tenant's staff read times in (an IANA name).
+#[server(prefix = "/rpc", endpoint = "set_time_zone")]
+pub async fn set_time_zone(time_zone: String) -> Result<(), AppError> {
+    use domain::auth::policy;
+    let owner = crate::server::authorize(policy::TENANT_OWNER)?;
+    let services = crate::server::services()?;
+    domain::time_zone::set(&services.pool, &owner, &time_zone).await?;
     Ok(())
 }
 

@@ -171,6 +171,7 @@ pub async fn load_winnings(
     };
     let (rows, next_cursor) =
         domain::checkout::search(&services.pool, staff.tenant()?, &filter, query.cursor.as_deref(), 50).await?;
+    let zone = domain::time_zone::of_tenant(&services.pool, staff.tenant()?).await?;
     let filter_query = query.query_string();
     Ok(WinningsList {
         rows: rows
@@ -182,7 +183,7 @@ pub async fn load_winnings(
                 buyer: w.buyer_email,
                 amount: domain::money::format_minor(w.amount, &w.currency),
                 status: w.status,
-                pay_by: w.pay_by.format("%Y-%m-%d %H:%M UTC").to_string(),
+                pay_by: domain::time_zone::show(w.pay_by, zone),
                 order_status: w.order_status,
             })
             .collect(),
@@ -301,7 +302,9 @@ pub async fn load_winning(id: String) -> Result<WinningDetail, AppError> {
     let refunds = domain::refunds::of_winning(&services, tenant, id).await?;
     let disputes = domain::checkout::disputes(&services, tenant, id).await?;
     let timeline = domain::checkout::timeline::of_winning(&services, tenant, id).await?;
-    let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    // Shown in the tenant's time zone.
+    let zone = domain::time_zone::of_tenant(&services.pool, tenant).await?;
+    let time = |t: chrono::DateTime<chrono::Utc>| domain::time_zone::show(t, zone);
     let awaiting = w.status == "awaiting_payment";
     let latest = w.won_at + domain::checkout::lifecycle::LONGEST_WINDOW;
     let extend_until = (matches!(w.status.as_str(), "awaiting_payment" | "expired")
@@ -349,11 +352,7 @@ pub async fn load_winning(id: String) -> Result<WinningDetail, AppError> {
         refund_key: domain::crypto::random_token(),
         timeline: timeline
             .into_iter()
-            .map(|e| TimelineRow {
-                at: e.at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-                what: e.what,
-                detail: e.detail,
-            })
+            .map(|e| TimelineRow { at: domain::time_zone::show_precisely(e.at, zone), what: e.what, detail: e.detail })
             .collect(),
         can_cancel: awaiting,
         can_resend: awaiting,

@@ -5,7 +5,7 @@ use super::people::{PeopleActions, PeopleTable};
 use crate::{
     api::{
         payment_terms::SetSecondChance,
-        tenant::{InviteMember, RenameTenant, TenantSettings, load_tenant_settings},
+        tenant::{InviteMember, RenameTenant, SetTimeZone, TenantSettings, load_tenant_settings},
     },
     components::{
         forms::{FieldError, FormError, TextField, action_error},
@@ -19,14 +19,23 @@ pub fn TenantSettingsPage() -> impl IntoView {
     let invite = ServerAction::<InviteMember>::new();
     let rename = ServerAction::<RenameTenant>::new();
     let second_chance = ServerAction::<SetSecondChance>::new();
+    let time_zone = ServerAction::<SetTimeZone>::new();
     let manage = PeopleActions::new();
     let data = Resource::new(
-        move || (invite.version().get(), rename.version().get(), manage.version(), second_chance.version().get()),
+        move || {
+            (
+                invite.version().get(),
+                rename.version().get(),
+                manage.version(),
+                second_chance.version().get(),
+                time_zone.version().get(),
+            )
+        },
         |_| load_tenant_settings(),
     );
     view! {
         <Title text="Tenant settings"/>
-        <Loaded data view=move |s| view! { <Settings s invite rename manage second_chance/> }/>
+        <Loaded data view=move |s| view! { <Settings s invite rename manage second_chance time_zone/> }/>
     }
 }
 
@@ -37,8 +46,11 @@ fn Settings(
     rename: ServerAction<RenameTenant>,
     manage: PeopleActions,
     second_chance: ServerAction<SetSecondChance>,
+    time_zone: ServerAction<SetTimeZone>,
 ) -> impl IntoView {
     let second_chance_error = action_error(second_chance);
+    let time_zone_error = action_error(time_zone);
+    let zone = s.time_zone.clone();
     let second_chance_on = s.terms.second_chance;
     let invite_error = action_error(invite);
     let rename_error = action_error(rename);
@@ -62,6 +74,19 @@ fn Settings(
                     </ActionForm>
                 </section>
             })}
+            <section class=ui::CARD data-testid="time-zone">
+                <h2 class=ui::SUBHEADING>"Time zone"</h2>
+                <p class="mt-1 text-sm text-gray-600">{format!("Times on winnings and their timelines are shown in {zone}.")}</p>
+                {can_rename.then(|| view! {
+                    <FormError error=time_zone_error/>
+                    <ActionForm action=time_zone attr:class="mt-4 flex flex-wrap items-end gap-4" attr:novalidate="">
+                        <div class="grow">
+                            <TextField id="tenant-time-zone" name="time_zone" label="IANA time zone (e.g. Europe/London)" error=time_zone_error maxlength=64 value=zone.clone()/>
+                        </div>
+                        <button type="submit" class=ui::BUTTON_QUIET>"Save"</button>
+                    </ActionForm>
+                })}
+            </section>
             <section class=ui::CARD data-testid="payment-terms">
                 <h2 class=ui::SUBHEADING>"Payment terms"</h2>
                 <p class="mt-1 text-sm text-gray-600">

@@ -82,7 +82,7 @@ fn strip_glyph(glyph: &[u8]) -> anyhow::Result<Vec<u8>> {
         return Ok(out);
     }
     // A composite: its components, the last one saying whether instructions follow.
-    let mut out = glyph[..10].to_vec();
+    let mut out = glyph.get(..10).context("glyph header")?.to_vec();
     let mut at = 10;
     loop {
         let flags = u16_at(glyph, at)?;

@@ -1,6 +1,7 @@
 //! Thirty won lots over the last 30 days, each with its story: most paid (some over $500 with
 //! 3D Secure), some declined and then paid, one refused three times, one disputed, one Radar
-//! rated elevated risk, one left to expire, and the last few still awaiting payment.
+//! rated elevated risk, one partly refunded by the owner (with its credit note), one left to
+//! expire, one cancelled by the owner, and the last few still awaiting payment.
 //!
 //! Each lot is registered as the tenant's system does, and its buyer pays on Stripe's hosted
 //! page with the sandbox's clock set to the lot's day, so Stripe dates the payment (and Remit,
@@ -12,7 +13,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, TimeZone as _, Utc};
-use domain::{Services, checkout, seed, worker};
+use domain::{
+    Services,
+    auth::Principal,
+    checkout::{self, lifecycle::Actor},
+    refunds, seed, worker,
+};
 use stripe_sandbox::Sandbox;
 use uuid::Uuid;
 
@@ -29,8 +35,12 @@ enum Story {
     AuthenticationFailedThenPaid,
     /// Declined three times: the payment link closes.
     FailedThreeTimes,
+    /// Paid with a good card; the owner then refunded this much (US cents) the same day.
+    PaidThenRefunded(i64),
     /// Never paid; the 24-hour window ran out.
     Expired,
+    /// Cancelled by the owner before it was paid.
+    Cancelled,
     /// Won in the last day, not paid yet.
     Awaiting,
 }
@@ -92,7 +102,15 @@ const LOTS: [DemoLot; 30] = [
     ),
     lot(24, 13, "142", "Leica M3 with Summicron 50 mm", 165_000, "farid.haddad@example.com", Paid(GOOD)),
     lot(23, 17, "149", "Omega Seamaster, 1962", 112_000, "grace.ng@example.com", Paid(ELEVATED_RISK)),
-    lot(22, 12, "153", "Chinese export porcelain punch bowl", 68_000, "hugo.silva@example.com", Paid(GOOD)),
+    lot(
+        22,
+        12,
+        "153",
+        "Chinese export porcelain punch bowl",
+        68_000,
+        "hugo.silva@example.com",
+        PaidThenRefunded(20_000),
+    ),
     lot(21, 15, "160", "Eames lounge chair and ottoman, 1970s", 390_000, "isla.murphy@example.com", Paid(GOOD)),
     lot(20, 18, "166", "Persian Tabriz rug, 3 × 2 m", 145_000, "jonas.berg@example.com", FailedThreeTimes),
     lot(19, 10, "171", "Regency rosewood card table", 89_000, "keiko.sato@example.com", Paid(GOOD)),
@@ -120,7 +138,7 @@ const LOTS: [DemoLot; 30] = [
     lot(5, 10, "252", "Carved oak hall bench", 46_000, "yara.haddad@example.com", Paid(GOOD)),
     lot(4, 17, "258", "Patek Philippe pocket watch", 365_000, "zoe.andersen@example.com", Paid(GOOD)),
     lot(3, 12, "263", "Hermès silk scarf collection", 54_000, "alex.turner@example.com", Paid(GOOD)),
-    lot(1, 20, "270", "Sèvres porcelain cabinet plate", 64_000, "bella.costa@example.com", Awaiting),
+    lot(1, 20, "270", "Sèvres porcelain cabinet plate", 64_000, "bella.costa@example.com", Cancelled),
     lot(0, 6, "274", "Georg Jensen silver cutlery set", 135_000, "carl.lindqvist@example.com", Awaiting),
     lot(0, 9, "279", "Victorian walnut mantel clock", 42_500, "dana.reyes@example.com", Awaiting),
 ];
@@ -141,13 +159,19 @@ fn won_at(now: DateTime<Utc>, days_ago: i64, hour: u32) -> DateTime<Utc> {
     at.min(now - chrono::Duration::hours(1))
 }
 
-pub async fn run(services: &Services, sandbox: &Sandbox, browser: &Browser, tenant: Uuid) -> anyhow::Result<()> {
+pub async fn run(
+    services: &Services,
+    sandbox: &Sandbox,
+    browser: &Browser,
+    tenant: Uuid,
+    owner: &Principal,
+) -> anyhow::Result<()> {
     for (index, demo) in LOTS.iter().enumerate() {
         let reference = format!("DEMO-{:02}", index + 1);
         if domain(seed::demo_lot(services, tenant, &reference).await, "looking up a lot")?.is_some() {
             continue;
         }
-        play(services, sandbox, browser, tenant, &reference, demo)
+        play(services, sandbox, browser, (tenant, owner), &reference, demo)
             .await
             .with_context(|| format!("demo lot {reference} ({})", demo.description))?;
     }
@@ -158,7 +182,7 @@ async fn play(
     services: &Services,
     sandbox: &Sandbox,
     browser: &Browser,
-    tenant: Uuid,
+    (tenant, owner): (Uuid, &Principal),
     reference: &str,
     demo: &DemoLot,
 ) -> anyhow::Result<()> {
@@ -178,10 +202,11 @@ async fn play(
     let (cards, expected): (&[&str], Expected) = match demo.story {
         Paid(DISPUTED) => (&[DISPUTED][..], Expected { order_status: Some("disputed"), ..Expected::paid(1) }),
         Paid(card) => (&[card][..], Expected::paid(1)),
+        PaidThenRefunded(_) => (&[GOOD][..], Expected::paid(1)),
         DeclinedThenPaid(first) => (&[first, GOOD][..], Expected::paid(2)),
         AuthenticationFailedThenPaid => (&[GOOD, GOOD][..], Expected::paid(2)),
         FailedThreeTimes => (&[DECLINED, DECLINED, DECLINED][..], Expected::failed()),
-        Expired | Awaiting => (&[][..], Expected::awaiting()),
+        Expired | Awaiting | Cancelled => (&[][..], Expected::awaiting()),
     };
     if !cards.is_empty() {
         let page = domain(checkout::start(services, &token, None).await, "opening the payment page")?;
@@ -196,6 +221,28 @@ async fn play(
         }
     }
     settled(services, bid.id, &expected).await?;
+    match demo.story {
+        PaidThenRefunded(amount) => {
+            // The owner refunds part of it from the winning's page, a few hours later by Stripe's clock.
+            let offset = sandbox.clock_offset();
+            sandbox.set_clock_offset((story_at + chrono::Duration::hours(3)).timestamp() - Utc::now().timestamp());
+            let request =
+                refunds::NewRefund { amount: Some(amount), reason: "A chip on the rim, found on delivery".into() };
+            let made =
+                refunds::create(services, tenant, bid.id, refunds::Requester::Staff(owner), &request, None).await;
+            sandbox.set_clock_offset(offset);
+            domain(made, "refunding")?;
+            let refunded = Expected { order_status: Some("partially_refunded"), ..Expected::paid(1) };
+            settled(services, bid.id, &refunded).await?;
+        }
+        Cancelled => {
+            let reason = "The consignor withdrew the lot.";
+            let cancelled = checkout::lifecycle::cancel(services, tenant, Actor::Staff(owner), bid.id, reason).await;
+            domain(cancelled, "cancelling")?;
+            settled(services, bid.id, &Expected { status: "cancelled", ..Expected::awaiting() }).await?;
+        }
+        _ => {}
+    }
     domain(seed::backdate_lot(services, bid.id, since, since - story_at).await, "dating the lot")?;
     if demo.story == Expired {
         domain(checkout::lifecycle::expire(services, bid.id).await, "closing the window")?;
@@ -284,9 +331,15 @@ mod tests {
     fn the_month_has_every_story_and_unique_buyers() {
         let buyers: std::collections::HashSet<_> = LOTS.iter().map(|l| l.buyer).collect();
         assert_eq!(buyers.len(), LOTS.len(), "each lot's mail is told apart by its buyer");
-        for story in [FailedThreeTimes, Expired, Paid(DISPUTED), Paid(ELEVATED_RISK), AuthenticationFailedThenPaid] {
+        for story in
+            [FailedThreeTimes, Expired, Cancelled, Paid(DISPUTED), Paid(ELEVATED_RISK), AuthenticationFailedThenPaid]
+        {
             assert!(LOTS.iter().any(|l| l.story == story), "{story:?}");
         }
+        assert!(
+            LOTS.iter().any(|l| matches!(l.story, PaidThenRefunded(cents) if cents < l.amount)),
+            "a partial refund"
+        );
         assert!(LOTS.iter().filter(|l| l.story == Awaiting).all(|l| l.days_ago <= 1), "awaiting lots are recent");
     }
 }

@@ -88,7 +88,7 @@ async fn run(services: &Services, sandbox: &Sandbox) -> anyhow::Result<String> {
         let monthly = ensure_plans(services, &admin.principal).await?;
         subscribe_consultant(services, &browser, &consultant.principal, &monthly).await?;
         set_up_payouts(services, &browser, &owner.principal, &consultant.principal).await?;
-        lots::run(services, sandbox, &browser, tenant).await?;
+        lots::run(services, sandbox, &browser, tenant, &owner.principal).await?;
         domain(seed::ensure_demo_lot(services).await, "registering a lot to pay")
     }
     .await;

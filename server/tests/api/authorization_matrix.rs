@@ -196,6 +196,7 @@ const CASES: &[Case] = &[
     rpc_with("/rpc/set_tenant_fee", Access::Roles(PLATFORM_ADMIN), 404),
     rpc_with("/rpc/set_three_d_secure", Access::Roles(PLATFORM_ADMIN), 404),
     rpc("/rpc/set_second_chance", Access::Roles(TENANT_OWNER)),
+    rpc("/rpc/set_time_zone", Access::Roles(TENANT_OWNER)),
     rpc("/rpc/jobs_overview", Access::Roles(PLATFORM_ADMIN)),
     rpc("/rpc/report", Access::Roles(TENANT_STAFF)),
     rpc("/rpc/platform_report", Access::Roles(PLATFORM_ADMIN)),
@@ -563,6 +564,7 @@ async fn form_for(app: &TestApp, f: &Fixtures, path: &str, who: Option<Role>, n:
             ("above", "100".into()),
         ]),
         "/rpc/retry_job" => pairs(&[("id", "999999999".into())]),
+        "/rpc/set_time_zone" => pairs(&[("time_zone", "Europe/London".into())]),
         "/rpc/reconcile_day" => pairs(&[
             ("day", (chrono::Utc::now().date_naive() - chrono::Duration::days(1)).to_string()),
             ("mode", "test".into()),

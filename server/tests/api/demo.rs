@@ -220,8 +220,10 @@ async fn make_run_shows_a_month_and_a_restart_keeps_it_whole() {
     .await
     .unwrap();
     let statuses: Vec<(&str, i64)> = by_status.iter().map(|(s, n)| (s.as_str(), *n)).collect();
-    assert_eq!(statuses, [("awaiting_payment", 3), ("expired", 1), ("failed", 1), ("paid", 25)]);
+    assert_eq!(statuses, [("awaiting_payment", 2), ("cancelled", 1), ("expired", 1), ("failed", 1), ("paid", 25)]);
     assert_eq!(scalar(&pool, "SELECT count(*) FROM orders WHERE status = 'disputed'").await, 1);
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM orders WHERE status = 'partially_refunded'").await, 1);
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM credit_notes").await, 1, "the refund's credit note");
     assert_eq!(scalar(&pool, "SELECT count(*) FROM receipts").await, 25);
     let tenant: Uuid =
         sqlx::query_scalar("SELECT id FROM tenants WHERE name = 'Northwind Auctions'").fetch_one(&pool).await.unwrap();
@@ -245,7 +247,7 @@ async fn make_run_shows_a_month_and_a_restart_keeps_it_whole() {
     setup.sandbox_control("/_sandbox/webhooks/mode", json!({ "mode": "reverse" })).await;
     setup.buyer_pays(&link).await;
     let before = tally(&pool).await;
-    assert_eq!(scalar(&pool, "SELECT count(*) FROM winning_bids WHERE status = 'awaiting_payment'").await, 3);
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM winning_bids WHERE status = 'awaiting_payment'").await, 2);
     server.kill().await;
 
     let server = setup.start(2).await;

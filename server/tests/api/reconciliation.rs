@@ -88,7 +88,7 @@ async fn a_charge_outside_remit_and_a_refund_whose_event_was_lost_are_reported()
     assert!(about("charge", &outside), "the charge outside Remit: {found:?}");
     assert!(about("refund", &lost), "the refund whose event was lost: {found:?}");
     assert!(
-        found.iter().all(|(_, line, _)| ["charge", "refund", "transfer_cancel"].contains(&line.as_str())),
+        found.iter().all(|(_, line, _)| ["charge", "refund", "transfer_refund"].contains(&line.as_str())),
         "nothing else differs: {found:?}"
     );
     // One alert for the day, emailed to platform admins; the page lists both.

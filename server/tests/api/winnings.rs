@@ -366,3 +366,39 @@ async fn second_chance_offers_an_unpaid_lot_to_each_runner_up_in_turn_and_only_o
     assert_eq!(offers(&app).await.len(), 4);
     assert_eq!(events(&app, "winning.offered_to_runner_up").await.len(), 2);
 }
+
+#[tokio::test]
+async fn the_owner_sets_a_time_zone_and_the_winnings_page_speaks_it() {
+    let app = spawn_app().await;
+    won_lot(&app, 12_500).await;
+    let id = winning_id(&app).await;
+    let (won_at, pay_by): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) =
+        sqlx::query_as("SELECT won_at, pay_by FROM winning_bids").fetch_one(&app.services.pool).await.unwrap();
+    let (_, html) = app.page(Some(Role::TenantOwner), &format!("/winnings/{id}")).await;
+    assert!(html.contains(&pay_by.format("%Y-%m-%d %H:%M UTC").to_string()), "UTC until a zone is set");
+
+    let owner = app.client();
+    app.sign_in(&owner, Role::TenantOwner).await;
+    let refused = app.rpc(&owner, "set_time_zone", &[("time_zone", "Mars/Olympus")]).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("IANA"));
+    let admin = app.client();
+    app.sign_in(&admin, Role::TenantAdmin).await;
+    assert_eq!(app.rpc(&admin, "set_time_zone", &[("time_zone", "Asia/Tokyo")]).await.status(), 403);
+    assert_eq!(app.rpc(&owner, "set_time_zone", &[("time_zone", "America/New_York")]).await.status(), 200);
+
+    let zone: chrono_tz::Tz = "America/New_York".parse().unwrap();
+    let local = |t: chrono::DateTime<chrono::Utc>, f: &str| t.with_timezone(&zone).format(f).to_string();
+    let (status, html) = app.page(Some(Role::TenantAdmin), &format!("/winnings/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&local(pay_by, "%Y-%m-%d %H:%M %Z")), "the deadline in New York's time");
+    assert!(html.contains(&local(won_at, "%Y-%m-%d %H:%M:%S %Z")), "the timeline's registration in New York's time");
+    assert!(!html.contains(" UTC<"), "no time is left in UTC");
+    let (_, settings) = app.page(Some(Role::TenantAdmin), "/settings").await;
+    assert!(settings.contains("shown in America/New_York"));
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'tenant.time_zone_set'")
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap();
+    assert_eq!(audited, 1);
+}
