@@ -30,11 +30,26 @@ server=$!
 # A standalone sandbox with a known key, for the tests of the sandbox's own pages.
 "$bin/stripe-sandbox" --port "$sandbox_port" --secret-key "$sandbox_key" > "$root/target/e2e/sandbox.log" 2>&1 &
 sandbox=$!
+# Stops a process with SIGTERM and waits for it, at most 30 s (Remit's own drain and job grace
+# are shorter); one that is still there is killed and its log shown, so a stop that hangs is
+# seen rather than holding the run until CI's limit.
+stop() {
+  local pid="$1" name="$2" log="$3"
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 300); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  echo "$name did not stop within 30 s of SIGTERM; killed. The end of its log:"
+  tail -n 40 "$log"
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
 cleanup() {
-  kill "$server" "$sandbox" 2>/dev/null || true
-  wait "$server" "$sandbox" 2>/dev/null || true
+  stop "$server" remit "$log"
+  stop "$sandbox" stripe-sandbox "$root/target/e2e/sandbox.log"
   for name in "$db" "${db}_stripe_sandbox"; do
-    psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1 || true
+    timeout 60 psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1 || true
   done
 }
 trap cleanup EXIT
@@ -47,6 +62,8 @@ done
 curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "remit did not come up:"; cat "$log"; exit 1; }
 
 cd "$here"
+# The suite takes minutes; a Playwright that has not ended after 30 fails the run instead of
+# holding it to CI's limit.
 REMIT_BASE_URL="$PUBLIC_BASE_URL" REMIT_SERVER_LOG="$log" \
 REMIT_SANDBOX_URL="http://127.0.0.1:$sandbox_port" REMIT_SANDBOX_KEY="$sandbox_key" \
-  npx playwright test "$@"
+  timeout --kill-after=30 1800 npx playwright test "$@"

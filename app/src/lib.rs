@@ -88,6 +88,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/winnings/:id") view={Lazy::<WinningRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/reports") view={Lazy::<ReportsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/billing") view={Lazy::<BillingRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/fees") view={Lazy::<FeesRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/payment-setup") view={Lazy::<PaymentSetupRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/payment-setup/complete") view={Lazy::<PaymentSetupCompleteRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/billing/payment-methods") view={Lazy::<PaymentMethodsRoute>::new()} ssr=SsrMode::Async/>

@@ -11,7 +11,7 @@
 use std::{path::PathBuf, process::Command, time::Instant};
 
 use chrono::{TimeZone as _, Utc};
-use domain::receipts::pdf::{Fonts, Kind, ReceiptContent, render};
+use domain::receipts::pdf::{Fonts, Kind, ReceiptContent, lot_items, render};
 
 const RUNS: usize = 500;
 const WEASYPRINT_RUNS: usize = 40;
@@ -21,13 +21,15 @@ fn content() -> ReceiptContent {
     ReceiptContent {
         kind: Kind::Receipt,
         number: "2026-000042".into(),
-        tenant: "Northwind Auctions".into(),
-        auction: "Autumn fine art and antiques".into(),
-        lot: "17".into(),
-        description: "Victorian walnut mantel clock with brass dial and eight-day movement, c. 1880; \
-                      restored case, original key and pendulum."
-            .into(),
-        buyer_email: "ada.lovelace@example.com".into(),
+        seller: "Northwind Auctions".into(),
+        items: lot_items(
+            "Northwind Auctions",
+            "Autumn fine art and antiques",
+            "17",
+            "Victorian walnut mantel clock with brass dial and eight-day movement, c. 1880; restored case, \
+             original key and pendulum.",
+            "ada.lovelace@example.com",
+        ),
         amount: 42_500,
         currency: "usd".into(),
         paid_at: Utc.with_ymd_and_hms(2026, 12, 3, 14, 5, 0).unwrap(),
@@ -80,20 +82,19 @@ footer {{ position: absolute; bottom: 15mm; left: 20mm; right: 20mm; color: #666
         regular = font("DejaVuSans.ttf"),
         bold = font("DejaVuSans-Bold.ttf"),
         number = escape(&c.number),
-        tenant = escape(&c.tenant),
+        tenant = escape(&c.seller),
         amount = domain::money::format_minor(c.amount, &c.currency),
         paid = c.paid_at.format("Paid %-d %B %Y, %H:%M UTC"),
-        rows = [
-            row("Sold by", &c.tenant),
-            row("Auction", &c.auction),
-            row("Lot", &c.lot),
-            row("Description", &c.description),
-            row("Buyer", &c.buyer_email),
-            row("Paid with", "Card, through Stripe Checkout"),
-            row("Payment reference", &c.payment_reference),
-            row("Currency", &c.currency.to_uppercase()),
-        ]
-        .concat(),
+        rows = c
+            .items
+            .iter()
+            .map(|i| row(i.label, &i.value))
+            .chain([
+                row("Paid with", "Card, through Stripe Checkout"),
+                row("Payment reference", &c.payment_reference),
+                row("Currency", &c.currency.to_uppercase()),
+            ])
+            .collect::<String>(),
         code = escape(&c.verification_code),
         verify = escape(&c.verify_url),
         issued = c.issued_at.format("Issued %-d %B %Y, %H:%M UTC"),

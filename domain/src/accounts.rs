@@ -218,6 +218,22 @@ fn validate_name(field: &'static str, name: &str) -> Result<String> {
 /// owner is emailed that someone tried to invite them. Invitations count against the tenant's
 /// hourly mail limit (429 beyond it).
 pub async fn invite(services: &Services, inviter: &Principal, invitation: Invitation) -> Result<()> {
+    let mut tx = services.pool.begin().await?;
+    invite_in(&mut tx, services, inviter, &invitation).await?;
+    tx.commit().await?;
+    tracing::info!(role = invitation.role.as_str(), "invitation handled");
+    Ok(())
+}
+
+/// [`invite`] within the caller's transaction (a consultant billing a new client invites them
+/// in the transaction that records the fee). The new account's id, or `None` when the address
+/// already had one (its owner was emailed).
+pub async fn invite_in(
+    tx: &mut PgConnection,
+    services: &Services,
+    inviter: &Principal,
+    invitation: &Invitation,
+) -> Result<Option<Uuid>> {
     if !may_invite(inviter.role, invitation.role) {
         return Err(Error::Forbidden);
     }
@@ -226,11 +242,13 @@ pub async fn invite(services: &Services, inviter: &Principal, invitation: Invita
     let display_name = validate_name("display_name", &invitation.display_name)?;
     let email = invitation.email.trim().to_owned();
     let consultant_id = (invitation.role == Role::FamilyMember).then_some(inviter.user_id);
-    let tenant = tenant(&services.pool, tenant_id).await?;
+    let tenant = sqlx::query!("SELECT name FROM tenants WHERE id = $1", tenant_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound("tenant"))?;
 
-    let mut tx = services.pool.begin().await?;
     security::take_mail_quota(
-        &mut tx,
+        &mut *tx,
         tenant_id,
         MailKind::Invitation,
         services.settings.mail_limits.invitations_per_hour,
@@ -260,12 +278,12 @@ pub async fn invite(services: &Services, inviter: &Principal, invitation: Invita
             inviter_name: &inviter.display_name,
             role: invitation.role,
         };
-        send_invitation(&mut tx, services, invite).await?;
+        send_invitation(&mut *tx, services, invite).await?;
     } else {
-        already_has_account(&mut tx, &email, &tenant.name, &inviter.display_name, invitation.role).await?;
+        already_has_account(&mut *tx, &email, &tenant.name, &inviter.display_name, invitation.role).await?;
     }
     audit::record(
-        &mut tx,
+        &mut *tx,
         Entry {
             tenant_id: Some(tenant_id),
             actor: Some(inviter),
@@ -276,9 +294,7 @@ pub async fn invite(services: &Services, inviter: &Principal, invitation: Invita
         },
     )
     .await?;
-    tx.commit().await?;
-    tracing::info!(role = invitation.role.as_str(), "invitation handled");
-    Ok(())
+    Ok(created.then_some(user_id))
 }
 
 /// Tells the owner of an existing account that someone tried to invite their address.

@@ -1,11 +1,12 @@
 //! Hourly clean-up of records past their use: expired sessions and flash messages, old OAuth
-//! states, sign-in failures outside the throttle window and old Checkout requests.
+//! states, sign-in failures outside the throttle window, old Checkout requests and old records of
+//! Account Session requests.
 
 use graphile_worker::{IntoTaskHandlerResult, TaskHandler, WorkerContext};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::{auth, queue, security};
+use crate::{auth, payouts, queue, security};
 
 /// The hourly clean-up. A unit struct: the schedule enqueues it with a `null` payload.
 #[derive(Debug, Serialize, Deserialize)]
@@ -27,7 +28,8 @@ impl TaskHandler for PurgeExpired {
             .map_err(|e| e.to_string())?;
         let failures = auth::sign_in::purge_old_failures(pool).await.map_err(|e| e.to_string())?;
         let requests = security::purge_old_checkout_requests(pool).await.map_err(|e| e.to_string())?;
-        tracing::info!(sessions, failures, requests, "purged expired records");
+        let account_sessions = payouts::purge_old_session_records(pool).await.map_err(|e| e.to_string())?;
+        tracing::info!(sessions, failures, requests, account_sessions, "purged expired records");
         Ok::<(), String>(())
     }
 }

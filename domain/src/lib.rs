@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod dashboard;
 pub mod db;
 pub mod error;
+pub mod fees;
 pub mod flash;
 pub mod housekeeping;
 pub mod input;

@@ -541,7 +541,20 @@ pub fn compare(lines: &[Line], books: &Books, start: DateTime<Utc>, end: DateTim
                 let order = payment_intent.as_deref().and_then(order_by_intent).or_else(|| order_by_charge(id));
                 match (order, payment_intent.as_deref().and_then(|pi| books.subscription_payments.get(pi))) {
                     (Some(o), _) => check("charge", id, o.tenant_id, l, l.amount, (o.amount, &o.currency)),
-                    (None, Some(_)) => {}
+                    // A consultant's subscription payment: Remit's own charge, no tenant's.
+                    (None, Some(&remit)) => {
+                        if remit != l.amount {
+                            missing.push(Difference {
+                                kind: ReconciliationDifference::AmountMismatch,
+                                line: "charge",
+                                subject: id.clone(),
+                                tenant_id: None,
+                                currency: l.currency.clone(),
+                                stripe_amount: Some(l.amount),
+                                remit_amount: Some(remit),
+                            });
+                        }
+                    }
                     (None, None) => missing.push(Difference::missing_in_remit("charge", id, None, l, l.amount)),
                 }
             }
@@ -869,6 +882,14 @@ mod tests {
         lines.push(line("charge", 2_900, 15, Source::Charge { id: "ch_sub".into(), payment_intent: s("pi_sub") }));
         books.subscription_payments.insert("pi_sub".into(), 2_900);
         assert_eq!(compare(&lines, &books, at(0), at(24)), vec![]);
+        // Its amount is still compared.
+        books.subscription_payments.insert("pi_sub".into(), 1_900);
+        let found = compare(&lines, &books, at(0), at(24));
+        assert_eq!(kinds(&found), [(ReconciliationDifference::AmountMismatch, "charge", "ch_sub")]);
+        assert_eq!(
+            (found[0].stripe_amount, found[0].remit_amount, found[0].tenant_id),
+            (Some(2_900), Some(1_900), None)
+        );
     }
 
     #[test]

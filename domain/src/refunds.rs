@@ -118,7 +118,7 @@ impl RefundRow {
 async fn row(conn: &mut PgConnection, id: Uuid) -> Result<Option<RefundRow>> {
     Ok(sqlx::query_as!(
         RefundRow,
-        r#"SELECT r.id, o.bid_id, r.order_id, r.amount, r.currency, r.status AS "status: RefundStatus", r.reason,
+        r#"SELECT r.id, o.bid_id AS "bid_id!", r.order_id, r.amount, r.currency, r.status AS "status: RefundStatus", r.reason,
                   r.stripe_refund_id, r.failure_reason, c.number AS "credit_note?", r.created_at, r.updated_at
            FROM refunds r JOIN orders o ON o.id = r.order_id LEFT JOIN credit_notes c ON c.refund_id = r.id
            WHERE r.id = $1"#,
@@ -132,7 +132,7 @@ async fn row(conn: &mut PgConnection, id: Uuid) -> Result<Option<RefundRow>> {
 pub async fn of_winning(services: &Services, tenant_id: Uuid, bid_id: Uuid) -> Result<Vec<Refund>> {
     sqlx::query_as!(
         RefundRow,
-        r#"SELECT r.id, o.bid_id, r.order_id, r.amount, r.currency, r.status AS "status: RefundStatus", r.reason,
+        r#"SELECT r.id, o.bid_id AS "bid_id!", r.order_id, r.amount, r.currency, r.status AS "status: RefundStatus", r.reason,
                   r.stripe_refund_id, r.failure_reason, c.number AS "credit_note?", r.created_at, r.updated_at
            FROM refunds r JOIN orders o ON o.id = r.order_id LEFT JOIN credit_notes c ON c.refund_id = r.id
            WHERE o.bid_id = $1 AND r.tenant_id = $2 ORDER BY r.created_at, r.id"#,
@@ -628,7 +628,7 @@ pub async fn issue_credit_note(services: &Services, refund_id: Uuid) -> Result<O
     }
     let refund = sqlx::query!(
         r#"SELECT r.tenant_id, r.order_id, r.amount, r.currency, r.reason, r.status AS "status: RefundStatus",
-                  r.stripe_refund_id, r.updated_at, o.bid_id, b.auction, b.lot, b.description, b.buyer_email,
+                  r.stripe_refund_id, r.updated_at, b.id AS bid_id, b.auction, b.lot, b.description, b.buyer_email,
                   b.livemode, b.reference, t.name AS tenant
            FROM refunds r JOIN orders o ON o.id = r.order_id JOIN winning_bids b ON b.id = o.bid_id
            JOIN tenants t ON t.id = r.tenant_id WHERE r.id = $1"#,
@@ -661,11 +661,8 @@ pub async fn issue_credit_note(services: &Services, refund_id: Uuid) -> Result<O
     let content = pdf::ReceiptContent {
         kind: pdf::Kind::CreditNote { receipt_number: receipt_number.clone(), reason: refund.reason.clone() },
         number: number.clone(),
-        tenant: refund.tenant.clone(),
-        auction: refund.auction.clone(),
-        lot: refund.lot.clone(),
-        description: refund.description.clone(),
-        buyer_email: refund.buyer_email.clone(),
+        seller: refund.tenant.clone(),
+        items: pdf::lot_items(&refund.tenant, &refund.auction, &refund.lot, &refund.description, &refund.buyer_email),
         amount: refund.amount,
         currency: refund.currency.clone(),
         paid_at: refund.updated_at,

@@ -97,6 +97,71 @@ mod tests {
     }
 }
 
+/// How one Account Session request ended (FG-003's failure-rate alert counts them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "account_session_outcome", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum AccountSessionOutcome {
+    Succeeded,
+    /// Stripe answered with an error, or could not be reached, on the last attempt.
+    StripeError,
+    /// No answer within the request's deadline.
+    TimedOut,
+    /// Refused by the consultant's hourly limit before Stripe was asked.
+    RateLimited,
+}
+
+impl AccountSessionOutcome {
+    /// In an alert's words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::StripeError => "Stripe error",
+            Self::TimedOut => "timed out",
+            Self::RateLimited => "refused by the hourly limit",
+        }
+    }
+}
+
+/// Where a consultant's fee request stands. A paid fee's refunds and disputes are its order's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "fee_request_status", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum FeeRequestStatus {
+    Open,
+    Paid,
+    Cancelled,
+}
+
+impl FeeRequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Paid => "paid",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Whether a fee is billed once or every month until the consultant stops it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "fee_recurrence", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum FeeRecurrence {
+    Once,
+    Monthly,
+}
+
+impl FeeRecurrence {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "once" => Some(Self::Once),
+            "monthly" => Some(Self::Monthly),
+            _ => None,
+        }
+    }
+}
+
 /// How Stripe's balance and Remit's books differ on one thing (the daily reconciliation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[sqlx(type_name = "reconciliation_difference", rename_all = "snake_case")]

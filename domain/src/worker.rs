@@ -16,6 +16,7 @@ use crate::{
     Services,
     alerts::{self, CheckPaymentHealth},
     checkout::{ExpireWinning, lifecycle::RemindBuyer},
+    fees::IssueMonthlyFees,
     housekeeping::PurgeExpired,
     mail::DeliverEmail,
     queue,
@@ -104,6 +105,7 @@ pub async fn worker(services: Services) -> anyhow::Result<graphile_worker::Worke
         .define_job::<KeepEventPartitions>()
         .define_job::<ResyncStripeEvents>()
         .define_job::<ReconcileStripeBalance>()
+        .define_job::<IssueMonthlyFees>()
         // A schedule missed while no worker ran (a deploy, an outage) runs once when one starts.
         .with_cron(
             Cron::hourly_at::<PurgeExpired>(17)
@@ -127,6 +129,12 @@ pub async fn worker(services: Services) -> anyhow::Result<graphile_worker::Worke
                 .context("the reconciliation schedule is malformed")?
                 .payload(ReconcileStripeBalance::default())
                 .context("the reconciliation schedule's payload")?
+                .fill(CrontabFill::days(1)),
+        )
+        // Monthly fees: each series' request of the month (a missed day's come the next day).
+        .with_cron(
+            Cron::daily_at::<IssueMonthlyFees>(5, 10)
+                .context("the monthly fees schedule is malformed")?
                 .fill(CrontabFill::days(1)),
         );
     let options = match resync_minutes {

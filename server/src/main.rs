@@ -11,8 +11,25 @@ use server::{Application, telemetry};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// How long the runtime waits, once `main` is done, for blocking tasks still running (a PDF being
+/// drawn, a DNS lookup). Without a bound a stuck one would keep a stopped process alive until the
+/// orchestrator's SIGKILL.
+const RUNTIME_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("remit: the async runtime could not start: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(serve_or_run_command());
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
+    code
+}
+
+async fn serve_or_run_command() -> ExitCode {
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(err) => {

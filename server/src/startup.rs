@@ -103,6 +103,11 @@ async fn stripe(settings: &Settings) -> anyhow::Result<(StripeConfig, Option<str
 /// How long a stopping process waits for running jobs before leaving them to another process.
 const JOB_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How long a stopping process waits for its database connections to be handed back. Work left
+/// running past `JOB_SHUTDOWN_GRACE` still holds its connection, and the pool's close waits for
+/// every one: unbounded, one stuck outbound call would keep the process from ever exiting.
+const POOL_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.bind_addr)
@@ -200,7 +205,9 @@ impl Application {
         {
             tracing::warn!("jobs still running at shutdown are left for another process to retry");
         }
-        self.services.pool.close().await;
+        if tokio::time::timeout(POOL_CLOSE_GRACE, self.services.pool.close()).await.is_err() {
+            tracing::warn!("database connections still in use at shutdown were dropped");
+        }
         tracing::info!("remit stopped");
         Ok(())
     }
@@ -276,6 +283,7 @@ pub fn router(services: Services, addr: SocketAddr) -> Router {
         .route("/reports/export.csv", get(routes::reports::tenant))
         .route("/admin/reports/export.csv", get(routes::reports::platform))
         .route("/winnings/{id}/receipt.pdf", get(routes::receipts::staff))
+        .route("/fees/{id}/receipt.pdf", get(routes::receipts::fee))
         .route("/winnings/{id}/refunds/{refund}/credit-note.pdf", get(routes::receipts::credit_note))
         .merge(api::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), {

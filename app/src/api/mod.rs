@@ -5,6 +5,7 @@
 pub mod account;
 pub mod admin;
 pub mod billing;
+pub mod fees;
 pub mod household;
 pub mod overview;
 pub mod payment_terms;

@@ -11,9 +11,10 @@ pub struct VerifiedReceipt {
     pub number: String,
     /// A credit note names the receipt it corrects.
     pub corrects: Option<String>,
-    pub tenant: String,
-    pub auction: String,
-    pub lot: String,
+    /// The tenant, or for a fee the consultant and their tenant.
+    pub issuer: String,
+    /// "Lot 17, Autumn sale", or what a fee was for.
+    pub paid_for: String,
     pub amount: String,
     pub paid_at: String,
     pub order_status: String,
@@ -39,9 +40,8 @@ pub async fn verify_receipt(code: Option<String>) -> Result<Verification, AppErr
     Ok(Verification::Genuine(Box::new(VerifiedReceipt {
         number: verified.number,
         corrects: verified.corrects,
-        tenant: verified.tenant,
-        auction: verified.auction,
-        lot: verified.lot,
+        issuer: verified.issuer,
+        paid_for: verified.paid_for,
         amount: verified.amount,
         paid_at: verified.at.format("%-d %B %Y, %H:%M UTC").to_string(),
         order_status: verified.order_status,

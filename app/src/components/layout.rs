@@ -45,9 +45,12 @@ fn nav_links(role: UserRole) -> &'static [(&'static str, &'static str)] {
             ("/security", "Security"),
             ("/audit", "Audit log"),
         ],
-        UserRole::Consultant | UserRole::FamilyMember => {
-            &[("/dashboard", "Dashboard"), ("/billing", "Billing"), ("/payment-setup", "Payment setup")]
-        }
+        UserRole::Consultant | UserRole::FamilyMember => &[
+            ("/dashboard", "Dashboard"),
+            ("/fees", "Fees"),
+            ("/billing", "Billing"),
+            ("/payment-setup", "Payment setup"),
+        ],
     }
 }
 

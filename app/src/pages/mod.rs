@@ -4,6 +4,7 @@ mod api_keys;
 mod audit;
 mod billing;
 mod dashboard;
+mod fees;
 mod home;
 mod overview;
 mod password;
@@ -28,6 +29,7 @@ pub use api_keys::ApiKeysPage;
 pub use audit::AuditPage;
 pub use billing::{BillingPage, PaymentMethodsPage};
 pub use dashboard::DashboardPage;
+pub use fees::FeesPage;
 pub use home::HomePage;
 pub use overview::{AdminDashboardPage, TenantOverviewPage};
 pub use password::{ChoosePasswordPage, ForgotPasswordPage};
@@ -89,6 +91,7 @@ lazy_pages! {
     PlatformReportsRoute => PlatformReportsPage,
     ReconciliationRoute => ReconciliationPage,
     BillingRoute => BillingPage,
+    FeesRoute => FeesPage,
     PaymentSetupRoute => PaymentSetupPage,
     PaymentSetupCompleteRoute => PaymentSetupCompletePage,
     PaymentMethodsRoute => PaymentMethodsPage,

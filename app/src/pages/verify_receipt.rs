@@ -52,13 +52,12 @@ fn Genuine(r: VerifiedReceipt) -> impl IntoView {
         if credit { ("credit note", "Amount refunded", "Refunded") } else { ("receipt", "Amount paid", "Paid") };
     view! {
         <p role="status" class="rounded-md border border-green-200 bg-green-50 px-3 py-2 text-sm text-green-800">
-            {format!("Genuine: {document} {} issued by {} through Remit.", r.number, r.tenant)}
+            {format!("Genuine: {document} {} issued by {} through Remit.", r.number, r.issuer)}
         </p>
         {r.test_mode.then(|| view! { <p class="mt-2 text-sm text-gray-600">{format!("This {document} is for test money; none was moved.")}</p> })}
         <dl class="mt-4 grid grid-cols-1 gap-2 text-sm md:grid-cols-2">
             {r.corrects.map(|receipt| view! { <dt class=ui::MUTED>"Corrects receipt"</dt><dd>{receipt}</dd> })}
-            <dt class=ui::MUTED>"Auction"</dt><dd>{r.auction}</dd>
-            <dt class=ui::MUTED>"Lot"</dt><dd>{r.lot}</dd>
+            <dt class=ui::MUTED>"For"</dt><dd>{r.paid_for}</dd>
             <dt class=ui::MUTED>{moved}</dt><dd data-testid="verified-amount">{r.amount}</dd>
             <dt class=ui::MUTED>{when}</dt><dd>{r.paid_at}</dd>
             <dt class=ui::MUTED>"Order"</dt><dd>{r.order_status}</dd>

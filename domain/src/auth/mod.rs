@@ -77,6 +77,8 @@ pub mod policy {
     pub const CONSULTANT_HOUSEHOLD: &[Role] = &[Role::Consultant, Role::FamilyMember];
     /// Who may send a consultant a payout onboarding link: the consultant, or their tenant's staff.
     pub const ONBOARDING_LINK_ISSUERS: &[Role] = &[Role::Consultant, Role::TenantOwner, Role::TenantAdmin];
+    /// Who pays a consultant's fees: the clients of their household.
+    pub const FAMILY_MEMBER: &[Role] = &[Role::FamilyMember];
     /// Who invites people (and may resend or revoke their own tenant's or household's invitations).
     pub const INVITERS: &[Role] = &[Role::TenantOwner, Role::TenantAdmin, Role::Consultant];
 }

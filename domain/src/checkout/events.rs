@@ -72,7 +72,7 @@ pub struct Failure {
 
 impl Failure {
     /// From a PaymentIntent as an event carries it (`last_payment_error`).
-    fn from_event_object(object: &serde_json::Value) -> Self {
+    pub(crate) fn from_event_object(object: &serde_json::Value) -> Self {
         let error = &object["last_payment_error"];
         Self {
             code: error["decline_code"].as_str().or_else(|| error["code"].as_str()).map(str::to_owned),
@@ -80,7 +80,7 @@ impl Failure {
         }
     }
 
-    fn from_intent(intent: &stripe_shared::PaymentIntent) -> Self {
+    pub(crate) fn from_intent(intent: &stripe_shared::PaymentIntent) -> Self {
         let error = intent.last_payment_error.as_ref();
         Self {
             code: error.and_then(|e| e.decline_code.clone().or_else(|| e.code.as_ref().map(|c| c.as_str().to_owned()))),
@@ -105,7 +105,7 @@ impl Failure {
     }
 }
 
-async fn retrieve_intent(stripe: &StripeMode, id: &str) -> Result<stripe_shared::PaymentIntent> {
+pub(crate) async fn retrieve_intent(stripe: &StripeMode, id: &str) -> Result<stripe_shared::PaymentIntent> {
     RetrievePaymentIntent::new(id)
         .expand(vec!["latest_charge".to_owned()])
         .send(stripe.client())
@@ -171,7 +171,7 @@ pub async fn read_current(services: &Services, envelope: &Envelope) -> Result<Op
 }
 
 /// A Checkout Session with its payment and that payment's latest charge (for Radar's verdict).
-pub(super) async fn retrieve_session(stripe: &StripeMode, id: &str) -> Result<stripe_shared::CheckoutSession> {
+pub(crate) async fn retrieve_session(stripe: &StripeMode, id: &str) -> Result<stripe_shared::CheckoutSession> {
     RetrieveCheckoutSession::new(id)
         .expand(vec!["payment_intent.latest_charge".to_owned()])
         .send(stripe.client())
@@ -249,7 +249,7 @@ pub async fn apply(conn: &mut PgConnection, services: &Services, envelope: &Enve
                 paid(conn, &row, intent).await?;
             }
             let Some(order) = sqlx::query!(
-                "SELECT o.id, o.status, o.refunded_amount, o.tenant_id, o.amount, o.currency, o.bid_id,
+                "SELECT o.id, o.status, o.refunded_amount, o.tenant_id, o.amount, o.currency, b.id AS bid_id,
                         b.reference, b.lot, b.buyer_email
                  FROM orders o JOIN winning_bids b ON b.id = o.bid_id
                  WHERE o.stripe_payment_intent_id = $1 FOR UPDATE OF o",
@@ -363,28 +363,43 @@ pub(super) async fn settle_paid_session(
     }
 }
 
-/// When the buyer paid, by Stripe's clock: the successful charge's time (the payment's own when
-/// the charge is not at hand). A late or replayed event dates the order when it was paid.
-fn paid_at(intent: &stripe_shared::PaymentIntent) -> DateTime<Utc> {
-    let created = intent.latest_charge.as_ref().and_then(|c| c.as_object()).map_or(intent.created, |c| c.created);
-    Utc.timestamp_opt(created, 0).single().unwrap_or_else(Utc::now)
+/// What an order keeps of a succeeded payment, read from its PaymentIntent (with its latest
+/// charge expanded): when it was paid by Stripe's clock (the successful charge's time, the
+/// payment's own when the charge is not at hand, so a late or replayed event dates the order
+/// when it was paid), Stripe Radar's verdict, and the charge and application fee that the reports
+/// and the reconciliation follow. Lots and fees are settled alike.
+pub(crate) struct Settlement {
+    pub paid_at: DateTime<Utc>,
+    pub risk_level: Option<String>,
+    pub risk_score: Option<i32>,
+    pub charge: Option<String>,
+    pub application_fee_id: Option<String>,
+    pub application_fee: i64,
 }
 
-/// Stripe Radar's verdict on the payment's latest charge: risk level and risk score.
-fn radar(intent: &stripe_shared::PaymentIntent) -> (Option<String>, Option<i64>) {
-    let outcome = intent.latest_charge.as_ref().and_then(|c| c.as_object()).and_then(|c| c.outcome.as_ref());
-    (outcome.and_then(|o| o.risk_level.clone()), outcome.and_then(|o| o.risk_score))
+impl Settlement {
+    pub(crate) fn of(intent: &stripe_shared::PaymentIntent) -> Self {
+        let charge = intent.latest_charge.as_ref();
+        let expanded = charge.and_then(|c| c.as_object());
+        let created = expanded.map_or(intent.created, |c| c.created);
+        let outcome = expanded.and_then(|c| c.outcome.as_ref());
+        Settlement {
+            paid_at: Utc.timestamp_opt(created, 0).single().unwrap_or_else(Utc::now),
+            risk_level: outcome.and_then(|o| o.risk_level.clone()),
+            risk_score: outcome.and_then(|o| o.risk_score).and_then(|s| i32::try_from(s).ok()),
+            charge: charge.map(|c| c.id().to_string()),
+            application_fee_id: expanded.and_then(|c| c.application_fee.as_ref()).map(|f| f.id().to_string()),
+            application_fee: intent.application_fee_amount.unwrap_or(0),
+        }
+    }
 }
 
 /// The buyer's payment went through: the order, exactly once per bid, with its receipt queued
 /// and, when Radar rated the payment above normal risk, a security event that alerts admins.
 async fn paid(conn: &mut PgConnection, row: &SessionRow, intent: &stripe_shared::PaymentIntent) -> Result<()> {
     sqlx::query!("SELECT id FROM winning_bids WHERE id = $1 FOR UPDATE", row.bid_id).fetch_one(&mut *conn).await?;
-    let (risk_level, risk_score) = radar(intent);
-    let paid_at = paid_at(intent);
-    let charge = intent.latest_charge.as_ref();
-    let fee_id =
-        charge.and_then(|c| c.as_object()).and_then(|c| c.application_fee.as_ref()).map(|f| f.id().to_string());
+    let Settlement { paid_at, risk_level, risk_score, charge, application_fee_id, application_fee } =
+        Settlement::of(intent);
     let order = sqlx::query_scalar!(
         "INSERT INTO orders (id, bid_id, tenant_id, payment_session_id, stripe_payment_intent_id, amount, currency,
              risk_level, risk_score, paid_at, stripe_charge_id, stripe_application_fee_id, application_fee)
@@ -397,11 +412,11 @@ async fn paid(conn: &mut PgConnection, row: &SessionRow, intent: &stripe_shared:
         intent.amount,
         intent.currency.to_string(),
         risk_level,
-        risk_score.and_then(|s| i32::try_from(s).ok()),
+        risk_score,
         paid_at,
-        charge.map(|c| c.id().to_string()),
-        fee_id,
-        intent.application_fee_amount.unwrap_or(0),
+        charge,
+        application_fee_id,
+        application_fee,
     )
     .fetch_optional(&mut *conn)
     .await?;

@@ -661,7 +661,7 @@ async fn decide(services: &Services, bid_id: Uuid) -> Result<Decision> {
 /// The Checkout Session a claim asks Stripe for: a destination charge to the tenant's account
 /// less Remit's fee, with 3D Secure asked for above the tenant's threshold for the currency.
 fn checkout_request(services: &Services, claim: &Claim) -> Result<CreateCheckoutSession> {
-    let metadata: std::collections::HashMap<String, String> = [
+    let metadata = [
         ("payment_session".to_owned(), claim.payment_session.to_string()),
         ("bid".to_owned(), claim.bid_id.to_string()),
         ("tenant".to_owned(), claim.tenant_id.to_string()),
@@ -671,39 +671,79 @@ fn checkout_request(services: &Services, claim: &Claim) -> Result<CreateCheckout
     ]
     .into_iter()
     .collect();
-    let currency: stripe_types::Currency = claim.currency.parse().map_err(|_| anyhow::anyhow!("unknown currency"))?;
-    let mut product = ProductData::new(format!("Lot {} — {}", claim.lot, claim.auction));
-    if !claim.description.is_empty() {
-        product.description = Some(claim.description.clone());
+    DestinationCharge {
+        name: format!("Lot {} — {}", claim.lot, claim.auction),
+        description: Some(claim.description.clone()).filter(|d| !d.is_empty()),
+        amount: Money::stored(claim.amount, &claim.currency)?,
+        destination: &claim.destination,
+        fee_bps: claim.fee_bps,
+        three_d_secure_above: claim.three_d_secure_above,
+        metadata,
+        email: &claim.buyer_email,
+        reference: claim.bid_id.to_string(),
+        expires_at: claim.expires_at,
+        success_url: services.settings.public_url("/pay/complete?session={CHECKOUT_SESSION_ID}"),
+        cancel_url: services.settings.public_url("/pay/cancelled?session={CHECKOUT_SESSION_ID}"),
     }
-    let mut price = CreateCheckoutSessionLineItemsPriceData::new(currency);
-    price.unit_amount = Some(claim.amount);
-    price.product_data = Some(product);
-    let mut item = CreateCheckoutSessionLineItems::new();
-    item.price_data = Some(price);
-    item.quantity = Some(1);
-    let mut intent = CreateCheckoutSessionPaymentIntentData::new();
-    intent.metadata = Some(metadata.clone());
-    intent.transfer_data = Some(CreateCheckoutSessionPaymentIntentDataTransferData::new(claim.destination.clone()));
-    intent.application_fee_amount = Some(application_fee(claim.amount, claim.fee_bps));
-    let mut request = CreateCheckoutSession::new()
-        .mode(CheckoutSessionMode::Payment)
-        .line_items(vec![item])
-        .payment_intent_data(intent)
-        .customer_email(claim.buyer_email.as_str())
-        .client_reference_id(claim.bid_id.to_string())
-        .metadata(metadata)
-        .expires_at(claim.expires_at.timestamp())
-        .success_url(services.settings.public_url("/pay/complete?session={CHECKOUT_SESSION_ID}"))
-        .cancel_url(services.settings.public_url("/pay/cancelled?session={CHECKOUT_SESSION_ID}"));
-    if payment_terms::asks_three_d_secure(claim.amount, claim.three_d_secure_above) {
-        let mut card = CreateCheckoutSessionPaymentMethodOptionsCard::new();
-        card.request_three_d_secure = Some(CreateCheckoutSessionPaymentMethodOptionsCardRequestThreeDSecure::Any);
-        let mut options = CreateCheckoutSessionPaymentMethodOptions::new();
-        options.card = Some(card);
-        request = request.payment_method_options(options);
+    .request()
+}
+
+/// One item paid through hosted Checkout as a destination charge: the amount goes to
+/// `destination` (a tenant's or a consultant's connected account) less the platform's fee of
+/// `fee_bps`, with 3D Secure asked for above `three_d_secure_above`. Lots and fees are both paid
+/// this way; the metadata (on the session and its payment) says which, for the events' routing.
+pub(crate) struct DestinationCharge<'a> {
+    pub name: String,
+    pub description: Option<String>,
+    pub amount: Money,
+    pub destination: &'a str,
+    pub fee_bps: u32,
+    pub three_d_secure_above: i64,
+    pub metadata: std::collections::HashMap<String, String>,
+    /// The payer's, prefilled on Stripe's page.
+    pub email: &'a str,
+    /// Stripe's `client_reference_id`.
+    pub reference: String,
+    pub expires_at: DateTime<Utc>,
+    pub success_url: String,
+    pub cancel_url: String,
+}
+
+impl DestinationCharge<'_> {
+    pub(crate) fn request(self) -> Result<CreateCheckoutSession> {
+        let currency: stripe_types::Currency =
+            self.amount.currency.code().parse().map_err(|_| anyhow::anyhow!("unknown currency"))?;
+        let mut product = ProductData::new(self.name);
+        product.description = self.description;
+        let mut price = CreateCheckoutSessionLineItemsPriceData::new(currency);
+        price.unit_amount = Some(self.amount.amount);
+        price.product_data = Some(product);
+        let mut item = CreateCheckoutSessionLineItems::new();
+        item.price_data = Some(price);
+        item.quantity = Some(1);
+        let mut intent = CreateCheckoutSessionPaymentIntentData::new();
+        intent.metadata = Some(self.metadata.clone());
+        intent.transfer_data = Some(CreateCheckoutSessionPaymentIntentDataTransferData::new(self.destination));
+        intent.application_fee_amount = Some(application_fee(self.amount.amount, self.fee_bps));
+        let mut request = CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Payment)
+            .line_items(vec![item])
+            .payment_intent_data(intent)
+            .customer_email(self.email)
+            .client_reference_id(self.reference)
+            .metadata(self.metadata)
+            .expires_at(self.expires_at.timestamp())
+            .success_url(self.success_url)
+            .cancel_url(self.cancel_url);
+        if payment_terms::asks_three_d_secure(self.amount.amount, self.three_d_secure_above) {
+            let mut card = CreateCheckoutSessionPaymentMethodOptionsCard::new();
+            card.request_three_d_secure = Some(CreateCheckoutSessionPaymentMethodOptionsCardRequestThreeDSecure::Any);
+            let mut options = CreateCheckoutSessionPaymentMethodOptions::new();
+            options.card = Some(card);
+            request = request.payment_method_options(options);
+        }
+        Ok(request)
     }
-    Ok(request)
 }
 
 /// Remit's application fee on `amount`: `bps` basis points, rounded down. Computed in 128 bits,

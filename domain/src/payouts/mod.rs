@@ -3,6 +3,7 @@
 //! status, and one-time links for hosted onboarding (`onboarding_links`).
 
 pub mod onboarding_links;
+pub mod session_outcomes;
 
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ use crate::{
     billing,
     error::{Error, Result},
     mail::{self, OutgoingEmail},
+    states::AccountSessionOutcome,
     stripe::{idempotent, upstream},
     tenant_stripe::Requirements,
     tenant_webhooks::{
@@ -137,13 +139,50 @@ pub async fn account_session(services: &Services, consultant: &Principal) -> Res
             "Payout setup needs an active subscription. Subscribe to a plan under Billing first.",
         ));
     }
-    let grant = take_grant(services, consultant.user_id).await?;
-    match create_session(services, consultant, &account).await {
-        Ok(session) => Ok(session),
+    let grant = match take_grant(services, consultant.user_id).await {
+        Ok(grant) => grant,
         Err(err) => {
+            if matches!(err, Error::RateLimited { .. }) {
+                session_outcomes::record(services, consultant.user_id, AccountSessionOutcome::RateLimited, None).await;
+            }
+            return Err(err);
+        }
+    };
+    match create_session(services, consultant, &account).await {
+        Ok(session) => {
+            session_outcomes::record(services, consultant.user_id, AccountSessionOutcome::Succeeded, None).await;
+            Ok(session)
+        }
+        Err(failure) => {
+            let (outcome, reason) = match &failure {
+                SessionFailure::Stripe(reason) => (AccountSessionOutcome::StripeError, Some(reason.as_str())),
+                SessionFailure::TimedOut => (AccountSessionOutcome::TimedOut, None),
+            };
+            session_outcomes::record(services, consultant.user_id, outcome, reason).await;
             // A session Stripe did not make does not count against the limit.
             sqlx::query!("DELETE FROM account_session_grants WHERE id = $1", grant).execute(&services.pool).await?;
-            Err(err)
+            Err(Error::Upstream("Unable to generate session.".into()))
+        }
+    }
+}
+
+/// Why Stripe made no Account Session: its error in words (its status and code, or that it
+/// could not be reached), or no answer within the deadline.
+enum SessionFailure {
+    Stripe(String),
+    TimedOut,
+}
+
+impl SessionFailure {
+    fn of(err: Option<&stripe::StripeError>) -> Self {
+        match err {
+            Some(stripe::StripeError::Stripe(api, status)) => Self::Stripe(match &api.code {
+                Some(code) => format!("HTTP {status} {}", code.as_str()),
+                None => format!("HTTP {status} {}", api.type_.as_str()),
+            }),
+            Some(stripe::StripeError::Timeout) => Self::TimedOut,
+            Some(stripe::StripeError::ClientError(_)) | None => Self::Stripe("Stripe could not be reached".into()),
+            Some(_) => Self::Stripe("Stripe's answer could not be read".into()),
         }
     }
 }
@@ -183,6 +222,16 @@ async fn take_grant(services: &Services, user_id: Uuid) -> Result<i64> {
     Ok(id)
 }
 
+/// The hourly clean-up's part: grants past the limit's hour and request outcomes past the
+/// alert's.
+pub async fn purge_old_session_records(pool: &sqlx::PgPool) -> Result<u64> {
+    let grants = sqlx::query!("DELETE FROM account_session_grants WHERE created_at < now() - interval '2 hours'")
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(grants + session_outcomes::purge_old(pool).await?)
+}
+
 fn retryable(err: &stripe::StripeError) -> bool {
     match err {
         stripe::StripeError::Stripe(_, status) => *status >= 500,
@@ -195,7 +244,7 @@ async fn create_session(
     services: &Services,
     consultant: &Principal,
     account: &PayoutAccount,
-) -> Result<AccountSession> {
+) -> std::result::Result<AccountSession, SessionFailure> {
     let features = AccountFeaturesParam { external_account_collection: Some(true), ..AccountFeaturesParam::new() };
     let mut components = CreateAccountSessionComponents::new();
     components.account_onboarding = Some(AccountConfigParam { enabled: true, features: Some(features) });
@@ -228,13 +277,13 @@ async fn create_session(
     let session = match outcome {
         Ok(Ok(session)) => session,
         Ok(Err(err)) => {
-            let detail = err.map_or_else(|| "no answer".to_owned(), |e| e.to_string());
+            let detail = err.as_ref().map_or_else(|| "no answer".to_owned(), ToString::to_string);
             tracing::error!(consultant = %consultant.user_id, account = %account.stripe_account_id, error = %detail, "Unable to generate an Account Session");
-            return Err(Error::Upstream("Unable to generate session.".into()));
+            return Err(SessionFailure::of(err.as_ref()));
         }
         Err(_) => {
             tracing::error!(consultant = %consultant.user_id, account = %account.stripe_account_id, "Account Session timed out after 20 s");
-            return Err(Error::Upstream("Unable to generate session.".into()));
+            return Err(SessionFailure::TimedOut);
         }
     };
     Ok(AccountSession {

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::{
     Services, buyer_mail, crypto,
     error::{Error, Result},
-    mail::{Attachment, OutgoingEmail},
+    mail::{self, Attachment, OutgoingEmail},
     money::format_minor,
     queue,
     states::BuyerEmail,
@@ -97,15 +97,38 @@ pub async fn issue(services: &Services, order_id: Uuid) -> Result<Issued> {
         return Ok(Issued { receipt_id, created: false });
     }
     let order = sqlx::query!(
-        "SELECT o.tenant_id, o.bid_id, o.amount, o.currency, o.paid_at, o.stripe_payment_intent_id, b.reference,
-                b.auction, b.lot, b.description, b.buyer_email, b.livemode, t.name AS tenant
-         FROM orders o JOIN winning_bids b ON b.id = o.bid_id JOIN tenants t ON t.id = o.tenant_id
-         WHERE o.id = $1",
+        r#"SELECT o.tenant_id, o.amount, o.currency, o.paid_at, o.stripe_payment_intent_id, t.name AS tenant,
+                  coalesce(b.livemode, f.livemode) AS "livemode!",
+                  b.id AS "bid_id?", b.reference AS "reference?", b.auction AS "auction?", b.lot AS "lot?",
+                  b.description AS "lot_description?", b.buyer_email AS "buyer_email?",
+                  f.description AS "fee_description?", f.due_on AS "due_on?", c.display_name AS "consultant?",
+                  u.email AS "client_email?"
+           FROM orders o JOIN tenants t ON t.id = o.tenant_id
+           LEFT JOIN winning_bids b ON b.id = o.bid_id
+           LEFT JOIN fee_requests f ON f.id = o.fee_request_id
+           LEFT JOIN users c ON c.id = f.consultant_id LEFT JOIN users u ON u.id = f.client_id
+           WHERE o.id = $1"#,
         order_id
     )
     .fetch_optional(&services.pool)
     .await?
     .ok_or(Error::NotFound("order"))?;
+    let paid_for = match (order.bid_id, order.reference, order.auction, order.lot, order.buyer_email) {
+        (Some(bid_id), Some(reference), Some(auction), Some(lot), Some(buyer_email)) => PaidFor::Lot {
+            bid_id,
+            reference,
+            auction,
+            lot,
+            description: order.lot_description.unwrap_or_default(),
+            buyer_email,
+        },
+        _ => PaidFor::Fee {
+            description: order.fee_description.ok_or_else(|| anyhow::anyhow!("order {order_id} pays for nothing"))?,
+            due_on: order.due_on.ok_or_else(|| anyhow::anyhow!("fee of order {order_id} has no due date"))?,
+            consultant: order.consultant.unwrap_or_default(),
+            client_email: order.client_email.unwrap_or_default(),
+        },
+    };
 
     let mut tx = services.pool.begin().await?;
     let issued_at = Utc::now();
@@ -118,14 +141,25 @@ pub async fn issue(services: &Services, order_id: Uuid) -> Result<Issued> {
     .await?;
     let number = format!("{}-{sequence:06}", issued_at.format("%Y"));
     let verification_code = new_verification_code();
+    let (seller, items) = match &paid_for {
+        PaidFor::Lot { auction, lot, description, buyer_email, .. } => {
+            (order.tenant.clone(), pdf::lot_items(&order.tenant, auction, lot, description, buyer_email))
+        }
+        PaidFor::Fee { description, due_on, consultant, client_email } => (
+            consultant.clone(),
+            vec![
+                pdf::Item::new("Billed by", format!("{consultant}, {}", order.tenant)),
+                pdf::Item::long("For", description.clone()),
+                pdf::Item::new("Due", due_on.format("%-d %B %Y").to_string()),
+                pdf::Item::new("Client", client_email.clone()),
+            ],
+        ),
+    };
     let content = pdf::ReceiptContent {
         kind: pdf::Kind::Receipt,
         number: number.clone(),
-        tenant: order.tenant.clone(),
-        auction: order.auction.clone(),
-        lot: order.lot.clone(),
-        description: order.description.clone(),
-        buyer_email: order.buyer_email.clone(),
+        seller,
+        items,
         amount: order.amount,
         currency: order.currency.clone(),
         paid_at: order.paid_at,
@@ -161,49 +195,80 @@ pub async fn issue(services: &Services, order_id: Uuid) -> Result<Issued> {
             .await?;
         return Ok(Issued { receipt_id, created: false });
     }
-    buyer_mail::send(
-        &mut tx,
-        order.bid_id,
-        BuyerEmail::Receipt,
-        None,
-        OutgoingEmail {
-            tenant_id: Some(order.tenant_id),
-            to: order.buyer_email.clone(),
-            subject: format!("Your receipt for lot {} — {}", order.lot, order.tenant),
-            text_body: format!(
-                "Thank you for your payment.\n\n\
-                 Lot {lot} ({auction}), {tenant}\nAmount paid: {amount}\nPaid: {paid}\nReceipt number: {number}\n\
-                 Verification code: {verification_code}\n\n\
-                 Your receipt is attached as a PDF. You can download it again from the payment link we sent you, \
-                 and anyone can check it is genuine at {verify}.\n",
-                lot = order.lot,
-                auction = order.auction,
-                tenant = order.tenant,
-                amount = format_minor(order.amount, &order.currency),
-                paid = order.paid_at.format("%-d %B %Y, %H:%M UTC"),
-                verify = content.verify_url,
-            ),
-            attachments: vec![Attachment {
-                filename: format!("receipt-{number}.pdf"),
-                content_type: "application/pdf".into(),
-                content: document,
-            }],
-            links: None,
-        },
-    )
-    .await?;
-    let event = TenantEvent::ReceiptSent(ReceiptSent {
-        order: order_id,
-        winning: order.bid_id,
-        reference: order.reference.clone(),
-        receipt_number: number.to_string(),
-        sha256,
-        receipt_url: format!("/api/v1/winnings/{}/receipt", order.bid_id),
-    });
-    tenant_webhooks::events::emit(&mut tx, order.tenant_id, order.livemode, event).await?;
+    let attachment = Attachment {
+        filename: format!("receipt-{number}.pdf"),
+        content_type: "application/pdf".into(),
+        content: document,
+    };
+    let amount = format_minor(order.amount, &order.currency);
+    let paid = order.paid_at.format("%-d %B %Y, %H:%M UTC");
+    match paid_for {
+        PaidFor::Lot { bid_id, reference, auction, lot, buyer_email, .. } => {
+            buyer_mail::send(
+                &mut tx,
+                bid_id,
+                BuyerEmail::Receipt,
+                None,
+                OutgoingEmail {
+                    tenant_id: Some(order.tenant_id),
+                    to: buyer_email,
+                    subject: format!("Your receipt for lot {lot} — {}", order.tenant),
+                    text_body: format!(
+                        "Thank you for your payment.\n\n\
+                         Lot {lot} ({auction}), {tenant}\nAmount paid: {amount}\nPaid: {paid}\nReceipt number: {number}\n\
+                         Verification code: {verification_code}\n\n\
+                         Your receipt is attached as a PDF. You can download it again from the payment link we sent \
+                         you, and anyone can check it is genuine at {verify}.\n",
+                        tenant = order.tenant,
+                        verify = content.verify_url,
+                    ),
+                    attachments: vec![attachment],
+                    links: None,
+                },
+            )
+            .await?;
+            let event = TenantEvent::ReceiptSent(ReceiptSent {
+                order: order_id,
+                winning: bid_id,
+                reference,
+                receipt_number: number.to_string(),
+                sha256,
+                receipt_url: format!("/api/v1/winnings/{bid_id}/receipt"),
+            });
+            tenant_webhooks::events::emit(&mut tx, order.tenant_id, order.livemode, event).await?;
+        }
+        // The tenant hears of a fee's payment (`fee.paid`); its receipt is the client's.
+        PaidFor::Fee { description, consultant, client_email, .. } => {
+            mail::enqueue(
+                &mut tx,
+                OutgoingEmail {
+                    tenant_id: Some(order.tenant_id),
+                    to: client_email,
+                    subject: format!("Your receipt: {description} — {consultant}"),
+                    text_body: format!(
+                        "Thank you for your payment.\n\n\
+                         {description}, billed by {consultant}\nAmount paid: {amount}\nPaid: {paid}\n\
+                         Receipt number: {number}\nVerification code: {verification_code}\n\n\
+                         Your receipt is attached as a PDF. You can download it again under Fees in Remit, and \
+                         anyone can check it is genuine at {verify}.\n",
+                        verify = content.verify_url,
+                    ),
+                    attachments: vec![attachment],
+                    links: None,
+                },
+            )
+            .await?;
+        }
+    }
     tx.commit().await?;
     tracing::info!(%order_id, %receipt_id, "receipt issued");
     Ok(Issued { receipt_id, created: true })
+}
+
+/// What an order paid for, as its receipt describes it.
+enum PaidFor {
+    Lot { bid_id: Uuid, reference: String, auction: String, lot: String, description: String, buyer_email: String },
+    Fee { description: String, due_on: chrono::NaiveDate, consultant: String, client_email: String },
 }
 
 /// A receipt as it is downloaded.
@@ -267,6 +332,21 @@ pub async fn for_tenant(
     file_of_order(services, order_id).await
 }
 
+/// A paid fee's receipt, for its client or the consultant who billed it; anyone else's (or an
+/// unpaid fee's) is not found.
+pub async fn for_fee(services: &Services, user_id: Uuid, fee_id: Uuid) -> Result<ReceiptFile> {
+    let order_id = sqlx::query_scalar!(
+        "SELECT o.id FROM orders o JOIN fee_requests f ON f.id = o.fee_request_id
+         WHERE f.id = $1 AND (f.client_id = $2 OR f.consultant_id = $2)",
+        fee_id,
+        user_id,
+    )
+    .fetch_optional(&services.pool)
+    .await?
+    .ok_or(Error::NotFound("receipt"))?;
+    file_of_order(services, order_id).await
+}
+
 /// What checking a verification code shows: enough to match a receipt or credit note in hand,
 /// nothing about the buyer.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -274,9 +354,10 @@ pub struct Verified {
     pub number: String,
     /// For a credit note, the number of the receipt it corrects; `None` for a receipt.
     pub corrects: Option<String>,
-    pub tenant: String,
-    pub auction: String,
-    pub lot: String,
+    /// Who issued it: the tenant, or for a fee the consultant and their tenant.
+    pub issuer: String,
+    /// What was paid for: "Lot 17, Autumn sale", or a fee's description.
+    pub paid_for: String,
     /// Paid (a receipt) or refunded (a credit note).
     pub amount: String,
     /// When it was paid or refunded.
@@ -292,18 +373,25 @@ pub async fn verify(services: &Services, code: &str) -> Result<Option<Verified>>
     let code = normalise_code(code)
         .ok_or_else(|| Error::invalid("code", "A verification code has 12 letters and digits, like 7KQ2-M9XD-4HTB."))?;
     let row = sqlx::query!(
-        r#"SELECT r.number AS "number!", NULL::text AS corrects, r.sha256 AS "sha256!", t.name AS "tenant!",
-                  b.auction AS "auction!", b.lot AS "lot!", b.livemode AS "livemode!", o.amount AS "amount!",
+        r#"SELECT r.number AS "number!", NULL::text AS corrects, r.sha256 AS "sha256!",
+                  coalesce(c.display_name || ', ', '') || t.name AS "issuer!",
+                  coalesce('Lot ' || b.lot || ', ' || b.auction, f.description) AS "paid_for!",
+                  coalesce(b.livemode, f.livemode) AS "livemode!", o.amount AS "amount!",
                   o.currency AS "currency!", o.paid_at AS "at!", o.status AS "status!"
-           FROM receipts r JOIN orders o ON o.id = r.order_id JOIN winning_bids b ON b.id = o.bid_id
-           JOIN tenants t ON t.id = r.tenant_id WHERE r.verification_code = $1
+           FROM receipts r JOIN orders o ON o.id = r.order_id JOIN tenants t ON t.id = r.tenant_id
+           LEFT JOIN winning_bids b ON b.id = o.bid_id LEFT JOIN fee_requests f ON f.id = o.fee_request_id
+           LEFT JOIN users c ON c.id = f.consultant_id
+           WHERE r.verification_code = $1
            UNION ALL
-           SELECT c.number, rc.number, c.sha256, t.name, b.auction, b.lot, b.livemode, f.amount, f.currency,
-                  f.updated_at, o.status
-           FROM credit_notes c JOIN refunds f ON f.id = c.refund_id JOIN orders o ON o.id = f.order_id
-           JOIN winning_bids b ON b.id = o.bid_id JOIN tenants t ON t.id = c.tenant_id
+           SELECT cn.number, rc.number, cn.sha256, coalesce(c.display_name || ', ', '') || t.name,
+                  coalesce('Lot ' || b.lot || ', ' || b.auction, f.description), coalesce(b.livemode, f.livemode),
+                  rf.amount, rf.currency, rf.updated_at, o.status
+           FROM credit_notes cn JOIN refunds rf ON rf.id = cn.refund_id JOIN orders o ON o.id = rf.order_id
+           JOIN tenants t ON t.id = cn.tenant_id
+           LEFT JOIN winning_bids b ON b.id = o.bid_id LEFT JOIN fee_requests f ON f.id = o.fee_request_id
+           LEFT JOIN users c ON c.id = f.consultant_id
            LEFT JOIN receipts rc ON rc.order_id = o.id
-           WHERE c.verification_code = $1"#,
+           WHERE cn.verification_code = $1"#,
         code
     )
     .fetch_optional(&services.pool)
@@ -311,9 +399,8 @@ pub async fn verify(services: &Services, code: &str) -> Result<Option<Verified>>
     Ok(row.map(|r| Verified {
         number: r.number,
         corrects: r.corrects,
-        tenant: r.tenant,
-        auction: r.auction,
-        lot: r.lot,
+        issuer: r.issuer,
+        paid_for: r.paid_for,
         amount: format_minor(r.amount, &r.currency),
         at: r.at,
         order_status: r.status,

@@ -1,7 +1,8 @@
 //! The receipt, and the credit note drawn by the same code, as a one-page A4 PDF, drawn with
-//! printpdf. The two faces it uses (DejaVu Sans and DejaVu Sans Bold) lose their hinting when
-//! loaded (`sfnt`) and are cut down with allsorts to the glyphs each receipt needs before they
-//! are embedded, so a receipt carries a few kilobytes of font rather than the whole face.
+//! printpdf. The two faces it uses (DejaVu Sans and DejaVu Sans Bold) are read once at start:
+//! they lose their hinting (`sfnt`) and allsorts cuts them down to the scripts receipts are set
+//! in. Each receipt then embeds only the glyphs it draws, put together from those outlines
+//! (`sfnt::Outlines::subset`), so it carries a few kilobytes of font rather than the whole face.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -167,11 +168,11 @@ pub enum Kind {
 pub struct ReceiptContent {
     pub kind: Kind,
     pub number: String,
-    pub tenant: String,
-    pub auction: String,
-    pub lot: String,
-    pub description: String,
-    pub buyer_email: String,
+    /// Who received the payment (the tenant for a lot, the consultant for a fee), in the heading
+    /// and the footer.
+    pub seller: String,
+    /// What was paid for and by whom, as labelled rows printed in order (see [`Item`]).
+    pub items: Vec<Item>,
     pub amount: i64,
     pub currency: String,
     pub paid_at: DateTime<Utc>,
@@ -181,6 +182,37 @@ pub struct ReceiptContent {
     pub verification_code: String,
     pub verify_url: String,
     pub livemode: bool,
+}
+
+/// One labelled row of a receipt's details; an empty value is left out.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub label: &'static str,
+    pub value: String,
+    /// Long values are wrapped to at most this many lines.
+    pub lines: usize,
+}
+
+impl Item {
+    pub fn new(label: &'static str, value: impl Into<String>) -> Self {
+        Item { label, value: value.into(), lines: 2 }
+    }
+
+    /// A row that may run to the description's length.
+    pub fn long(label: &'static str, value: impl Into<String>) -> Self {
+        Item { label, value: value.into(), lines: DESCRIPTION_LINES }
+    }
+}
+
+/// The rows of a won lot's receipt or credit note.
+pub fn lot_items(tenant: &str, auction: &str, lot: &str, description: &str, buyer_email: &str) -> Vec<Item> {
+    vec![
+        Item::new("Sold by", tenant),
+        Item::new("Auction", auction),
+        Item::new("Lot", lot),
+        Item::long("Description", description),
+        Item::new("Buyer", buyer_email),
+    ]
 }
 
 /// A piece of text at a place on the page; `x` is its left edge, or its right edge when
@@ -264,7 +296,7 @@ fn layout(content: &ReceiptContent) -> Layout {
     let mut l = Layout { texts: Vec::new(), rules: Vec::new() };
     let top = PAGE_HEIGHT - 25.0;
     l.text(Weight::Bold, 22.0, LEFT, top, if credit.is_some() { "Credit note" } else { "Receipt" });
-    l.right(Weight::Bold, 13.0, RIGHT, top + 1.0, content.tenant.clone());
+    l.right(Weight::Bold, 13.0, RIGHT, top + 1.0, content.seller.clone());
     l.muted(9.0, LEFT, top - 8.0, format!("No. {}", content.number));
     l.right(Weight::Regular, 9.0, RIGHT, top - 8.0, "Payments by Remit");
     let mut y = top - 16.0;
@@ -296,13 +328,9 @@ fn layout(content: &ReceiptContent) -> Layout {
         row(&mut l, &mut y, "Corrects receipt", vec![format!("No. {receipt_number}")]);
         row(&mut l, &mut y, "Reason", wrap(reason, 60, DESCRIPTION_LINES));
     }
-    row(&mut l, &mut y, "Sold by", vec![content.tenant.clone()]);
-    row(&mut l, &mut y, "Auction", wrap(&content.auction, 60, 2));
-    row(&mut l, &mut y, "Lot", wrap(&content.lot, 60, 2));
-    if !content.description.trim().is_empty() {
-        row(&mut l, &mut y, "Description", wrap(&content.description, 60, DESCRIPTION_LINES));
+    for item in content.items.iter().filter(|i| !i.value.trim().is_empty()) {
+        row(&mut l, &mut y, item.label, wrap(&item.value, 60, item.lines));
     }
-    row(&mut l, &mut y, "Buyer", vec![content.buyer_email.clone()]);
     if credit.is_some() {
         row(&mut l, &mut y, "Refunded to", vec!["The card paid with, through Stripe".to_owned()]);
         row(&mut l, &mut y, "Refund reference", vec![content.payment_reference.clone()]);
@@ -328,7 +356,7 @@ fn layout(content: &ReceiptContent) -> Layout {
         footer,
         format!(
             "{} {did} through Stripe. Remit keeps a copy of this {document}; its SHA-256 is on record.",
-            content.tenant
+            content.seller
         ),
     );
     l.muted(8.0, LEFT, footer - 5.0, content.issued_at.format("Issued %-d %B %Y, %H:%M UTC").to_string());
@@ -363,12 +391,12 @@ pub fn render(fonts: &Fonts, content: &ReceiptContent) -> anyhow::Result<Vec<u8>
         Kind::Receipt => "Receipt",
         Kind::CreditNote { .. } => "Credit note",
     };
-    let mut doc = PdfDocument::new(&format!("{title} {} — {}", content.number, content.tenant));
+    let mut doc = PdfDocument::new(&format!("{title} {} — {}", content.number, content.seller));
     let issued = OffsetDateTime::from_unix_timestamp(content.issued_at.timestamp()).map_err(|e| anyhow!("{e}"))?;
     doc.metadata.info.creation_date = issued;
     doc.metadata.info.modification_date = issued;
     doc.metadata.info.metadata_date = issued;
-    doc.metadata.info.author = content.tenant.clone();
+    doc.metadata.info.author = content.seller.clone();
     doc.metadata.info.creator = "Remit".into();
     doc.metadata.info.producer = "Remit (printpdf)".into();
 

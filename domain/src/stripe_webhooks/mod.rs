@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use crate::{
     Services, billing, checkout,
     error::Result,
-    payouts,
+    fees, payouts,
     stripe::events::{Envelope, event_time},
     tenant_stripe::{self, AccessLost},
 };
@@ -28,6 +28,9 @@ pub enum Flow {
     Billing,
     /// A buyer paying for a won lot: Checkout, the payment, refunds and disputes.
     BuyerPayment,
+    /// A client paying a consultant's fee: its Checkout and payment (told apart from a lot's by
+    /// the metadata Remit gave them).
+    FeePayment,
     /// A connected account changed: a tenant's Stripe, or a consultant's payouts.
     ConnectedAccount,
     /// A connected account's holder disconnected Remit from inside Stripe.
@@ -36,15 +39,16 @@ pub enum Flow {
     Ignored,
 }
 
-/// Where an event goes, by its type and the account it comes from. Subscriptions and buyers'
-/// payments live on the platform account, so a connected account's event is about the account
-/// itself or nothing Remit acts on.
-pub fn route(kind: &str, account: Option<&str>) -> Flow {
+/// Where an event goes, by its type, the account it comes from and its object's metadata.
+/// Subscriptions and payments live on the platform account, so a connected account's event is
+/// about the account itself or nothing Remit acts on.
+pub fn route(kind: &str, account: Option<&str>, object: &serde_json::Value) -> Flow {
     match (kind, account) {
         ("account.updated", _) => Flow::ConnectedAccount,
         ("account.application.deauthorized", Some(_)) => Flow::AccessRevoked,
         (_, Some(_)) => Flow::Ignored,
         (kind, None) if billing::events::HANDLED.contains(&kind) => Flow::Billing,
+        (kind, None) if fees::events::HANDLED.contains(&kind) && fees::events::is_fee(object) => Flow::FeePayment,
         (kind, None) if checkout::events::HANDLED.contains(&kind) => Flow::BuyerPayment,
         _ => Flow::Ignored,
     }
@@ -54,6 +58,7 @@ pub fn route(kind: &str, account: Option<&str>) -> Flow {
 enum Read {
     Billing(Option<billing::events::Read>),
     BuyerPayment(Option<checkout::events::Current>),
+    FeePayment(Option<fees::events::Current>),
     ConnectedAccount,
     AccessRevoked(String),
     Ignored,
@@ -70,9 +75,10 @@ pub async fn apply(
 ) -> Result<bool> {
     let envelope: Envelope = serde_json::from_value(payload)
         .map_err(|e| anyhow::anyhow!("stored Stripe event {event_id} is malformed: {e}"))?;
-    let read = match route(&envelope.kind, envelope.account.as_deref()) {
+    let read = match route(&envelope.kind, envelope.account.as_deref(), &envelope.data.object) {
         Flow::Billing => Read::Billing(billing::events::read_current(services, &envelope).await?),
         Flow::BuyerPayment => Read::BuyerPayment(checkout::events::read_current(services, &envelope).await?),
+        Flow::FeePayment => Read::FeePayment(fees::events::read_current(services, &envelope).await?),
         Flow::ConnectedAccount => Read::ConnectedAccount,
         Flow::AccessRevoked => Read::AccessRevoked(envelope.account.clone().unwrap_or_default()),
         Flow::Ignored => Read::Ignored,
@@ -94,6 +100,7 @@ pub async fn apply(
     match &read {
         Read::Billing(Some(read)) => billing::events::apply(&mut tx, services, &envelope, read).await?,
         Read::BuyerPayment(Some(current)) => checkout::events::apply(&mut tx, services, &envelope, current).await?,
+        Read::FeePayment(Some(current)) => fees::events::apply(&mut tx, services, &envelope, current).await?,
         Read::ConnectedAccount => {
             let (account, created, livemode) = (&envelope.data.object, event_time(envelope.created), envelope.livemode);
             tenant_stripe::apply_account_updated(&mut tx, account, created, livemode).await?;
@@ -105,7 +112,7 @@ pub async fn apply(
         }
         // Nothing to act on: an object that is not Remit's (e.g. a subscription's payment), or
         // a type Remit keeps without acting.
-        Read::Billing(None) | Read::BuyerPayment(None) | Read::Ignored => {
+        Read::Billing(None) | Read::BuyerPayment(None) | Read::FeePayment(None) | Read::Ignored => {
             tracing::debug!(kind = %envelope.kind, "no change for this event");
         }
     }
@@ -128,25 +135,38 @@ mod tests {
 
     #[test]
     fn each_event_goes_to_one_flow() {
-        assert_eq!(route("invoice.payment_failed", None), Flow::Billing);
-        assert_eq!(route("customer.subscription.updated", None), Flow::Billing);
-        assert_eq!(route("payment_method.attached", None), Flow::Billing);
-        assert_eq!(route("checkout.session.completed", None), Flow::BuyerPayment);
-        assert_eq!(route("charge.dispute.created", None), Flow::BuyerPayment);
-        assert_eq!(route("account.updated", Some("acct_1")), Flow::ConnectedAccount);
-        assert_eq!(route("account.updated", None), Flow::ConnectedAccount);
-        assert_eq!(route("account.application.deauthorized", Some("acct_1")), Flow::AccessRevoked);
-        assert_eq!(route("account.application.deauthorized", None), Flow::Ignored);
-        // Subscriptions and buyers' payments live on the platform: a connected account's are not Remit's.
-        assert_eq!(route("checkout.session.completed", Some("acct_1")), Flow::Ignored);
-        assert_eq!(route("invoice.payment_failed", Some("acct_1")), Flow::Ignored);
-        assert_eq!(route("customer.created", None), Flow::Ignored);
+        let none = serde_json::json!({});
+        assert_eq!(route("invoice.payment_failed", None, &none), Flow::Billing);
+        assert_eq!(route("customer.subscription.updated", None, &none), Flow::Billing);
+        assert_eq!(route("payment_method.attached", None, &none), Flow::Billing);
+        assert_eq!(route("checkout.session.completed", None, &none), Flow::BuyerPayment);
+        assert_eq!(route("charge.dispute.created", None, &none), Flow::BuyerPayment);
+        assert_eq!(route("account.updated", Some("acct_1"), &none), Flow::ConnectedAccount);
+        assert_eq!(route("account.updated", None, &none), Flow::ConnectedAccount);
+        assert_eq!(route("account.application.deauthorized", Some("acct_1"), &none), Flow::AccessRevoked);
+        assert_eq!(route("account.application.deauthorized", None, &none), Flow::Ignored);
+        // Subscriptions and payments live on the platform: a connected account's are not Remit's.
+        assert_eq!(route("checkout.session.completed", Some("acct_1"), &none), Flow::Ignored);
+        assert_eq!(route("invoice.payment_failed", Some("acct_1"), &none), Flow::Ignored);
+        assert_eq!(route("customer.created", None, &none), Flow::Ignored);
+    }
+
+    #[test]
+    fn a_fees_checkout_and_payment_go_to_the_fee_flow_by_their_metadata() {
+        let fee = serde_json::json!({ "metadata": { "fee_checkout": "6f1c7c50-0b4e-4f57-9f53-8a1d6f1f5a11" } });
+        let lot = serde_json::json!({ "metadata": { "payment_session": "6f1c7c50-0b4e-4f57-9f53-8a1d6f1f5a11" } });
+        for kind in fees::events::HANDLED {
+            assert_eq!(route(kind, None, &fee), Flow::FeePayment, "{kind}");
+            assert_eq!(route(kind, None, &lot), Flow::BuyerPayment, "{kind}");
+            assert_eq!(route(kind, Some("acct_1"), &fee), Flow::Ignored, "{kind}");
+        }
     }
 
     #[test]
     fn the_flows_handle_disjoint_types() {
         for kind in billing::events::HANDLED {
             assert!(!checkout::events::HANDLED.contains(&kind), "{kind} in two flows");
+            assert!(!fees::events::HANDLED.contains(&kind), "{kind} in two flows");
         }
     }
 }

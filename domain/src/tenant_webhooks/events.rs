@@ -62,11 +62,17 @@ pub enum TenantEvent {
     /// Second chance: the lot was offered to the next runner-up, as a winning of its own.
     #[serde(rename = "winning.offered_to_runner_up")]
     WinningOfferedToRunnerUp(RunnerUpOffered),
+    /// A client paid a consultant's fee.
+    #[serde(rename = "fee.paid")]
+    FeePaid(FeePaid),
+    /// An attempt to pay a consultant's fee failed (each one, with the reason).
+    #[serde(rename = "fee.failed")]
+    FeeFailed(FeeFailed),
 }
 
 impl TenantEvent {
     /// Every event type, as endpoints subscribe to them and the documents list them.
-    pub const TYPES: [&'static str; 14] = [
+    pub const TYPES: [&'static str; 16] = [
         "remit.test",
         "stripe_account.updated",
         "payment.succeeded",
@@ -81,6 +87,8 @@ impl TenantEvent {
         "winning.failed",
         "winning.cancelled",
         "winning.offered_to_runner_up",
+        "fee.paid",
+        "fee.failed",
     ];
 
     /// The event's type (`"payment.succeeded"`).
@@ -100,6 +108,8 @@ impl TenantEvent {
             Self::WinningFailed(_) => "winning.failed",
             Self::WinningCancelled(_) => "winning.cancelled",
             Self::WinningOfferedToRunnerUp(_) => "winning.offered_to_runner_up",
+            Self::FeePaid(_) => "fee.paid",
+            Self::FeeFailed(_) => "fee.failed",
         }
     }
 
@@ -118,6 +128,8 @@ impl TenantEvent {
                 (ObjectKind::Winning, w.winning.to_string())
             }
             Self::WinningOfferedToRunnerUp(o) => (ObjectKind::Winning, o.winning.to_string()),
+            Self::FeePaid(f) => (ObjectKind::Fee, f.fee.to_string()),
+            Self::FeeFailed(f) => (ObjectKind::Fee, f.fee.to_string()),
         }
     }
 }
@@ -132,6 +144,8 @@ pub enum ObjectKind {
     WebhookEndpoint,
     Refund,
     Winning,
+    /// A consultant's fee request.
+    Fee,
 }
 
 impl ObjectKind {
@@ -143,6 +157,7 @@ impl ObjectKind {
             Self::WebhookEndpoint => "webhook_endpoint",
             Self::Refund => "refund",
             Self::Winning => "winning",
+            Self::Fee => "fee",
         }
     }
 }
@@ -290,6 +305,39 @@ pub struct RunnerUpOffered {
     /// 1 for the best runner-up, then 2, …
     pub position: i32,
     pub pay_by: chrono::DateTime<Utc>,
+}
+
+/// `fee.paid`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeePaid {
+    /// The fee request.
+    pub fee: Uuid,
+    /// The order the payment made (its receipt, refunds and disputes are the order's).
+    pub order: Uuid,
+    /// The consultant who billed it (the user's id).
+    pub consultant: Uuid,
+    pub description: String,
+    #[serde(flatten)]
+    pub amount: Money,
+    pub due_on: chrono::NaiveDate,
+    /// Stripe's PaymentIntent id.
+    pub payment_intent: String,
+    /// Stripe Radar's: `normal`, `elevated` or `highest`.
+    pub risk_level: Option<String>,
+}
+
+/// `fee.failed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeeFailed {
+    pub fee: Uuid,
+    pub consultant: Uuid,
+    pub description: String,
+    #[serde(flatten)]
+    pub amount: Money,
+    /// Stripe's decline or error code, when it gave one.
+    pub failure_code: Option<String>,
+    /// The reason in words.
+    pub reason: String,
 }
 
 /// Where an event stands among its object's events: a receiver that sees a sequence number

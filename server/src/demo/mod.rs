@@ -1,14 +1,15 @@
 //! The living demo. On a development server's start, Northwind Auctions' last month is made
 //! through Remit's own flows against the Stripe sandbox: two plans, the tenant connected to
 //! Stripe (OAuth consent), the consultant subscribed a month ago on a Stripe test clock and with
-//! payouts set up (a one-time onboarding link), and about thirty won lots over the last 30 days
-//! (see `lots`). The demo's people act on Stripe's hosted pages through `browser`; nothing of
+//! payouts set up (a one-time onboarding link) and billing Frankie of their household (see
+//! `fees`), and about thirty won lots over the last 30 days (see `lots`). The demo's people act on Stripe's hosted pages through `browser`; nothing of
 //! Stripe's is written into Remit's database directly.
 //!
 //! Every step first looks whether it was done (on a database of an earlier version too), so a
 //! restarted server adds nothing twice. It runs in the background while the server serves.
 
 mod browser;
+mod fees;
 mod lots;
 
 use std::time::Duration;
@@ -83,16 +84,18 @@ async fn run(services: &Services, sandbox: &Sandbox) -> anyhow::Result<String> {
     let owner = Actor::sign_in(services, Role::TenantOwner).await?;
     let admin = Actor::sign_in(services, Role::PlatformAdmin).await?;
     let consultant = Actor::sign_in(services, Role::Consultant).await?;
+    let family = Actor::sign_in(services, Role::FamilyMember).await?;
     let made = async {
         connect_tenant(services, &browser, &owner).await?;
         let monthly = ensure_plans(services, &admin.principal).await?;
         subscribe_consultant(services, &browser, &consultant.principal, &monthly).await?;
         set_up_payouts(services, &browser, &owner.principal, &consultant.principal).await?;
+        fees::bill_household(services, &browser, &consultant.principal, &family.principal).await?;
         lots::run(services, sandbox, &browser, tenant, &owner.principal).await?;
         domain(seed::ensure_demo_lot(services).await, "registering a lot to pay")
     }
     .await;
-    for actor in [owner, admin, consultant] {
+    for actor in [owner, admin, consultant, family] {
         actor.sign_out(services).await;
     }
     made

@@ -1,5 +1,5 @@
 //! Receipt downloads: by the buyer, with their payment link's token, and by the tenant's staff,
-//! who also download refunds' credit notes.
+//! who also download refunds' credit notes; a paid fee's by its client and its consultant.
 //! Each response carries the receipt's SHA-256 (`Repr-Digest`, RFC 9530), which Remit checked
 //! against the one it stored.
 
@@ -57,4 +57,16 @@ pub async fn credit_note(
     let id: Uuid = id.parse().map_err(|_| not_found())?;
     let refund: Uuid = refund.parse().map_err(|_| not_found())?;
     Ok(pdf_response(domain::refunds::credit_note_file(&services, principal.tenant()?, id, refund).await?))
+}
+
+/// `GET /fees/{id}/receipt.pdf`: a paid fee's receipt, for its client and the consultant who
+/// billed it; anyone else's is 404.
+pub async fn fee(
+    State(services): State<Services>,
+    Extension(CurrentUser(principal)): Extension<CurrentUser>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let principal = authorize(principal.as_ref(), policy::CONSULTANT_HOUSEHOLD)?;
+    let id: Uuid = id.parse().map_err(|_| domain::Error::NotFound("receipt"))?;
+    Ok(pdf_response(receipts::for_fee(&services, principal.user_id, id).await?))
 }

@@ -8,8 +8,8 @@ use domain::{
         Role,
         account_tokens::{self, Purpose},
         policy::{
-            CONSULTANT, CONSULTANT_HOUSEHOLD, INVITERS, ONBOARDING_LINK_ISSUERS, PLATFORM_ADMIN, SIGNED_IN,
-            TENANT_OWNER, TENANT_STAFF,
+            CONSULTANT, CONSULTANT_HOUSEHOLD, FAMILY_MEMBER, INVITERS, ONBOARDING_LINK_ISSUERS, PLATFORM_ADMIN,
+            SIGNED_IN, TENANT_OWNER, TENANT_STAFF,
         },
     },
     mail,
@@ -91,6 +91,7 @@ const CASES: &[Case] = &[
     page("/admin/outbox", Access::Roles(PLATFORM_ADMIN)),
     page("/admin/outbox/{id}", Access::Roles(PLATFORM_ADMIN)),
     page("/billing", Access::Roles(CONSULTANT_HOUSEHOLD)),
+    page("/fees", Access::Roles(CONSULTANT_HOUSEHOLD)),
     page("/billing/payment-methods", Access::Roles(CONSULTANT_HOUSEHOLD)),
     page("/admin/plans", Access::Roles(PLATFORM_ADMIN)),
     page("/payment-setup", Access::Roles(CONSULTANT_HOUSEHOLD)),
@@ -151,6 +152,12 @@ const CASES: &[Case] = &[
     rpc("/rpc/billing_metrics", Access::Roles(PLATFORM_ADMIN)),
     rpc("/rpc/create_plan", Access::Roles(PLATFORM_ADMIN)),
     rpc("/rpc/subscribe", Access::Roles(CONSULTANT)),
+    // Fees: the fixture's consultant has no subscription (authorised, then refused: 409); unknown
+    // fees are not found.
+    rpc("/rpc/fees", Access::Roles(CONSULTANT_HOUSEHOLD)),
+    rpc_with("/rpc/request_fee", Access::Roles(CONSULTANT), 409),
+    rpc_with("/rpc/cancel_fee", Access::Roles(CONSULTANT), 404),
+    rpc_with("/rpc/pay_fee", Access::Roles(FAMILY_MEMBER), 404),
     rpc("/rpc/add_card", Access::Roles(CONSULTANT)),
     // The consultant has no subscription or card yet: authorised, then not found.
     rpc_with("/rpc/cancel_subscription", Access::Roles(CONSULTANT), 404),
@@ -229,6 +236,7 @@ const CASES: &[Case] = &[
     route("GET", "/pay/{token}/receipt.pdf", Access::Everyone, 404),
     route("GET", "/winnings/{winning}/receipt.pdf", Access::Roles(TENANT_STAFF), 404),
     route("GET", "/winnings/export.csv", Access::Roles(TENANT_STAFF), 200),
+    route("GET", "/fees/{fee}/receipt.pdf", Access::Roles(CONSULTANT_HOUSEHOLD), 404),
     route("GET", "/reports/export.csv", Access::Roles(TENANT_STAFF), 200),
     route("GET", "/admin/reports/export.csv", Access::Roles(PLATFORM_ADMIN), 200),
     route("GET", "/winnings/{winning}/refunds/{refund}/credit-note.pdf", Access::Roles(TENANT_STAFF), 404),
@@ -527,6 +535,15 @@ async fn form_for(app: &TestApp, f: &Fixtures, path: &str, who: Option<Role>, n:
             ("currency", "usd".into()),
         ]),
         "/rpc/winning" => pairs(&[("id", uuid::Uuid::new_v4().to_string())]),
+        "/rpc/request_fee" => pairs(&[
+            ("client", app.user(Role::FamilyMember).id.to_string()),
+            ("description", "Matrix fee".into()),
+            ("amount", "25.00".into()),
+            ("currency", "usd".into()),
+            ("due_on", chrono::Utc::now().date_naive().to_string()),
+            ("recurrence", "once".into()),
+        ]),
+        "/rpc/cancel_fee" | "/rpc/pay_fee" => pairs(&[("fee", uuid::Uuid::new_v4().to_string())]),
         "/rpc/cancel_winning" => {
             pairs(&[("winning_id", uuid::Uuid::new_v4().to_string()), ("reason", "matrix".into())])
         }
@@ -619,6 +636,7 @@ fn concrete(pattern: &str, f: &Fixtures) -> String {
         .replace("{endpoint}", &f.endpoint_id)
         .replace("{token}", &f.pay_token)
         .replace("{winning}", &uuid::Uuid::new_v4().to_string())
+        .replace("{fee}", &uuid::Uuid::new_v4().to_string())
         .replace("{refund}", &uuid::Uuid::new_v4().to_string())
         .replace("{session}", "cs_unknown");
     if path == "/reset-password" { format!("{path}?token={}", f.link_token) } else { path }

@@ -189,6 +189,7 @@ async fn tally(pool: &PgPool) -> Vec<i64> {
     }
     counts.push(scalar(pool, "SELECT count(*) FROM winning_bids WHERE reference LIKE 'DEMO-%'").await);
     counts.push(scalar(pool, "SELECT count(*) FROM orders").await);
+    counts.push(scalar(pool, "SELECT count(*) FROM fee_requests").await);
     counts
 }
 
@@ -224,7 +225,20 @@ async fn make_run_shows_a_month_and_a_restart_keeps_it_whole() {
     assert_eq!(scalar(&pool, "SELECT count(*) FROM orders WHERE status = 'disputed'").await, 1);
     assert_eq!(scalar(&pool, "SELECT count(*) FROM orders WHERE status = 'partially_refunded'").await, 1);
     assert_eq!(scalar(&pool, "SELECT count(*) FROM credit_notes").await, 1, "the refund's credit note");
-    assert_eq!(scalar(&pool, "SELECT count(*) FROM receipts").await, 25);
+    // The consultant's fees: Frankie paid the monthly retainer (its receipt too) and owes the tax return.
+    let fees: Vec<(String, String)> =
+        sqlx::query_as("SELECT description, status::text FROM fee_requests ORDER BY description")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        fees,
+        [
+            ("Financial planning retainer".to_owned(), "paid".to_owned()),
+            ("Tax return 2026".to_owned(), "open".to_owned())
+        ]
+    );
+    assert_eq!(scalar(&pool, "SELECT count(*) FROM receipts").await, 26, "25 lots and the retainer");
     let tenant: Uuid =
         sqlx::query_scalar("SELECT id FROM tenants WHERE name = 'Northwind Auctions'").fetch_one(&pool).await.unwrap();
     let days = domain::dashboard::daily_outcomes(&pool, Some(tenant), None, false, 30).await.unwrap();

@@ -8,6 +8,7 @@ mod checkout;
 mod csrf;
 mod dashboard;
 mod demo;
+mod fees;
 mod hardening;
 mod health;
 mod helpers;

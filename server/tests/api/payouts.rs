@@ -222,6 +222,74 @@ async fn fg003_negative_4_the_eleventh_session_within_an_hour_gets_429_with_the_
     assert!(body.message.contains("at most 10 times an hour"), "{}", body.message);
 }
 
+/// FG-003's last criterion: every request's outcome is recorded, and more than 5 % failures
+/// among at least 20 requests of the last hour raise one alert (page and email) per hour.
+#[tokio::test]
+async fn fg003_more_than_five_percent_failed_sessions_within_an_hour_raise_one_alert() {
+    let app = spawn_app().await;
+    let cookie = subscribed_consultant(&app).await;
+    post(&app, ACCOUNT, &cookie).await;
+    let alerts = async || -> Vec<String> {
+        sqlx::query_scalar("SELECT message FROM alerts WHERE kind = 'account_session_failure_rate'")
+            .fetch_all(&app.services.pool)
+            .await
+            .unwrap()
+    };
+    // A Stripe failure on both attempts, then the ten sessions the hour allows.
+    app.sandbox.add_fault(fault("/v1/account_sessions", FaultKind::ServerError, 2));
+    assert_eq!(post(&app, SESSION, &cookie).await.0, 502);
+    for i in 0..10 {
+        assert_eq!(post(&app, SESSION, &cookie).await.0, 200, "session {}", i + 1);
+    }
+    // Eight refusals by the limit make 19 requests: still too few to say anything.
+    for _ in 0..8 {
+        assert_eq!(post(&app, SESSION, &cookie).await.0, 429);
+    }
+    assert_eq!(app.count("account_session_requests").await, 19);
+    assert_eq!(alerts().await, Vec::<String>::new(), "fewer than 20 requests raise nothing");
+
+    // The twentieth: 10 of 20 failed.
+    assert_eq!(post(&app, SESSION, &cookie).await.0, 429);
+    let raised = alerts().await;
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert!(
+        raised[0].starts_with("10 of 20 Account Session requests failed in the last hour (50.0 %)")
+            && raised[0].contains("9 × refused by the hourly limit")
+            && raised[0].contains("1 × Stripe error (HTTP 500"),
+        "the reasons are counted: {}",
+        raised[0]
+    );
+    // Further failures within the hour raise no second alert.
+    assert_eq!(post(&app, SESSION, &cookie).await.0, 429);
+    assert_eq!(alerts().await.len(), 1);
+    let outcomes: Vec<(String, i64)> =
+        sqlx::query_as("SELECT outcome::text, count(*) FROM account_session_requests GROUP BY 1 ORDER BY 1")
+            .fetch_all(&app.services.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        outcomes,
+        [("rate_limited".to_owned(), 10), ("stripe_error".to_owned(), 1), ("succeeded".to_owned(), 10)]
+    );
+    // Platform admins are emailed; their dashboard shows it.
+    let admin = &app.user(Role::PlatformAdmin).email;
+    let emailed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM emails WHERE to_address = $1 AND subject = 'Remit alert: account session failure rate'",
+    )
+    .bind(admin)
+    .fetch_one(&app.services.pool)
+    .await
+    .unwrap();
+    assert_eq!(emailed, 1);
+    let (status, html) = app.page(Some(Role::PlatformAdmin), "/admin").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("10 of 20 Account Session requests failed"), "the admin dashboard lists it");
+    // Nothing secret is kept with an outcome.
+    let reasons: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT reason FROM account_session_requests").fetch_all(&app.services.pool).await.unwrap();
+    assert!(reasons.iter().flatten().all(|r| !r.contains("secret")), "{reasons:?}");
+}
+
 #[tokio::test]
 async fn fg003_edge_2_concurrent_requests_get_different_client_secrets() {
     let app = spawn_app().await;

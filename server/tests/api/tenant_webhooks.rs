@@ -719,6 +719,24 @@ fn one_of_each() -> Vec<TenantEvent> {
             position: 1,
             pay_by: chrono::Utc::now(),
         }),
+        TenantEvent::FeePaid(domain::tenant_webhooks::events::FeePaid {
+            fee: Uuid::new_v4(),
+            order: Uuid::new_v4(),
+            consultant: Uuid::new_v4(),
+            description: "Tax return 2026".into(),
+            amount: domain::money::Money::stored(12_000, "usd").unwrap(),
+            due_on: chrono::Utc::now().date_naive(),
+            payment_intent: "pi_1".into(),
+            risk_level: Some("normal".into()),
+        }),
+        TenantEvent::FeeFailed(domain::tenant_webhooks::events::FeeFailed {
+            fee: Uuid::new_v4(),
+            consultant: Uuid::new_v4(),
+            description: "Tax return 2026".into(),
+            amount: domain::money::Money::stored(12_000, "usd").unwrap(),
+            failure_code: Some("card_declined".into()),
+            reason: "Your card was declined. Try another card.".into(),
+        }),
     ]
 }
 

@@ -1,0 +1,331 @@
+//! Consultants bill their clients (fees): a request to a household member or a new client, paid
+//! through Stripe Checkout as a destination charge to the consultant's account, applied once
+//! from Stripe's events however they are delivered, with a receipt for the client.
+
+use domain::auth::Role;
+use reqwest::{Method, header};
+use serde_json::Value;
+use stripe_sandbox::{DeliveryMode, FaultKind, FaultRule};
+use uuid::Uuid;
+
+use crate::{
+    billing::{flush, pay, plan, signed_in, subscribe},
+    helpers::{SecondProcess, TestApp, schedule_last_ran, spawn_app, wait_until},
+};
+
+/// The seeded consultant, subscribed and with a payout account Stripe has enabled; their client.
+async fn ready_consultant(app: &TestApp) -> reqwest::Client {
+    app.sandbox.set_delivery_mode(DeliveryMode::Reverse);
+    let pro = plan(app, "Pro", "49.00", "0").await;
+    let client = signed_in(app, Role::Consultant).await;
+    subscribe(app, &client, pro, "4242424242424242").await;
+    flush(app).await;
+    app.sandbox.set_delivery_mode(DeliveryMode::Normal);
+    let cookie = app.session_cookie(Role::Consultant).await;
+    let (status, body) =
+        app.json_with_cookie(Method::POST, "/api/v1/consultants/me/payment-account", &cookie, None).await;
+    assert!(status == 200 || status == 201, "{body}");
+    sqlx::query(
+        "UPDATE consultant_accounts SET details_submitted = true, charges_enabled = true, payouts_enabled = true",
+    )
+    .execute(&app.services.pool)
+    .await
+    .unwrap();
+    client
+}
+
+fn family(app: &TestApp) -> String {
+    app.user(Role::FamilyMember).id.to_string()
+}
+
+async fn request_fee(app: &TestApp, consultant: &reqwest::Client, form: &[(&str, &str)]) -> (u16, Value) {
+    let response = app.rpc(consultant, "request_fee", form).await;
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn fee_form<'a>(client: &'a str, amount: &'a str, due_on: &'a str, recurrence: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("client", client),
+        ("description", "Tax return 2026"),
+        ("amount", amount),
+        ("currency", "usd"),
+        ("due_on", due_on),
+        ("recurrence", recurrence),
+    ]
+}
+
+fn today() -> String {
+    chrono::Utc::now().date_naive().to_string()
+}
+
+async fn fee_ids(app: &TestApp) -> Vec<Uuid> {
+    sqlx::query_scalar("SELECT id FROM fee_requests ORDER BY period").fetch_all(&app.services.pool).await.unwrap()
+}
+
+async fn fee_status(app: &TestApp, id: Uuid) -> String {
+    sqlx::query_scalar("SELECT status::text FROM fee_requests WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap()
+}
+
+/// The client's "Pay": where the server function sends the browser, or its error.
+async fn pay_fee(app: &TestApp, client: &reqwest::Client, id: Uuid) -> (u16, String) {
+    let response = app.rpc(client, "pay_fee", &[("fee", &id.to_string())]).await;
+    let status = response.status().as_u16();
+    match response.headers().get(header::LOCATION) {
+        Some(location) => (status, location.to_str().unwrap().to_owned()),
+        None => (status, response.text().await.unwrap()),
+    }
+}
+
+async fn webhook_types(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar("SELECT type FROM webhook_events ORDER BY created_at, type")
+        .fetch_all(&app.services.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_client_pays_a_fee_with_4242_once_whatever_the_deliveries_and_gets_the_receipt() {
+    let app = spawn_app().await;
+    let consultant = ready_consultant(&app).await;
+    let (status, body) = request_fee(&app, &consultant, &fee_form(&family(&app), "120.00", &today(), "once")).await;
+    assert_eq!(status, 200, "{body}");
+    let fee = fee_ids(&app).await[0];
+    let to_client: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM emails WHERE to_address = $1 AND subject LIKE '%sent you a fee request: Tax return 2026'",
+    )
+    .bind(&app.user(Role::FamilyMember).email)
+    .fetch_one(&app.services.pool)
+    .await
+    .unwrap();
+    assert_eq!(to_client, 1, "the client is told");
+
+    let client = signed_in(&app, Role::FamilyMember).await;
+    let (status, url) = pay_fee(&app, &client, fee).await;
+    assert!(url.starts_with(app.sandbox.url()), "{status} {url}");
+    assert_eq!(pay_fee(&app, &client, fee).await.1, url, "one open Checkout per fee request");
+    assert_eq!(app.count("fee_checkouts").await, 1);
+
+    // Every event twice, then held and delivered newest first.
+    app.sandbox.set_delivery_mode(DeliveryMode::Duplicate);
+    let (status, back) = pay(&url, "4242424242424242").await;
+    assert_eq!(status, 303);
+    assert!(back.unwrap().starts_with(&app.url("/fees?paid=cs_")));
+    app.sandbox.set_delivery_mode(DeliveryMode::Reverse);
+    flush(&app).await;
+    wait_until("the fee is paid", async || fee_status(&app, fee).await == "paid").await;
+    app.wait_for_jobs().await;
+
+    assert_eq!(app.count("orders").await, 1, "one order, however often the events arrive");
+    let (amount, fee_of_order): (i64, Option<Uuid>) =
+        sqlx::query_as("SELECT amount, fee_request_id FROM orders").fetch_one(&app.services.pool).await.unwrap();
+    assert_eq!((amount, fee_of_order), (12_000, Some(fee)));
+    assert_eq!(
+        webhook_types(&app).await.iter().filter(|t| t.as_str() == "fee.paid").count(),
+        1,
+        "the tenant is told once"
+    );
+    // The money went to the consultant's account, less the platform's 5 %.
+    let intent: String =
+        sqlx::query_scalar("SELECT stripe_payment_intent_id FROM orders").fetch_one(&app.services.pool).await.unwrap();
+    let account: String = sqlx::query_scalar("SELECT stripe_account_id FROM consultant_accounts")
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap();
+    let (_, pi) = app.stripe(Method::GET, &format!("/v1/payment_intents/{intent}"), &[]).await;
+    assert_eq!(
+        (pi["application_fee_amount"].as_i64(), pi["transfer_data"]["destination"].as_str()),
+        (Some(600), Some(account.as_str()))
+    );
+
+    // The receipt: emailed to the client as a PDF, downloadable by the client and the consultant.
+    let receipts: Vec<(String, String)> = sqlx::query_as(
+        "SELECT e.subject, a.filename FROM emails e JOIN email_attachments a ON a.email_id = e.id WHERE e.to_address = $1",
+    )
+    .bind(&app.user(Role::FamilyMember).email)
+    .fetch_all(&app.services.pool)
+    .await
+    .unwrap();
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    assert!(receipts[0].0.starts_with("Your receipt: Tax return 2026"), "{receipts:?}");
+    let consultant_told: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM emails WHERE to_address = $1 AND subject LIKE '%paid your fee%'")
+            .bind(&app.user(Role::Consultant).email)
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap();
+    assert_eq!(consultant_told, 1);
+    for who in [&client, &consultant] {
+        let pdf = who.get(app.url(&format!("/fees/{fee}/receipt.pdf"))).send().await.unwrap();
+        assert_eq!(pdf.status(), 200);
+        assert_eq!(pdf.headers()[header::CONTENT_TYPE], "application/pdf");
+        assert!(pdf.headers().contains_key("repr-digest"));
+        assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF-"));
+    }
+    let owner = signed_in(&app, Role::TenantOwner).await;
+    assert_eq!(owner.get(app.url(&format!("/fees/{fee}/receipt.pdf"))).send().await.unwrap().status(), 403);
+    // The page shows it paid, with the receipt; paying again is refused in words.
+    let page = client.get(app.url("/fees")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Tax return 2026") && page.contains("Receipt (PDF)"), "{page}");
+    let (status, body) = pay_fee(&app, &client, fee).await;
+    assert_eq!(status, 409);
+    assert!(body.contains("already paid"), "{body}");
+}
+
+#[tokio::test]
+async fn a_declined_card_tells_the_tenant_and_the_fee_stays_open() {
+    let app = spawn_app().await;
+    let consultant = ready_consultant(&app).await;
+    request_fee(&app, &consultant, &fee_form(&family(&app), "80", &today(), "once")).await;
+    let fee = fee_ids(&app).await[0];
+    let client = signed_in(&app, Role::FamilyMember).await;
+    let (_, url) = pay_fee(&app, &client, fee).await;
+    app.sandbox.set_delivery_mode(DeliveryMode::Reverse);
+    let (status, _) = pay(&url, "4000000000000002").await;
+    assert_ne!(status, 303, "the declined card stays on Stripe's page");
+    flush(&app).await;
+    wait_until("the failure is told", async || webhook_types(&app).await.contains(&"fee.failed".to_owned())).await;
+    let payload: Value = sqlx::query_scalar("SELECT payload FROM webhook_events WHERE type = 'fee.failed'")
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap();
+    assert_eq!(payload["data"]["fee"], fee.to_string());
+    assert!(payload["data"]["reason"].as_str().unwrap().contains("declined"), "{payload}");
+    assert_eq!(fee_status(&app, fee).await, "open");
+    assert_eq!(app.count("orders").await, 0);
+}
+
+#[tokio::test]
+async fn a_new_client_is_invited_with_the_request_and_refused_input_stores_nothing() {
+    let app = spawn_app().await;
+    let consultant = ready_consultant(&app).await;
+    let counts = async || (app.count("fee_requests").await, app.count("users").await, app.count("emails").await);
+    let before = counts().await;
+
+    // Input a person can fix: 422 naming the field, nothing stored, nobody emailed.
+    let yesterday = (chrono::Utc::now().date_naive() - chrono::Duration::days(1)).to_string();
+    for (form, field) in [
+        (fee_form(&family(&app), "0.20", &today(), "once"), "amount"),
+        (fee_form(&family(&app), "120", &yesterday, "once"), "due_on"),
+        (fee_form(&family(&app), "120", &today(), "weekly"), "recurrence"),
+        (fee_form("new", "120", &today(), "once"), "client_email"),
+    ] {
+        let (status, body) = request_fee(&app, &consultant, &form).await;
+        assert_eq!((status, body["field"].as_str()), (422, Some(field)), "{body}");
+    }
+    let today = today();
+    let mut unnamed = fee_form("new", "120", &today, "once");
+    unnamed.push(("client_email", "new.client@example.com"));
+    let (status, body) = request_fee(&app, &consultant, &unnamed).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("client_name")), "{body}");
+    // Someone outside the household (here the tenant's owner) cannot be billed.
+    let mut outsider = fee_form("new", "120", &today, "once");
+    let owner_email = app.user(Role::TenantOwner).email.clone();
+    outsider.extend([("client_email", owner_email.as_str()), ("client_name", "Owner")]);
+    let (status, body) = request_fee(&app, &consultant, &outsider).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("outside your household"), "{body}");
+    assert_eq!(counts().await, before, "nothing stored, nobody emailed");
+
+    let mut new = fee_form("new", "120", &today, "once");
+    new.extend([("client_email", "new.client@example.com"), ("client_name", "Nia New")]);
+    let (status, body) = request_fee(&app, &consultant, &new).await;
+    assert_eq!(status, 200, "{body}");
+    let consultant_id: Option<Uuid> =
+        sqlx::query_scalar("SELECT consultant_id FROM users WHERE email = 'new.client@example.com'")
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap();
+    assert_eq!(consultant_id, Some(app.user(Role::Consultant).id), "invited into the household");
+    let subjects: Vec<String> =
+        sqlx::query_scalar("SELECT subject FROM emails WHERE to_address = 'new.client@example.com' ORDER BY subject")
+            .fetch_all(&app.services.pool)
+            .await
+            .unwrap();
+    assert_eq!(subjects.len(), 2, "the invitation and the request: {subjects:?}");
+}
+
+#[tokio::test]
+async fn a_stripe_failure_while_opening_checkout_stores_nothing_and_answers_502_in_words() {
+    let app = spawn_app().await;
+    let consultant = ready_consultant(&app).await;
+    request_fee(&app, &consultant, &fee_form(&family(&app), "45", &today(), "once")).await;
+    let fee = fee_ids(&app).await[0];
+    let client = signed_in(&app, Role::FamilyMember).await;
+    app.sandbox.add_fault(FaultRule {
+        method: Some("POST".into()),
+        path: "/v1/checkout/sessions".into(),
+        kind: FaultKind::ServerError,
+        count: 1,
+        delay_ms: None,
+    });
+    let (status, body) = pay_fee(&app, &client, fee).await;
+    assert_eq!(status, 502, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["message"], "Stripe could not open the payment page just now. Please try again in a moment.");
+    assert_eq!(app.count("fee_checkouts").await, 0, "nothing stored");
+    assert_eq!(fee_status(&app, fee).await, "open");
+    let (_, url) = pay_fee(&app, &client, fee).await;
+    assert!(url.starts_with(app.sandbox.url()), "the next try works: {url}");
+}
+
+#[tokio::test]
+async fn only_the_consultant_bills_and_only_their_client_pays() {
+    let app = spawn_app().await;
+    let consultant = ready_consultant(&app).await;
+    request_fee(&app, &consultant, &fee_form(&family(&app), "45", &today(), "once")).await;
+    let fee = fee_ids(&app).await[0];
+    let client = signed_in(&app, Role::FamilyMember).await;
+    let (status, _) = request_fee(&app, &client, &fee_form(&family(&app), "45", &today(), "once")).await;
+    assert_eq!(status, 403, "a family member cannot bill");
+    assert_eq!(pay_fee(&app, &consultant, fee).await.0, 403, "the consultant does not pay their own fee");
+    let owner = signed_in(&app, Role::TenantOwner).await;
+    assert_eq!(owner.get(app.url("/fees")).send().await.unwrap().status(), 403);
+    assert_eq!(pay_fee(&app, &client, Uuid::new_v4()).await.0, 404);
+    // A client who is not the fee's: another household's member of the same tenant.
+    sqlx::query("UPDATE fee_requests SET client_id = $1")
+        .bind(app.user(Role::Consultant).id)
+        .execute(&app.services.pool)
+        .await
+        .unwrap();
+    assert_eq!(pay_fee(&app, &client, fee).await.0, 404, "someone else's fee is not found");
+}
+
+#[tokio::test]
+async fn a_monthly_fee_is_billed_by_the_schedule_until_the_consultant_stops_it() {
+    let app = spawn_app().await;
+    let consultant = ready_consultant(&app).await;
+    let (status, body) = request_fee(&app, &consultant, &fee_form(&family(&app), "60", &today(), "monthly")).await;
+    assert_eq!(status, 200, "{body}");
+    let first = fee_ids(&app).await[0];
+    // Made a month (and a day) ago: the next month's request is due.
+    sqlx::query("UPDATE fee_requests SET created_at = now() - interval '1 month 1 day', due_on = due_on - interval '1 month 1 day'")
+        .execute(&app.services.pool)
+        .await
+        .unwrap();
+    schedule_last_ran(&app, "issue_monthly_fees", "1 day").await;
+    let second = SecondProcess::start(&app).await;
+    wait_until("the month's request", async || fee_ids(&app).await.len() == 2).await;
+    second.kill().await;
+    let periods: Vec<(i32, String)> = sqlx::query_as("SELECT period, status::text FROM fee_requests ORDER BY period")
+        .fetch_all(&app.services.pool)
+        .await
+        .unwrap();
+    assert_eq!(periods, [(0, "open".to_owned()), (1, "open".to_owned())]);
+
+    // Stopping: the open request is cancelled and no further month is made.
+    let response = app.rpc(&consultant, "cancel_fee", &[("fee", &first.to_string())]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(fee_status(&app, first).await, "cancelled");
+    sqlx::query("UPDATE fee_requests SET created_at = created_at - interval '2 months' WHERE period = 0")
+        .execute(&app.services.pool)
+        .await
+        .unwrap();
+    assert_eq!(domain::fees::issue_monthly(&app.services).await.unwrap(), 0, "a stopped series makes no more");
+    let response = app.rpc(&consultant, "cancel_fee", &[("fee", &first.to_string())]).await;
+    assert_eq!(response.status(), 409, "already cancelled");
+}
