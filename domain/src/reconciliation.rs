@@ -380,8 +380,10 @@ impl Books {
         let orders = sqlx::query!(
             "SELECT o.tenant_id, o.stripe_payment_intent_id, o.stripe_charge_id, o.stripe_application_fee_id, o.amount,
                     o.application_fee, o.currency, o.paid_at
-             FROM orders o JOIN winning_bids b ON b.id = o.bid_id
-             WHERE b.livemode = $1 AND ((o.paid_at >= $2 AND o.paid_at < $3) OR o.stripe_payment_intent_id = ANY($4)
+             FROM orders o
+             WHERE coalesce((SELECT livemode FROM winning_bids WHERE id = o.bid_id),
+                            (SELECT livemode FROM fee_requests WHERE id = o.fee_request_id)) = $1
+               AND ((o.paid_at >= $2 AND o.paid_at < $3) OR o.stripe_payment_intent_id = ANY($4)
                    OR o.stripe_charge_id = ANY($5) OR o.stripe_application_fee_id = ANY($6)
                    OR o.id IN (SELECT order_id FROM refunds WHERE stripe_refund_id = ANY($7)
                                OR (coalesce(stripe_created_at, created_at) >= $2 AND coalesce(stripe_created_at, created_at) < $3)))",
@@ -437,8 +439,10 @@ impl Books {
         .collect();
         let disputes = sqlx::query!(
             "SELECT d.tenant_id, d.stripe_dispute_id, d.amount, d.currency, d.created_at
-             FROM disputes d JOIN orders o ON o.id = d.order_id JOIN winning_bids b ON b.id = o.bid_id
-             WHERE b.livemode = $1 AND d.status NOT LIKE 'warning%'
+             FROM disputes d JOIN orders o ON o.id = d.order_id
+             WHERE coalesce((SELECT livemode FROM winning_bids WHERE id = o.bid_id),
+                            (SELECT livemode FROM fee_requests WHERE id = o.fee_request_id)) = $1
+               AND d.status NOT LIKE 'warning%'
                AND ((d.created_at >= $2 AND d.created_at < $3) OR d.stripe_dispute_id = ANY($4))",
             livemode,
             since,

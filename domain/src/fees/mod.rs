@@ -466,7 +466,7 @@ pub async fn pay(services: &Services, client: &Principal, id: Uuid) -> Result<St
         }
     };
     let url = session.url.clone().ok_or_else(|| anyhow::anyhow!("Checkout session {} has no URL", session.id))?;
-    sqlx::query!(
+    let opened = sqlx::query!(
         "UPDATE fee_checkouts SET status = 'open', stripe_checkout_session_id = $2, url = $3
          WHERE id = $1 AND status = 'creating'",
         claim.checkout_id,
@@ -474,7 +474,16 @@ pub async fn pay(services: &Services, client: &Principal, id: Uuid) -> Result<St
         url,
     )
     .execute(&services.pool)
-    .await?;
+    .await?
+    .rows_affected();
+    if opened == 0 {
+        // The consultant cancelled the fee while Stripe was asked: the page is closed again.
+        expire_pages(services, claim.livemode, std::iter::once(session.id.to_string())).await;
+        return Err(Error::conflict(format!(
+            "{} cancelled this fee request, so it cannot be paid.",
+            claim.consultant_name
+        )));
+    }
     Ok(url)
 }
 

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::{
     billing::{flush, pay, plan, signed_in, subscribe},
     helpers::{SecondProcess, TestApp, schedule_last_ran, spawn_app, wait_until},
+    reconciliation::{differences, reconcile},
 };
 
 /// The seeded consultant, subscribed and with a payout account Stripe has enabled; their client.
@@ -141,6 +142,12 @@ async fn a_client_pays_a_fee_with_4242_once_whatever_the_deliveries_and_gets_the
         (pi["application_fee_amount"].as_i64(), pi["transfer_data"]["destination"].as_str()),
         (Some(600), Some(account.as_str()))
     );
+
+    // Stripe's balance agrees with Remit's books: the charge, its application fee and the
+    // transfer to the consultant are the order's (and the subscription payment the consultant's).
+    let day = chrono::Utc::now().date_naive();
+    reconcile(&app, day).await;
+    assert_eq!(differences(&app, day).await, vec![], "a paid fee reconciles");
 
     // The receipt: emailed to the client as a PDF, downloadable by the client and the consultant.
     let receipts: Vec<(String, String)> = sqlx::query_as(

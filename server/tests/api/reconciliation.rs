@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// Every difference of the day's test-mode reconciliation: (kind, line, subject).
-async fn differences(app: &TestApp, day: chrono::NaiveDate) -> Vec<(String, String, String)> {
+pub(crate) async fn differences(app: &TestApp, day: chrono::NaiveDate) -> Vec<(String, String, String)> {
     sqlx::query_as(
         "SELECT d.kind::text, d.line, d.subject FROM reconciliation_differences d
          JOIN reconciliations r ON r.id = d.reconciliation_id
@@ -35,7 +35,7 @@ async fn ran(app: &TestApp, day: chrono::NaiveDate) -> Option<chrono::DateTime<c
 }
 
 /// A platform admin reconciles `day` from the reconciliation page; waits for the worker's run.
-async fn reconcile(app: &TestApp, day: chrono::NaiveDate) {
+pub(crate) async fn reconcile(app: &TestApp, day: chrono::NaiveDate) {
     let before = ran(app, day).await;
     let admin = app.client();
     app.sign_in(&admin, Role::PlatformAdmin).await;
