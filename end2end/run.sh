@@ -30,17 +30,18 @@ server=$!
 # A standalone sandbox with a known key, for the tests of the sandbox's own pages.
 "$bin/stripe-sandbox" --port "$sandbox_port" --secret-key "$sandbox_key" > "$root/target/e2e/sandbox.log" 2>&1 &
 sandbox=$!
-# Stops a process with SIGTERM and waits for it, at most 30 s (Remit's own drain and job grace
-# are shorter); one that is still there is killed and its log shown, so a stop that hangs is
-# seen rather than holding the run until CI's limit.
+# Stops a process with SIGTERM and waits for it, at most 90 s (Remit's own worst case is about
+# a minute: the drain of a request in flight, the jobs' grace, the pool and the runtime); one that
+# is still there is killed and its log shown, so a stop that hangs is seen rather than holding
+# the run until CI's limit.
 stop() {
   local pid="$1" name="$2" log="$3"
   kill "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 300); do
+  for _ in $(seq 1 900); do
     kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
     sleep 0.1
   done
-  echo "$name did not stop within 30 s of SIGTERM; killed. The end of its log:"
+  echo "$name did not stop within 90 s of SIGTERM; killed. The end of its log:"
   tail -n 40 "$log"
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
@@ -63,7 +64,13 @@ curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "remit did not co
 
 cd "$here"
 # The suite takes minutes; a Playwright that has not ended after 30 fails the run instead of
-# holding it to CI's limit.
+# holding it to CI's limit. `--foreground` keeps it in the terminal's process group, so Ctrl-C
+# reaches it.
+status=0
 REMIT_BASE_URL="$PUBLIC_BASE_URL" REMIT_SERVER_LOG="$log" \
 REMIT_SANDBOX_URL="http://127.0.0.1:$sandbox_port" REMIT_SANDBOX_KEY="$sandbox_key" \
-  timeout --kill-after=30 1800 npx playwright test "$@"
+  timeout --foreground --kill-after=30 1800 npx playwright test "$@" || status=$?
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+  echo "Playwright had not finished after 30 minutes and was stopped."
+fi
+exit "$status"

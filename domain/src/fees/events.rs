@@ -14,6 +14,7 @@ use crate::{
     mail::{self, OutgoingEmail},
     money::{Money, format_minor},
     receipts::IssueReceipt,
+    security::{self, NewEvent, Severity},
     stripe::events::Envelope,
     tenant_webhooks::{
         self,
@@ -146,13 +147,66 @@ async fn paid(
     )
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(order) = order else { return Ok(()) };
+    let Some(order) = order else {
+        // The fee was paid before, through another page: a second payment Stripe took (a page
+        // paid as an earlier one's late event was still on its way) is never dropped silently.
+        let first =
+            sqlx::query_scalar!("SELECT stripe_payment_intent_id FROM orders WHERE fee_request_id = $1", fee.id)
+                .fetch_one(&mut *conn)
+                .await?;
+        if first != intent.id.as_str() {
+            let event = NewEvent {
+                tenant_id: Some(fee.tenant_id),
+                dedupe_key: Some(format!("fee.paid_twice:{}", intent.id)),
+                ..NewEvent::new(
+                    "fee.paid_twice",
+                    Severity::High,
+                    format!(
+                        "{} paid the fee \"{}\" a second time ({}, payment {}; the first was {first}). Refund the \
+                         second payment in Stripe.",
+                        fee.client_name,
+                        fee.description,
+                        format_minor(intent.amount, &intent.currency.to_string()),
+                        intent.id
+                    ),
+                )
+            };
+            security::record(conn, event).await?;
+        }
+        return Ok(());
+    };
     sqlx::query!("UPDATE fee_requests SET status = 'paid', paid_at = $2 WHERE id = $1", fee.id, paid_at)
         .execute(&mut *conn)
         .await?;
     sqlx::query!("UPDATE fee_checkouts SET status = 'complete' WHERE id = $1", checkout).execute(&mut *conn).await?;
+    // Its other pages can no longer be used: the fee is paid.
+    sqlx::query!(
+        "UPDATE fee_checkouts SET status = 'expired' WHERE fee_request_id = $1 AND id <> $2 AND status = 'open'",
+        fee.id,
+        checkout
+    )
+    .execute(&mut *conn)
+    .await?;
     crate::queue::enqueue(conn, IssueReceipt { order_id: order }).await?;
     let amount = Money::stored(intent.amount, &intent.currency.to_string())?;
+    if let Some(level) = risk_level.as_deref().filter(|l| matches!(*l, "elevated" | "highest")) {
+        let event = NewEvent {
+            tenant_id: Some(fee.tenant_id),
+            dedupe_key: Some(format!("payment.high_risk:{}", intent.id)),
+            ..NewEvent::new(
+                "payment.high_risk",
+                Severity::High,
+                format!(
+                    "{} paid the fee \"{}\" ({}), but Stripe Radar rated the payment {level} risk. Review it in \
+                     Stripe.",
+                    fee.client_name,
+                    fee.description,
+                    amount.display()
+                ),
+            )
+        };
+        security::record(conn, event).await?;
+    }
     mail::enqueue(
         conn,
         OutgoingEmail {

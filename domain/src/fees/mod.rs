@@ -24,6 +24,7 @@ use crate::{
     mail::{self, OutgoingEmail},
     money::{Currency, Money, format_minor},
     payment_terms, payouts, queue,
+    security::{self, MailKind},
     states::{FeeRecurrence, FeeRequestStatus},
     stripe::{idempotent, upstream},
 };
@@ -199,14 +200,31 @@ async fn new_client(
     let email = email.trim();
     crate::auth::sign_in::validate_email(email)
         .map_err(|_| Error::invalid("client_email", "Give the client's email address, like name@example.com."))?;
-    let existing = sqlx::query!("SELECT id, consultant_id FROM users WHERE lower(email) = lower($1)", email)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let existing = sqlx::query!(
+        r#"SELECT id, consultant_id, deactivated_at IS NOT NULL AS "deactivated!" FROM users WHERE lower(email) = lower($1)"#,
+        email
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     match existing {
-        Some(user) if user.consultant_id == Some(consultant.user_id) => Ok(user.id),
-        Some(_) => Err(Error::conflict(
-            "That address already has a Remit account outside your household, so it cannot be billed here.",
-        )),
+        Some(user) if user.consultant_id == Some(consultant.user_id) && !user.deactivated => Ok(user.id),
+        Some(_) => {
+            // The refusal counts against the tenant's invitation limit, in a transaction of its
+            // own (the caller's rolls back), so the form cannot probe addresses without bound.
+            let mut quota = services.pool.begin().await?;
+            security::take_mail_quota(
+                &mut quota,
+                consultant.tenant()?,
+                MailKind::Invitation,
+                services.settings.mail_limits.invitations_per_hour,
+            )
+            .await?;
+            quota.commit().await?;
+            Err(Error::conflict(
+                "That address has a Remit account outside your household (or a closed one), so it cannot be billed \
+                 here.",
+            ))
+        }
         None => {
             let invitation =
                 Invitation { email: email.to_owned(), display_name: name.to_owned(), role: Role::FamilyMember };
@@ -330,7 +348,7 @@ pub async fn cancel(services: &Services, consultant: &Principal, id: Uuid) -> Re
                   f.tenant_id, f.description, f.amount, f.currency, f.livemode, s.series_cancelled_at,
                   u.email AS client
            FROM fee_requests f JOIN fee_requests s ON s.id = f.series_id JOIN users u ON u.id = f.client_id
-           WHERE f.id = $1 AND f.consultant_id = $2 FOR UPDATE OF f"#,
+           WHERE f.id = $1 AND f.consultant_id = $2 FOR UPDATE OF f, s"#,
         id,
         consultant.user_id
     )
@@ -621,7 +639,8 @@ impl TaskHandler for IssueMonthlyFees {
 
 /// Makes each running monthly series' requests that are due by today and not made yet, each
 /// once (the series and period are unique, so processes running this together make one), and
-/// emails the client about each. Returns how many were made.
+/// emails the client about each. The series' first request is read `FOR SHARE`, so a stop being
+/// committed meanwhile (which locks it) is waited for and seen. Returns how many were made.
 pub async fn issue_monthly(services: &Services) -> Result<u64> {
     let today = Utc::now().date_naive();
     let series = sqlx::query!(
@@ -641,7 +660,7 @@ pub async fn issue_monthly(services: &Services) -> Result<u64> {
                      due_on, recurrence, series_id, period, livemode)
                  SELECT $1, tenant_id, consultant_id, client_id, description, amount, currency, $3, recurrence, id, $4,
                         livemode
-                 FROM fee_requests WHERE id = $2 AND series_cancelled_at IS NULL
+                 FROM fee_requests WHERE id = $2 AND series_cancelled_at IS NULL FOR SHARE
                  ON CONFLICT (series_id, period) DO NOTHING RETURNING id",
                 Uuid::new_v4(),
                 head.id,

@@ -336,3 +336,37 @@ async fn a_monthly_fee_is_billed_by_the_schedule_until_the_consultant_stops_it()
     let response = app.rpc(&consultant, "cancel_fee", &[("fee", &first.to_string())]).await;
     assert_eq!(response.status(), 409, "already cancelled");
 }
+
+#[tokio::test]
+async fn a_second_payment_of_a_paid_fee_is_raised_for_a_refund_never_dropped() {
+    let app = spawn_app().await;
+    let consultant = ready_consultant(&app).await;
+    request_fee(&app, &consultant, &fee_form(&family(&app), "70", &today(), "once")).await;
+    let fee = fee_ids(&app).await[0];
+    let client = signed_in(&app, Role::FamilyMember).await;
+    app.sandbox.set_delivery_mode(DeliveryMode::Reverse);
+    let (_, first) = pay_fee(&app, &client, fee).await;
+    assert_eq!(pay(&first, "4242424242424242").await.0, 303);
+    // The payment's events are late, and by Remit's clock the page has run out: the client pays
+    // again on a new page.
+    sqlx::query("UPDATE fee_checkouts SET expires_at = now() - interval '1 minute'")
+        .execute(&app.services.pool)
+        .await
+        .unwrap();
+    let (_, second) = pay_fee(&app, &client, fee).await;
+    assert!(second.starts_with(app.sandbox.url()) && second != first, "{second}");
+    assert_eq!(pay(&second, "4242424242424242").await.0, 303);
+    flush(&app).await;
+    wait_until("the fee is paid", async || fee_status(&app, fee).await == "paid").await;
+    let raised = async || -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM security_events WHERE kind = 'fee.paid_twice'")
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap()
+    };
+    wait_until("the second payment is raised", async || raised().await == 1).await;
+    app.wait_for_jobs().await;
+    assert_eq!(app.count("orders").await, 1, "one order: the fee was paid once");
+    assert_eq!(webhook_types(&app).await.iter().filter(|t| t.as_str() == "fee.paid").count(), 1);
+    assert_eq!(raised().await, 1, "raised once, however often the events come");
+}
