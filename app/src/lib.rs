@@ -41,9 +41,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     } else {
         leptos::either::Either::Right(view! {
             <HydrationScripts options=options.clone()/>
-            // Mounts Stripe's embedded onboarding on the payment setup page (plain JS: it
-            // drives Stripe's Connect.js, which is not part of the wasm app).
-            <script src="/payment-setup.js" defer></script>
+            // Mounts Stripe's embedded components on the payment setup and payouts pages (plain
+            // JS: it drives Stripe's Connect.js, which is not part of the wasm app).
+            <script src="/stripe-embed.js" defer></script>
         })
     };
     view! {
@@ -89,6 +89,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/reports") view={Lazy::<ReportsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/billing") view={Lazy::<BillingRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/fees") view={Lazy::<FeesRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/payouts") view={Lazy::<PayoutsRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/payment-setup") view={Lazy::<PaymentSetupRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/payment-setup/complete") view={Lazy::<PaymentSetupCompleteRoute>::new()} ssr=SsrMode::Async/>
                     <Route path=path!("/billing/payment-methods") view={Lazy::<PaymentMethodsRoute>::new()} ssr=SsrMode::Async/>

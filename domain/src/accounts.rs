@@ -663,6 +663,19 @@ pub async fn revoke_invitation(services: &Services, actor: &Principal, user_id: 
     if !target.pending {
         return Err(Error::conflict("This invitation was already accepted; deactivate the user instead."));
     }
+    // A client invited with a fee request would lose it with the invitation: the consultant
+    // cancels what they billed first. (The user's row is locked, so no request slips in.)
+    let billed = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM fee_requests WHERE client_id = $1 AND status = 'open') AS "billed!""#,
+        user_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if billed {
+        return Err(Error::conflict(
+            "Their consultant has sent them fee requests that are still open. Cancel those on the Fees page first, then revoke the invitation.",
+        ));
+    }
     record(&mut tx, actor, "invitation.revoked", &target, serde_json::json!({ "role": target.role.as_str() })).await?;
     sqlx::query!("DELETE FROM users WHERE id = $1 AND password_hash IS NULL", user_id).execute(&mut *tx).await?;
     tx.commit().await?;

@@ -1,10 +1,10 @@
-//! Refunds of buyers' payments. A tenant's staff (or its system, with an API key) refunds a paid
-//! winning in full or in parts; Stripe refunds the destination charge, takes the connected
-//! account's share back (`reverse_transfer`) and, when the tenant's terms say so, the platform's
-//! fee in proportion (`refund_application_fee`). Each refund is a row that follows Stripe's
-//! state through the one event intake ([`apply_stripe_refund`]), tells the tenant
-//! (`refund.created`, `refund.updated`), and, once it succeeded, gets a credit note emailed to the
-//! buyer ([`IssueCreditNote`]).
+//! Refunds of payments: a tenant's staff (or its system, with an API key) refunds a paid winning,
+//! and a consultant a fee their client paid, in full or in parts. Stripe refunds the destination
+//! charge, takes the connected account's share back (`reverse_transfer`) and, when the tenant's
+//! terms say so, the platform's fee in proportion (`refund_application_fee`). Each refund is a row
+//! that follows Stripe's state through the one event intake ([`record_stripe_refund`]), tells the
+//! tenant (`refund.created` and `refund.updated` for winnings, `fee.refunded` for fees), and, once
+//! it succeeded, gets a credit note emailed to whoever paid ([`IssueCreditNote`]).
 //!
 //! Asking Stripe follows the checkout's pattern: the amount is claimed under the order's row lock
 //! in a short transaction (a `requested` row, so concurrent refunds can never add up to more than
@@ -28,14 +28,14 @@ use crate::{
     auth::Principal,
     buyer_mail,
     error::{Error, Result},
-    mail::{Attachment, OutgoingEmail},
+    mail::{self, Attachment, OutgoingEmail},
     money::{Money, format_minor},
     queue,
     receipts::{self, pdf},
     stripe::idempotent,
     tenant_webhooks::{
         self,
-        events::{RefundChanged, TenantEvent},
+        events::{FeeRefunded, RefundChanged, TenantEvent},
     },
 };
 
@@ -52,21 +52,33 @@ pub struct NewRefund {
     pub reason: String,
 }
 
+/// What is refunded: a tenant's paid winning, or a fee a consultant billed (refunded only by
+/// that consultant).
+#[derive(Debug, Clone, Copy)]
+pub enum Refunded {
+    Winning { tenant_id: Uuid, bid_id: Uuid },
+    Fee { consultant_id: Uuid, fee_id: Uuid },
+}
+
 /// Who asked for a refund.
 #[derive(Debug, Clone, Copy)]
 pub enum Requester<'a> {
+    /// Someone signed in: the tenant's staff, or the consultant who billed the fee.
     Staff(&'a Principal),
     /// The tenant's system, with an API key of the bid's mode.
-    ApiKey {
-        livemode: bool,
-    },
+    ApiKey { livemode: bool },
 }
 
 /// A refund as the tenant sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Refund {
     pub id: Uuid,
-    pub winning: Uuid,
+    /// The winning refunded (absent for a fee's refund).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub winning: Option<Uuid>,
+    /// The fee request refunded (absent for a winning's refund).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fee: Option<Uuid>,
     pub order: Uuid,
     #[serde(flatten)]
     pub amount: Money,
@@ -84,7 +96,8 @@ pub struct Refund {
 
 struct RefundRow {
     id: Uuid,
-    bid_id: Uuid,
+    bid_id: Option<Uuid>,
+    fee_request_id: Option<Uuid>,
     order_id: Uuid,
     amount: i64,
     currency: String,
@@ -102,6 +115,7 @@ impl RefundRow {
         Ok(Refund {
             id: self.id,
             winning: self.bid_id,
+            fee: self.fee_request_id,
             order: self.order_id,
             amount: Money::stored(self.amount, &self.currency)?,
             status: self.status,
@@ -118,7 +132,7 @@ impl RefundRow {
 async fn row(conn: &mut PgConnection, id: Uuid) -> Result<Option<RefundRow>> {
     Ok(sqlx::query_as!(
         RefundRow,
-        r#"SELECT r.id, o.bid_id AS "bid_id!", r.order_id, r.amount, r.currency, r.status AS "status: RefundStatus", r.reason,
+        r#"SELECT r.id, o.bid_id, o.fee_request_id, r.order_id, r.amount, r.currency, r.status AS "status: RefundStatus", r.reason,
                   r.stripe_refund_id, r.failure_reason, c.number AS "credit_note?", r.created_at, r.updated_at
            FROM refunds r JOIN orders o ON o.id = r.order_id LEFT JOIN credit_notes c ON c.refund_id = r.id
            WHERE r.id = $1"#,
@@ -132,7 +146,7 @@ async fn row(conn: &mut PgConnection, id: Uuid) -> Result<Option<RefundRow>> {
 pub async fn of_winning(services: &Services, tenant_id: Uuid, bid_id: Uuid) -> Result<Vec<Refund>> {
     sqlx::query_as!(
         RefundRow,
-        r#"SELECT r.id, o.bid_id AS "bid_id!", r.order_id, r.amount, r.currency, r.status AS "status: RefundStatus", r.reason,
+        r#"SELECT r.id, o.bid_id, o.fee_request_id, r.order_id, r.amount, r.currency, r.status AS "status: RefundStatus", r.reason,
                   r.stripe_refund_id, r.failure_reason, c.number AS "credit_note?", r.created_at, r.updated_at
            FROM refunds r JOIN orders o ON o.id = r.order_id LEFT JOIN credit_notes c ON c.refund_id = r.id
            WHERE o.bid_id = $1 AND r.tenant_id = $2 ORDER BY r.created_at, r.id"#,
@@ -215,9 +229,66 @@ struct Claim {
     amount: i64,
     reverse_fee: bool,
     tenant_id: Uuid,
-    bid_id: Uuid,
+    refunded: Refunded,
     order_id: Uuid,
     reason: String,
+}
+
+/// What a claim reads of the paid winning or fee, before its order.
+struct Subject {
+    tenant_id: Uuid,
+    livemode: bool,
+    refund_application_fee: bool,
+    /// "Lot 12" or "The fee “Tax return 2026”", for messages.
+    name: String,
+    bid_id: Option<Uuid>,
+    fee_id: Option<Uuid>,
+}
+
+/// The winning of the tenant (of the API key's mode, when a key asks), or the consultant's fee.
+async fn subject(conn: &mut PgConnection, refunded: Refunded, livemode: Option<bool>) -> Result<Subject> {
+    Ok(match refunded {
+        Refunded::Winning { tenant_id, bid_id } => {
+            let bid = sqlx::query!(
+                "SELECT b.id, b.lot, b.livemode, t.refund_application_fee FROM winning_bids b
+                 JOIN tenants t ON t.id = b.tenant_id
+                 WHERE b.id = $1 AND b.tenant_id = $2 AND ($3::boolean IS NULL OR b.livemode = $3)",
+                bid_id,
+                tenant_id,
+                livemode,
+            )
+            .fetch_optional(conn)
+            .await?
+            .ok_or(Error::NotFound("winning bid"))?;
+            Subject {
+                tenant_id,
+                livemode: bid.livemode,
+                refund_application_fee: bid.refund_application_fee,
+                name: format!("Lot {}", bid.lot),
+                bid_id: Some(bid.id),
+                fee_id: None,
+            }
+        }
+        Refunded::Fee { consultant_id, fee_id } => {
+            let fee = sqlx::query!(
+                "SELECT f.id, f.tenant_id, f.description, f.livemode, t.refund_application_fee FROM fee_requests f
+                 JOIN tenants t ON t.id = f.tenant_id WHERE f.id = $1 AND f.consultant_id = $2",
+                fee_id,
+                consultant_id,
+            )
+            .fetch_optional(conn)
+            .await?
+            .ok_or(Error::NotFound("fee"))?;
+            Subject {
+                tenant_id: fee.tenant_id,
+                livemode: fee.livemode,
+                refund_application_fee: fee.refund_application_fee,
+                name: format!("The fee “{}”", fee.description),
+                bid_id: None,
+                fee_id: Some(fee.id),
+            }
+        }
+    })
 }
 
 enum Claimed {
@@ -225,12 +296,12 @@ enum Claimed {
     Existing(Uuid),
 }
 
-/// Refunds a paid winning of the tenant, fully or in part. Returns the refund and whether this
-/// request made it (`false`: an earlier request with the same Idempotency-Key did).
+/// Refunds a paid winning of a tenant or a paid fee of a consultant, fully or in part. Returns
+/// the refund and whether this request made it (`false`: an earlier request with the same
+/// Idempotency-Key did).
 pub async fn create(
     services: &Services,
-    tenant_id: Uuid,
-    bid_id: Uuid,
+    refunded: Refunded,
     requester: Requester<'_>,
     request: &NewRefund,
     idempotency_key: Option<&str>,
@@ -248,7 +319,7 @@ pub async fn create(
     {
         return Err(Error::BadRequest("An Idempotency-Key is 1 to 255 printable characters.".into()));
     }
-    let claim = match claim(services, tenant_id, bid_id, requester, request, reason, idempotency_key).await? {
+    let claim = match claim(services, refunded, requester, request, reason, idempotency_key).await? {
         Claimed::Existing(id) => {
             let mut conn = services.pool.acquire().await?;
             let refund = row(&mut conn, id).await?.ok_or(Error::NotFound("refund"))?.into_refund()?;
@@ -257,10 +328,14 @@ pub async fn create(
         Claimed::New(claim) => claim,
     };
     let stripe = services.stripe.mode(claim.livemode)?;
+    let about = match claim.refunded {
+        Refunded::Winning { bid_id, .. } => ("bid".to_owned(), bid_id.to_string()),
+        Refunded::Fee { fee_id, .. } => ("fee_request".to_owned(), fee_id.to_string()),
+    };
     let metadata: std::collections::HashMap<String, String> = [
         ("refund".to_owned(), claim.id.to_string()),
         ("tenant".to_owned(), claim.tenant_id.to_string()),
-        ("bid".to_owned(), claim.bid_id.to_string()),
+        about,
         ("order".to_owned(), claim.order_id.to_string()),
         ("reason".to_owned(), claim.reason.clone()),
     ]
@@ -303,7 +378,8 @@ pub async fn create(
             target: Some(claim.id.to_string()),
             reason: Some(claim.reason.clone()),
             details: serde_json::json!({
-                "winning": claim.bid_id,
+                "winning": match claim.refunded { Refunded::Winning { bid_id, .. } => Some(bid_id), Refunded::Fee { .. } => None },
+                "fee": match claim.refunded { Refunded::Fee { fee_id, .. } => Some(fee_id), Refunded::Winning { .. } => None },
                 "amount": claim.amount,
                 "stripe_refund": stripe_refund.id.as_str(),
                 "by": if actor.is_some() { "staff" } else { "api_key" },
@@ -322,38 +398,30 @@ pub async fn create(
 /// same key made).
 async fn claim(
     services: &Services,
-    tenant_id: Uuid,
-    bid_id: Uuid,
+    refunded: Refunded,
     requester: Requester<'_>,
     request: &NewRefund,
     reason: &str,
     idempotency_key: Option<&str>,
 ) -> Result<Claimed> {
     let hash = request_hash(request.amount, reason);
-    let id = refund_id(tenant_id, idempotency_key);
     let mut tx = services.pool.begin().await?;
     let livemode = match requester {
         Requester::ApiKey { livemode } => Some(livemode),
         Requester::Staff(_) => None,
     };
-    let bid = sqlx::query!(
-        "SELECT b.id, b.lot, b.livemode, t.refund_application_fee FROM winning_bids b JOIN tenants t ON t.id = b.tenant_id
-         WHERE b.id = $1 AND b.tenant_id = $2 AND ($3::boolean IS NULL OR b.livemode = $3)",
-        bid_id,
-        tenant_id,
-        livemode,
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(Error::NotFound("winning bid"))?;
+    let subject = subject(&mut tx, refunded, livemode).await?;
+    let tenant_id = subject.tenant_id;
+    let id = refund_id(tenant_id, idempotency_key);
     let order = sqlx::query!(
         "SELECT id, amount, currency, status, refunded_amount, stripe_payment_intent_id, application_fee FROM orders
-         WHERE bid_id = $1 FOR UPDATE",
-        bid.id
+         WHERE bid_id = $1 OR fee_request_id = $2 FOR UPDATE",
+        subject.bid_id,
+        subject.fee_id,
     )
     .fetch_optional(&mut *tx)
     .await?
-    .ok_or_else(|| Error::conflict(format!("Lot {} is not paid, so there is nothing to refund.", bid.lot)))?;
+    .ok_or_else(|| Error::conflict(format!("{} is not paid, so there is nothing to refund.", subject.name)))?;
     if let Some(key) = idempotency_key {
         let earlier = sqlx::query!(
             "SELECT id, request_hash FROM refunds WHERE tenant_id = $1 AND idempotency_key = $2",
@@ -383,7 +451,7 @@ async fn claim(
     }
     // A mode without Stripe keys is refused before anything is claimed, so no claim is left
     // waiting for a call that cannot be made.
-    services.stripe.mode(bid.livemode)?;
+    services.stripe.mode(subject.livemode)?;
     let held = sqlx::query!(
         r#"SELECT coalesce(sum(amount), 0)::bigint AS "amount!", coalesce(sum(application_fee_refunded), 0)::bigint AS "fee!"
            FROM refunds WHERE order_id = $1 AND status IN ('requested', 'pending', 'succeeded')"#,
@@ -412,7 +480,7 @@ async fn claim(
         Requester::Staff(principal) => Some(principal.user_id),
         Requester::ApiKey { .. } => None,
     };
-    let fee_back = if bid.refund_application_fee {
+    let fee_back = if subject.refund_application_fee {
         proportional(order.application_fee, amount, order.amount, held.max(order.refunded_amount), fee_held)
     } else {
         0
@@ -420,17 +488,17 @@ async fn claim(
     sqlx::query!(
         "INSERT INTO refunds (id, tenant_id, order_id, livemode, amount, currency, reason, status, idempotency_key,
              request_hash, created_by, application_fee_refunded)
-         SELECT $1, $2, $3, b.livemode, $4, $5, $6, 'requested', $7, $8, $9, $11 FROM winning_bids b WHERE b.id = $10",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8, $9, $10, $11)",
         id,
         tenant_id,
         order.id,
+        subject.livemode,
         amount,
         order.currency,
         reason,
         idempotency_key,
         hash,
         created_by,
-        bid.id,
         fee_back,
     )
     .execute(&mut *tx)
@@ -438,12 +506,12 @@ async fn claim(
     tx.commit().await?;
     Ok(Claimed::New(Claim {
         id,
-        livemode: bid.livemode,
+        livemode: subject.livemode,
         payment_intent: order.stripe_payment_intent_id,
         amount,
-        reverse_fee: bid.refund_application_fee,
+        reverse_fee: subject.refund_application_fee,
         tenant_id,
-        bid_id: bid.id,
+        refunded,
         order_id: order.id,
         reason: reason.to_owned(),
     }))
@@ -542,8 +610,11 @@ pub async fn record_stripe_refund(
             let inserted = sqlx::query!(
                 "INSERT INTO refunds (id, tenant_id, order_id, livemode, amount, currency, reason, stripe_reason, status,
                      stripe_refund_id, failure_reason, stripe_created_at)
-                 SELECT $1, o.tenant_id, o.id, b.livemode, $3, $4, $5, $6, $7, $8, $9, $10
-                 FROM orders o JOIN winning_bids b ON b.id = o.bid_id WHERE o.id = $2
+                 SELECT $1, o.tenant_id, o.id,
+                        coalesce((SELECT b.livemode FROM winning_bids b WHERE b.id = o.bid_id),
+                                 (SELECT f.livemode FROM fee_requests f WHERE f.id = o.fee_request_id)),
+                        $3, $4, $5, $6, $7, $8, $9, $10
+                 FROM orders o WHERE o.id = $2
                  ON CONFLICT DO NOTHING",
                 id,
                 order_id,
@@ -567,37 +638,56 @@ pub async fn record_stripe_refund(
     };
     let Some(kind) = told else { return Ok(()) };
     let refund = row(conn, id).await?.ok_or(Error::NotFound("refund"))?;
-    let tenant = sqlx::query!(
-        "SELECT r.tenant_id, r.livemode, b.reference, b.lot FROM refunds r JOIN orders o ON o.id = r.order_id
-         JOIN winning_bids b ON b.id = o.bid_id WHERE r.id = $1",
-        id
-    )
-    .fetch_one(&mut *conn)
-    .await?;
     if refund.status == RefundStatus::Succeeded {
         queue::enqueue(conn, IssueCreditNote { refund_id: id }).await?;
     }
-    let changed = RefundChanged {
-        refund: id,
-        winning: refund.bid_id,
-        order: refund.order_id,
-        reference: tenant.reference,
-        lot: tenant.lot,
-        amount: Money::stored(refund.amount, &refund.currency)?,
-        status: refund.status,
-        reason: refund.reason,
-        stripe_refund: stripe_id.to_owned(),
-        failure_reason: refund.failure_reason,
+    let owner = sqlx::query!("SELECT tenant_id, livemode FROM refunds WHERE id = $1", id).fetch_one(&mut *conn).await?;
+    let amount = Money::stored(refund.amount, &refund.currency)?;
+    let event = match (refund.bid_id, refund.fee_request_id) {
+        (Some(bid_id), _) => {
+            let bid = sqlx::query!("SELECT reference, lot FROM winning_bids WHERE id = $1", bid_id)
+                .fetch_one(&mut *conn)
+                .await?;
+            let changed = RefundChanged {
+                refund: id,
+                winning: bid_id,
+                order: refund.order_id,
+                reference: bid.reference,
+                lot: bid.lot,
+                amount,
+                status: refund.status,
+                reason: refund.reason,
+                stripe_refund: stripe_id.to_owned(),
+                failure_reason: refund.failure_reason,
+            };
+            if kind == "refund.created" {
+                TenantEvent::RefundCreated(changed)
+            } else {
+                TenantEvent::RefundUpdated(changed)
+            }
+        }
+        // A fee's refund is told once, when the money went back.
+        (None, Some(fee_id)) if refund.status == RefundStatus::Succeeded => {
+            let fee = sqlx::query!("SELECT consultant_id, description FROM fee_requests WHERE id = $1", fee_id)
+                .fetch_one(&mut *conn)
+                .await?;
+            TenantEvent::FeeRefunded(FeeRefunded {
+                fee: fee_id,
+                order: refund.order_id,
+                refund: id,
+                consultant: fee.consultant_id,
+                description: fee.description,
+                amount,
+                reason: refund.reason,
+                stripe_refund: stripe_id.to_owned(),
+            })
+        }
+        _ => return Ok(()),
     };
-    let event = if kind == "refund.created" {
-        TenantEvent::RefundCreated(changed)
-    } else {
-        TenantEvent::RefundUpdated(changed)
-    };
-    tenant_webhooks::events::emit(conn, tenant.tenant_id, tenant.livemode, event).await
+    tenant_webhooks::events::emit(conn, owner.tenant_id, owner.livemode, event).await
 }
 
-/// Makes a succeeded refund's credit note and emails it to the buyer (see [`issue_credit_note`]).
+/// Makes a succeeded refund's credit note and emails it to whoever paid (see [`issue_credit_note`]).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct IssueCreditNote {
     pub refund_id: Uuid,
@@ -628,10 +718,8 @@ pub async fn issue_credit_note(services: &Services, refund_id: Uuid) -> Result<O
     }
     let refund = sqlx::query!(
         r#"SELECT r.tenant_id, r.order_id, r.amount, r.currency, r.reason, r.status AS "status: RefundStatus",
-                  r.stripe_refund_id, r.updated_at, b.id AS bid_id, b.auction, b.lot, b.description, b.buyer_email,
-                  b.livemode, b.reference, t.name AS tenant
-           FROM refunds r JOIN orders o ON o.id = r.order_id JOIN winning_bids b ON b.id = o.bid_id
-           JOIN tenants t ON t.id = r.tenant_id WHERE r.id = $1"#,
+                  r.stripe_refund_id, r.updated_at
+           FROM refunds r WHERE r.id = $1"#,
         refund_id
     )
     .fetch_optional(&services.pool)
@@ -640,6 +728,7 @@ pub async fn issue_credit_note(services: &Services, refund_id: Uuid) -> Result<O
     if refund.status != RefundStatus::Succeeded {
         return Ok(None);
     }
+    let order = receipts::describe(&services.pool, refund.order_id).await?;
     // The credit note names the receipt it corrects, so the receipt is made first.
     let receipt = receipts::issue(services, refund.order_id).await?;
     let receipt_number = sqlx::query_scalar!("SELECT number FROM receipts WHERE id = $1", receipt.receipt_id)
@@ -658,11 +747,12 @@ pub async fn issue_credit_note(services: &Services, refund_id: Uuid) -> Result<O
     .await?;
     let number = format!("CN-{}-{sequence:06}", issued_at.format("%Y"));
     let verification_code = receipts::new_verification_code();
+    let (seller, items) = order.paid_for.seller_and_items(&order.tenant);
     let content = pdf::ReceiptContent {
         kind: pdf::Kind::CreditNote { receipt_number: receipt_number.clone(), reason: refund.reason.clone() },
         number: number.clone(),
-        seller: refund.tenant.clone(),
-        items: pdf::lot_items(&refund.tenant, &refund.auction, &refund.lot, &refund.description, &refund.buyer_email),
+        seller,
+        items,
         amount: refund.amount,
         currency: refund.currency.clone(),
         paid_at: refund.updated_at,
@@ -670,7 +760,7 @@ pub async fn issue_credit_note(services: &Services, refund_id: Uuid) -> Result<O
         payment_reference: refund.stripe_refund_id.clone().unwrap_or_default(),
         verification_code: verification_code.clone(),
         verify_url: services.settings.public_url("/receipts/verify"),
-        livemode: refund.livemode,
+        livemode: order.livemode,
     };
     let document = pdf::render(&services.receipt_fonts, &content)?;
     let digest = Sha256::digest(&document).to_vec();
@@ -696,37 +786,60 @@ pub async fn issue_credit_note(services: &Services, refund_id: Uuid) -> Result<O
             .fetch_optional(&services.pool)
             .await?);
     }
-    buyer_mail::send(
-        &mut tx,
-        refund.bid_id,
-        BuyerEmail::CreditNote,
-        None,
-        OutgoingEmail {
-            tenant_id: Some(refund.tenant_id),
-            to: refund.buyer_email.clone(),
-            subject: format!("Refund for lot {} — {}", refund.lot, refund.tenant),
-            text_body: format!(
-                "{tenant} has refunded {amount} of your payment for lot {lot} ({auction}).\n\n\
-                 Reason: {reason}\nCredit note number: {number} (for receipt {receipt_number})\n\
-                 Verification code: {verification_code}\n\n\
-                 The money goes back to the card you paid with; your bank usually shows it within 5 to 10 \
-                 business days. The credit note is attached as a PDF; anyone can check it is genuine at {verify}.\n",
-                tenant = refund.tenant,
-                amount = format_minor(refund.amount, &refund.currency),
-                lot = refund.lot,
-                auction = refund.auction,
-                reason = refund.reason,
-                verify = content.verify_url,
-            ),
-            attachments: vec![Attachment {
-                filename: format!("credit-note-{number}.pdf"),
-                content_type: "application/pdf".into(),
-                content: document,
-            }],
-            links: None,
-        },
-    )
-    .await?;
+    let amount = format_minor(refund.amount, &refund.currency);
+    let attachments = vec![Attachment {
+        filename: format!("credit-note-{number}.pdf"),
+        content_type: "application/pdf".into(),
+        content: document,
+    }];
+    let back = "The money goes back to the card you paid with; your bank usually shows it within 5 to 10 business \
+                days. The credit note is attached as a PDF; anyone can check it is genuine at";
+    match order.paid_for {
+        receipts::PaidFor::Lot { bid_id, auction, lot, buyer_email, .. } => {
+            buyer_mail::send(
+                &mut tx,
+                bid_id,
+                BuyerEmail::CreditNote,
+                None,
+                OutgoingEmail {
+                    tenant_id: Some(refund.tenant_id),
+                    to: buyer_email,
+                    subject: format!("Refund for lot {lot} — {}", order.tenant),
+                    text_body: format!(
+                        "{tenant} has refunded {amount} of your payment for lot {lot} ({auction}).\n\n\
+                         Reason: {reason}\nCredit note number: {number} (for receipt {receipt_number})\n\
+                         Verification code: {verification_code}\n\n{back} {verify}.\n",
+                        tenant = order.tenant,
+                        reason = refund.reason,
+                        verify = content.verify_url,
+                    ),
+                    attachments,
+                    links: None,
+                },
+            )
+            .await?;
+        }
+        receipts::PaidFor::Fee { description, consultant, client_email, .. } => {
+            mail::enqueue(
+                &mut tx,
+                OutgoingEmail {
+                    tenant_id: Some(refund.tenant_id),
+                    to: client_email,
+                    subject: format!("Refund: {description} — {consultant}"),
+                    text_body: format!(
+                        "{consultant} has refunded {amount} of your payment for {description}.\n\n\
+                         Reason: {reason}\nCredit note number: {number} (for receipt {receipt_number})\n\
+                         Verification code: {verification_code}\n\n{back} {verify}.\n",
+                        reason = refund.reason,
+                        verify = content.verify_url,
+                    ),
+                    attachments,
+                    links: None,
+                },
+            )
+            .await?;
+        }
+    }
     tx.commit().await?;
     tracing::info!(%refund_id, credit_note = %id, "credit note issued");
     Ok(Some(id))
@@ -750,6 +863,46 @@ pub async fn credit_note_file(
     .await?
     .ok_or(Error::NotFound("credit note"))?;
     receipts::checked_file(format!("credit-note-{}.pdf", row.number), &row.sha256, row.pdf)
+}
+
+/// A fee refund's credit note, for the client who paid or the consultant who billed the fee.
+pub async fn fee_credit_note_file(
+    services: &Services,
+    user_id: Uuid,
+    fee_id: Uuid,
+    refund_id: Uuid,
+) -> Result<receipts::ReceiptFile> {
+    let row = sqlx::query!(
+        "SELECT c.number, c.sha256, c.pdf FROM credit_notes c JOIN refunds r ON r.id = c.refund_id
+         JOIN orders o ON o.id = r.order_id JOIN fee_requests f ON f.id = o.fee_request_id
+         WHERE c.refund_id = $1 AND f.id = $2 AND (f.client_id = $3 OR f.consultant_id = $3)",
+        refund_id,
+        fee_id,
+        user_id
+    )
+    .fetch_optional(&services.pool)
+    .await?
+    .ok_or(Error::NotFound("credit note"))?;
+    receipts::checked_file(format!("credit-note-{}.pdf", row.number), &row.sha256, row.pdf)
+}
+
+/// The refunds of these fees (Stripe's or being made), oldest first; the caller has checked who
+/// may see the fees.
+pub async fn of_fees(pool: &sqlx::PgPool, fee_ids: &[Uuid]) -> Result<Vec<Refund>> {
+    sqlx::query_as!(
+        RefundRow,
+        r#"SELECT r.id, o.bid_id, o.fee_request_id, r.order_id, r.amount, r.currency, r.status AS "status: RefundStatus", r.reason,
+                  r.stripe_refund_id, r.failure_reason, c.number AS "credit_note?", r.created_at, r.updated_at
+           FROM refunds r JOIN orders o ON o.id = r.order_id LEFT JOIN credit_notes c ON c.refund_id = r.id
+           WHERE o.fee_request_id = ANY($1) AND r.status <> 'requested'
+           ORDER BY r.created_at, r.id"#,
+        fee_ids
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(RefundRow::into_refund)
+    .collect()
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
-import { expect, linkInMail, newWorld, ready, signIn, test } from "./support";
+import { expect, hydrated, linkInMail, newWorld, ready, signIn, test } from "./support";
 
-test("a consultant bills a family member, who pays with 4242 and downloads the receipt", async ({ page }, testInfo) => {
+test("a consultant bills a family member, who pays with 4242 and downloads the receipt; the consultant's Payouts page shows the balance and the payment", async ({ page }, testInfo) => {
   const world = await newWorld(testInfo);
   const plan = `Pro ${world.id}`;
 
@@ -81,4 +81,23 @@ test("a consultant bills a family member, who pays with 4242 and downloads the r
   expect(download.headers()["content-type"]).toBe("application/pdf");
   expect(download.headers()["repr-digest"]).toMatch(/^sha-256=:/);
   expect((await download.body()).subarray(0, 5).toString()).toBe("%PDF-");
+
+  // The consultant's Payouts page: the balance the payment made (less the platform's 5 %),
+  // pending until Stripe releases it; with JavaScript, Stripe's components show it and the payment.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await signIn(page, testInfo, world.consultant);
+  await expect(page).toHaveURL(/\/dashboard$/);
+  await page.getByRole("link", { name: "Payouts", exact: true }).click();
+  await expect(page.getByTestId("balance-pending")).toHaveText("$114.00");
+  await expect(page.getByTestId("payout-summary")).toContainText("No payouts yet");
+  if (hydrated(testInfo)) {
+    const payouts = page.frameLocator('iframe[title="Payouts"]');
+    await expect(payouts.getByTestId("pending")).toHaveText("$114.00");
+    const payments = page.frameLocator('iframe[title="Payments"]');
+    await expect(payments.getByTestId("payment-list")).toContainText("$120.00");
+    await expect(payments.getByTestId("payment-list")).toContainText("Succeeded");
+  }
+  await ready(page, testInfo);
+  await page.getByRole("button", { name: "Open your Stripe Express dashboard" }).click();
+  await expect(page.getByRole("heading", { name: "Express dashboard" })).toBeVisible();
 });

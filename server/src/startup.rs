@@ -284,6 +284,7 @@ pub fn router(services: Services, addr: SocketAddr) -> Router {
         .route("/admin/reports/export.csv", get(routes::reports::platform))
         .route("/winnings/{id}/receipt.pdf", get(routes::receipts::staff))
         .route("/fees/{id}/receipt.pdf", get(routes::receipts::fee))
+        .route("/fees/{id}/refunds/{refund}/credit-note.pdf", get(routes::receipts::fee_credit_note))
         .route("/winnings/{id}/refunds/{refund}/credit-note.pdf", get(routes::receipts::credit_note))
         .merge(api::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), {

@@ -1,62 +1,87 @@
 // The Stripe sandbox's Connect.js. It offers the part of Stripe's Connect.js API that Remit uses:
 //
-//   window.StripeConnect.init({ publishableKey, fetchClientSecret }).create("account-onboarding")
+//   const instance = window.StripeConnect.init({ publishableKey, fetchClientSecret });
+//   instance.create("account-onboarding" | "account-management" | "payouts" | "payments" | "notification-banner")
 //
-// The component renders the sandbox's onboarding form in an iframe, authorised only by the
-// account session's client secret, and asks fetchClientSecret for a new one when it expires.
+// Each component renders the sandbox's page for it in an iframe, authorised only by the account
+// session's client secret. One instance asks fetchClientSecret once and shares the secret among
+// its components, as Stripe's does; when the session is no longer valid it asks for a new one.
 (function () {
+  "use strict";
   const base = "__SANDBOX_BASE__";
   const connect = (window.StripeConnect = window.StripeConnect || {});
+  const COMPONENTS = {
+    "account-onboarding": { path: "/connect/embedded", title: "Account onboarding", height: 760 },
+    "account-management": { path: "/connect/embedded", query: "&manage=1", title: "Account management", height: 760 },
+    payouts: { path: "/connect/embedded/payouts", title: "Payouts", height: 320 },
+    payments: { path: "/connect/embedded/payments", title: "Payments", height: 240 },
+    "notification-banner": { path: "/connect/embedded/notification-banner", title: "Notifications", height: 0 },
+  };
 
-  function onboarding(instance) {
-    const element = document.createElement("stripe-connect-account-onboarding");
+  function component(instance, tag) {
+    const spec = COMPONENTS[tag];
+    const element = document.createElement("stripe-connect-" + tag);
     element.style.display = "block";
     let onExit = () => {};
     let onLoadError = () => {};
+    let onLoaderStart = () => {};
     let refreshed = false;
     const frame = document.createElement("iframe");
-    frame.title = "Account onboarding";
-    frame.style.cssText = "width:100%;min-height:760px;border:0";
+    frame.title = spec.title;
+    frame.style.cssText = "width:100%;border:0;height:" + spec.height + "px";
     element.appendChild(frame);
 
-    async function load() {
+    async function load(fresh) {
       try {
-        const secret = await instance.fetchClientSecret();
-        frame.src = base + "/connect/embedded?client_secret=" + encodeURIComponent(secret);
+        const secret = await instance.secret(fresh);
+        onLoaderStart({ elementTagName: element.tagName.toLowerCase() });
+        frame.src = base + spec.path + (spec.path.indexOf("?") < 0 ? "?" : "&") +
+          "client_secret=" + encodeURIComponent(secret) + (spec.query || "");
       } catch (error) {
-        onLoadError({ error: { type: "api_error", message: String(error) }, elementTagName: "stripe-connect-account-onboarding" });
+        onLoadError({ error: { type: "api_error", message: String(error) }, elementTagName: element.tagName.toLowerCase() });
       }
     }
 
     window.addEventListener("message", (event) => {
       if (event.source !== frame.contentWindow || !event.data || event.data.source !== "stripe-sandbox") return;
+      if (event.data.type === "resize" && typeof event.data.height === "number") {
+        frame.style.height = event.data.height + "px";
+      }
       if (event.data.type === "exit" || event.data.type === "complete") onExit();
       if (event.data.type === "session_invalid") {
         // An expired session is replaced once; a second failure is reported.
         if (!refreshed) {
           refreshed = true;
-          load();
+          load(true);
         } else {
-          onLoadError({ error: { type: "authentication_error", message: "The account session is not valid." }, elementTagName: "stripe-connect-account-onboarding" });
+          onLoadError({ error: { type: "authentication_error", message: "The account session is not valid." }, elementTagName: element.tagName.toLowerCase() });
         }
       }
     });
 
     element.setOnExit = (callback) => { onExit = callback; };
     element.setOnLoadError = (callback) => { onLoadError = callback; };
+    element.setOnLoaderStart = (callback) => { onLoaderStart = callback; };
     element.setCollectionOptions = () => {};
-    load();
+    load(false);
     return element;
   }
 
   connect.init = function ({ publishableKey, fetchClientSecret }) {
     if (!publishableKey) throw new Error("StripeConnect.init needs a publishableKey");
     if (typeof fetchClientSecret !== "function") throw new Error("StripeConnect.init needs fetchClientSecret");
-    const instance = { fetchClientSecret };
+    let current = null;
+    const instance = {
+      // One secret for all of the instance's components; a new one when asked for (expired).
+      secret(fresh) {
+        if (!current || fresh) current = Promise.resolve().then(fetchClientSecret);
+        return current;
+      },
+    };
     return {
       create(tag) {
-        if (tag !== "account-onboarding") throw new Error("The sandbox offers only account-onboarding, not " + tag);
-        return onboarding(instance);
+        if (!COMPONENTS[tag]) throw new Error("The sandbox does not offer the " + tag + " component");
+        return component(instance, tag);
       },
       update() {},
       logout: async () => {},

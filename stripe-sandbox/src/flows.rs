@@ -46,8 +46,8 @@ pub fn card_payment_method(
     let number: String = number.chars().filter(|c| c.is_ascii_digit()).collect();
     let (brand, behaviour) = card_behaviour(&number)?;
     let (month, year) = parse_expiry(expiry).ok_or(EXPIRED_CARD)?;
-    let now = chrono_like_year_month(state.now());
-    if (year, month) < now {
+    let (this_year, this_month, _) = civil_date(state.now());
+    if (year, month) < (this_year, this_month) {
         return Err(EXPIRED_CARD);
     }
     let id = new_id("pm_");
@@ -67,8 +67,8 @@ fn parse_expiry(expiry: &str) -> Option<(i64, i64)> {
     (1..=12).contains(&month).then_some((month, year))
 }
 
-/// (year, month) of a Unix time, without a date library.
-fn chrono_like_year_month(unix: i64) -> (i64, i64) {
+/// (year, month, day) of a Unix time (UTC), without a date library.
+pub fn civil_date(unix: i64) -> (i64, i64, i64) {
     // Civil-from-days (Howard Hinnant's algorithm).
     let days = unix.div_euclid(86_400);
     let z = days + 719_468;
@@ -77,9 +77,10 @@ fn chrono_like_year_month(unix: i64) -> (i64, i64) {
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month)
+    (year, month, day)
 }
 
 /// What a payment attempt came to.
@@ -962,6 +963,66 @@ pub fn interval_seconds(interval: &str) -> i64 {
     }
 }
 
+/// Connected accounts' payouts on the sandbox clock, as Stripe's default schedule makes them:
+/// once a day (schedule `daily`), each currency's available balance of an Express or Custom
+/// account with payouts enabled is paid out automatically (`payout.created`), and a payout whose
+/// arrival date has come is `paid` (`payout.paid`). Payments become available two days after
+/// they were made. A Standard account's payouts are its holder's business, made in their own
+/// dashboard: the sandbox makes them only when asked (`POST /v1/payouts`).
+pub fn run_payout_clock(state: &mut State) {
+    let now = state.now();
+    let today = now.div_euclid(86_400);
+    let arrived: Vec<(Option<String>, String)> = state
+        .all_accounts("payout")
+        .into_iter()
+        .filter(|(_, p)| {
+            matches!(p["status"].as_str(), Some("pending" | "in_transit"))
+                && p["arrival_date"].as_i64().is_some_and(|t| t <= now)
+        })
+        .filter_map(|(account, p)| Some((account, p["id"].as_str()?.to_owned())))
+        .collect();
+    for (account, id) in arrived {
+        let (payout, previous) = state.update(&id, |p| p["status"] = json!("paid"));
+        state.emit("payout.paid", &payout, Some(previous), account.as_deref());
+    }
+    let scheduled: Vec<String> = state
+        .all("account", None)
+        .into_iter()
+        .filter(|a| {
+            matches!(a["type"].as_str(), Some("express" | "custom"))
+                && a["payouts_enabled"] == true
+                && a["settings"]["payouts"]["schedule"]["interval"] == "daily"
+        })
+        .filter_map(|a| a["id"].as_str().map(str::to_owned))
+        .collect();
+    for account in scheduled {
+        let paid_today: Vec<String> = state
+            .all("payout", Some(&account))
+            .into_iter()
+            .filter(|p| p["automatic"] == true && p["created"].as_i64().is_some_and(|t| t.div_euclid(86_400) == today))
+            .filter_map(|p| p["currency"].as_str().map(str::to_owned))
+            .collect();
+        let (available, _) = state.balance_of(Some(&account));
+        for (currency, amount) in available {
+            if amount > 0 && !paid_today.contains(&currency) {
+                automatic_payout(state, &account, amount, &currency, now);
+            }
+        }
+    }
+}
+
+fn automatic_payout(state: &mut State, account: &str, amount: i64, currency: &str, now: i64) {
+    let id = new_id("po_");
+    let bt = new_id("txn_");
+    state.insert(Some(account), objects::balance_transaction(&bt, -amount, currency, "payout", &id, now));
+    let mut payout = objects::payout(&id, amount, currency, now);
+    payout["arrival_date"] = json!(now + 86_400);
+    payout["balance_transaction"] = json!(bt);
+    payout["status"] = json!("in_transit");
+    state.insert(Some(account), payout.clone());
+    state.emit("payout.created", &payout, None, Some(account));
+}
+
 /// Expires every open Checkout session whose `expires_at` has passed.
 pub fn run_checkout_clock(state: &mut State) {
     let now = state.now();
@@ -1102,8 +1163,10 @@ mod tests {
         assert_eq!(parse_expiry("12/34"), Some((12, 2034)));
         assert_eq!(parse_expiry("1 / 2031"), Some((1, 2031)));
         assert_eq!(parse_expiry("13/30"), None);
-        assert_eq!(chrono_like_year_month(0), (1970, 1));
-        assert_eq!(chrono_like_year_month(1_795_000_000), (2026, 11));
-        assert_eq!(chrono_like_year_month(951_782_400), (2000, 2)); // 2000-02-29
+        assert_eq!(civil_date(0), (1970, 1, 1));
+        assert_eq!(civil_date(1_795_000_000), (2026, 11, 18));
+        assert_eq!(civil_date(951_782_400), (2000, 2, 29));
+        assert_eq!(civil_date(951_868_799), (2000, 2, 29));
+        assert_eq!(civil_date(951_868_800), (2000, 3, 1));
     }
 }

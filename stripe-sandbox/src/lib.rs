@@ -10,6 +10,7 @@
 #![recursion_limit = "256"]
 
 mod api;
+mod embedded;
 pub mod faults;
 mod flows;
 mod objects;

@@ -1,6 +1,6 @@
 //! The sandbox's stand-ins for Stripe's hosted pages: Checkout (with 3D Secure), Connect
-//! onboarding (hosted through account links, embedded through account sessions), the Express
-//! dashboard, OAuth, and hosted invoices.
+//! onboarding (hosted through account links, embedded through account sessions, and the update
+//! form of the embedded account management), the Express dashboard, OAuth, and hosted invoices.
 
 use std::sync::Arc;
 
@@ -73,7 +73,7 @@ table{width:100%;border-collapse:collapse;font-size:14px} td{padding:6px 0;borde
 .hint{font-size:12px;color:#697386;margin-top:16px;line-height:1.5} a{color:#635bff}
 "#;
 
-fn page(title: &str, body: &str) -> Html<String> {
+pub(crate) fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body><div class=\"banner\">Stripe sandbox · test mode · nothing here moves real money</div><main>{body}</main></body></html>",
         esc(title)
@@ -582,9 +582,11 @@ async fn onboarding_submit(
 #[derive(Deserialize)]
 struct SecretQuery {
     client_secret: Option<String>,
+    /// Set by the account-management component: the form to update a finished account.
+    manage: Option<String>,
 }
 
-fn embedded_error(message: &str) -> Response {
+pub(crate) fn embedded_error(message: &str) -> Response {
     // Tells the embedding page (connect.js) that the session is no longer usable.
     let script = "<script>parent.postMessage({source:'stripe-sandbox',type:'session_invalid'},'*')</script>";
     (
@@ -601,7 +603,9 @@ async fn embedded_onboarding(AxumState(shared): AxumState<Arc<Shared>>, Query(q)
         Err(message) => embedded_error(message),
         Ok(session) => {
             let account = state.any(&session.account).cloned().unwrap_or_default();
-            if account["details_submitted"] == true
+            let managing = q.manage.is_some() && session.allows("account_management");
+            if !managing
+                && account["details_submitted"] == true
                 && account["requirements"]["currently_due"].as_array().is_some_and(Vec::is_empty)
             {
                 let script = "<script>parent.postMessage({source:'stripe-sandbox',type:'complete'},'*')</script>";
@@ -650,7 +654,8 @@ async fn embedded_submit(AxumState(shared): AxumState<Arc<Shared>>, body: axum::
 }
 
 /// The sandbox's Connect.js: the same `StripeConnect.init({ publishableKey, fetchClientSecret })`
-/// API as Stripe's, rendering the sandbox's onboarding form in an iframe.
+/// API as Stripe's, rendering each component (onboarding, account management, payouts, payments,
+/// notification banner) as the sandbox's page for it in an iframe.
 async fn connect_js(AxumState(shared): AxumState<Arc<Shared>>) -> Response {
     let base = shared.lock().config.public_url.trim_end_matches('/').to_owned();
     let js = include_str!("connect.js").replace("__SANDBOX_BASE__", &base);

@@ -17,6 +17,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{
     api::{self, Call},
+    embedded,
     faults::{FaultKind, FaultRule},
     flows, pages,
     shared::{Shared, authenticate, error_response, fault, json_response},
@@ -42,6 +43,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_sandbox/accounts/{id}/requirements", post(set_requirements))
         .route("/_sandbox/accounts/{id}/deauthorize", post(deauthorize_account))
         .merge(pages::routes())
+        .merge(embedded::routes())
         .layer(axum::middleware::from_fn_with_state(shared.clone(), answer_once_stored))
         .with_state(shared)
 }

@@ -73,11 +73,13 @@ impl Shared {
         }
     }
 
-    /// Runs the time-driven processes (Checkout expiry, subscription renewals, trial notices).
+    /// Runs the time-driven processes (Checkout expiry, subscription renewals, trial notices,
+    /// connected accounts' payouts).
     pub fn tick(&self) {
         self.with_state(|state| {
             flows::run_checkout_clock(state);
             flows::run_billing_clock(state);
+            flows::run_payout_clock(state);
         });
     }
 }

@@ -6,7 +6,7 @@
 
 use std::{
     borrow::Borrow,
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     hash::Hash,
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -57,6 +57,15 @@ pub struct AccountSessionSecret {
     pub expires_at: i64,
     pub onboarding_enabled: bool,
     pub external_account_collection: bool,
+    /// The components the session enabled (`payouts`, `account_management`, …).
+    #[serde(default)]
+    pub components: Vec<String>,
+}
+
+impl AccountSessionSecret {
+    pub fn allows(&self, component: &str) -> bool {
+        self.components.iter().any(|c| c == component)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -460,6 +469,21 @@ impl State {
         let removed = self.objects.remove(id)?;
         self.changed_objects.insert(id.to_owned());
         Some(removed.value)
+    }
+
+    /// Available and pending amounts per currency of the platform (`None`) or a connected
+    /// account, from its balance transactions.
+    pub fn balance_of(&self, account: Option<&str>) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
+        let now = self.now();
+        let mut available = BTreeMap::new();
+        let mut pending = BTreeMap::new();
+        for bt in self.all("balance_transaction", account) {
+            let currency = bt["currency"].as_str().unwrap_or("usd").to_owned();
+            let net = bt["net"].as_i64().unwrap_or(0);
+            let side = if bt["available_on"].as_i64().unwrap_or(0) <= now { &mut available } else { &mut pending };
+            *side.entry(currency).or_insert(0) += net;
+        }
+        (available, pending)
     }
 
     /// Every object of type `object` visible from `account`, newest first.

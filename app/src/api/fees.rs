@@ -26,6 +26,22 @@ pub struct FeeRow {
     pub can_pay: bool,
     /// For the consultant: an open fee can be cancelled, a running monthly one stopped.
     pub cancel_label: Option<String>,
+    /// For the consultant: what can still be refunded of a paid fee ("$120.00"), if anything.
+    pub refundable: Option<String>,
+    /// A fresh key for the refund form, so a form sent twice refunds once.
+    pub refund_key: String,
+    pub refunds: Vec<FeeRefundRow>,
+}
+
+/// A refund of a paid fee, with its credit note once issued.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeeRefundRow {
+    pub amount: String,
+    /// `pending`, `succeeded`, `failed`, …
+    pub status: String,
+    pub reason: String,
+    pub failure_reason: Option<String>,
+    pub credit_note_url: Option<String>,
 }
 
 /// A client the consultant can bill.
@@ -78,6 +94,22 @@ fn row(fee: domain::fees::Fee, billing: bool) -> FeeRow {
             (true, true, false) => Some("Cancel".to_owned()),
             (true, false, true) => Some("Stop monthly billing".to_owned()),
         },
+        refundable: fee.refundable.filter(|m| billing && m.amount > 0).map(|m| m.display()),
+        refund_key: uuid::Uuid::new_v4().to_string(),
+        refunds: fee
+            .refunds
+            .into_iter()
+            .map(|r| FeeRefundRow {
+                amount: r.amount.display(),
+                status: r.status.as_str().to_owned(),
+                reason: r.reason,
+                failure_reason: r.failure_reason,
+                credit_note_url: r
+                    .credit_note
+                    .is_some()
+                    .then(|| format!("/fees/{}/refunds/{}/credit-note.pdf", fee.id, r.id)),
+            })
+            .collect(),
     }
 }
 
@@ -155,6 +187,19 @@ pub async fn cancel_fee(fee: String) -> Result<(), AppError> {
     Ok(())
 }
 
+/// The consultant refunds a paid fee, in full (amount left empty) or in part (typed in major
+/// units), with a reason for the client's credit note.
+#[server(prefix = "/rpc", endpoint = "refund_fee")]
+pub async fn refund_fee(fee: String, amount: String, reason: String, idempotency_key: String) -> Result<(), AppError> {
+    use domain::auth::policy;
+    let consultant = crate::server::authorize(policy::CONSULTANT)?;
+    let services = crate::server::services()?;
+    let id = fee.parse().map_err(|_| domain::Error::NotFound("fee"))?;
+    let key = Some(idempotency_key.as_str()).filter(|k| !k.is_empty());
+    domain::fees::refund(&services, &consultant, id, &amount, reason, key).await?;
+    Ok(())
+}
+
 /// The client's "Pay": on to Stripe's hosted Checkout.
 #[server(prefix = "/rpc", endpoint = "pay_fee")]
 pub async fn pay_fee(fee: String) -> Result<(), AppError> {
@@ -165,4 +210,84 @@ pub async fn pay_fee(fee: String) -> Result<(), AppError> {
     let url = domain::fees::pay(&services, &client, id).await?;
     leptos_axum::redirect(&url);
     Ok(())
+}
+
+/// One month of a fee report, formatted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeeMonthView {
+    /// "2026-03"
+    pub month: String,
+    pub invoiced: String,
+    pub paid: String,
+    pub outstanding: String,
+    pub refunded: String,
+    /// For the chart: paid, in minor units.
+    pub paid_minor: i64,
+}
+
+/// A consultant's fees in one currency over the last twelve months.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeeReportView {
+    pub consultant: String,
+    pub currency: String,
+    pub months: Vec<FeeMonthView>,
+    pub totals: FeeMonthView,
+}
+
+#[cfg(feature = "ssr")]
+fn report_view(report: domain::fees::report::Report) -> FeeReportView {
+    use domain::money::Money;
+    let sum = |f: fn(&domain::fees::report::Month) -> Money| Money {
+        amount: report.months.iter().map(|m| f(m).amount).sum(),
+        currency: report.currency,
+    };
+    let totals = FeeMonthView {
+        month: "Total".to_owned(),
+        invoiced: sum(|m| m.invoiced).display(),
+        paid: sum(|m| m.paid).display(),
+        outstanding: sum(|m| m.outstanding).display(),
+        refunded: sum(|m| m.refunded).display(),
+        paid_minor: sum(|m| m.paid).amount,
+    };
+    FeeReportView {
+        consultant: report.consultant,
+        currency: report.currency.code().to_uppercase(),
+        months: report
+            .months
+            .into_iter()
+            .map(|m| FeeMonthView {
+                month: m.month.format("%Y-%m").to_string(),
+                invoiced: m.invoiced.display(),
+                paid: m.paid.display(),
+                outstanding: m.outstanding.display(),
+                refunded: m.refunded.display(),
+                paid_minor: m.paid.amount,
+            })
+            .collect(),
+        totals,
+    }
+}
+
+/// The signed-in consultant's fees per month (their dashboard).
+#[server(prefix = "/rpc", endpoint = "fee_report")]
+pub async fn load_fee_report() -> Result<Vec<FeeReportView>, AppError> {
+    use domain::auth::policy;
+    let consultant = crate::server::authorize(policy::CONSULTANT)?;
+    let services = crate::server::services()?;
+    let livemode = services.stripe.platform().livemode();
+    let today = chrono::Utc::now().date_naive();
+    let reports = domain::fees::report::for_consultant(&services.pool, consultant.user_id, livemode, today).await?;
+    Ok(reports.into_iter().map(report_view).collect())
+}
+
+/// Every consultant's fees per month (the tenant's reports).
+#[server(prefix = "/rpc", endpoint = "consultant_fee_reports")]
+pub async fn load_consultant_fee_reports() -> Result<Vec<FeeReportView>, AppError> {
+    use domain::auth::policy;
+    let staff = crate::server::authorize(policy::TENANT_STAFF)?;
+    let services = crate::server::services()?;
+    let livemode = services.stripe.platform().livemode();
+    let today = chrono::Utc::now().date_naive();
+    let reports = domain::fees::report::for_tenant(&services.pool, staff.tenant()?, livemode, today).await?;
+    Ok(reports.into_iter().map(report_view).collect())
 }

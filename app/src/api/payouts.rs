@@ -1,4 +1,7 @@
-//! Consultants' payout setup (Stripe Connect): status, embedded onboarding, onboarding links.
+//! Consultants' payouts (Stripe Connect): setup (status, embedded onboarding, onboarding links),
+//! the Payouts page (balance, payouts and payments in Stripe's embedded components, with a
+//! summary rendered by the server and a link into Stripe's Express dashboard), and the tenant
+//! staff's view of their consultants' setup.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -86,8 +89,98 @@ pub async fn account_session() -> Result<String, AppError> {
     use secrecy::ExposeSecret as _;
     let consultant = crate::server::authorize(policy::CONSULTANT)?;
     let services = crate::server::services()?;
-    let session = domain::payouts::account_session(&services, &consultant).await?;
+    let session =
+        domain::payouts::account_session(&services, &consultant, domain::payouts::SessionPurpose::Setup).await?;
     Ok(session.client_secret.expose_secret().to_owned())
+}
+
+/// A balance, payout or amount as the Payouts page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PayoutRow {
+    pub arrival: String,
+    pub state: String,
+    pub amount: String,
+    pub automatic: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BalanceView {
+    pub available: Vec<String>,
+    pub pending: Vec<String>,
+    pub payouts: Vec<PayoutRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PayoutsView {
+    pub subscribed: bool,
+    pub account: Option<PayoutAccountView>,
+    /// `None` when there is no account yet, or Stripe could not be read just now (`unavailable`).
+    pub balance: Option<BalanceView>,
+    pub unavailable: bool,
+    pub publishable_key: String,
+    pub connect_js_url: String,
+}
+
+/// The consultant's Payouts page: their account's state, and its balance and latest payouts as
+/// Stripe reports them now.
+#[server(prefix = "/rpc", endpoint = "payouts")]
+pub async fn load_payouts() -> Result<PayoutsView, AppError> {
+    use domain::{auth::policy, payouts::summary::Summary};
+    let consultant = crate::server::authorize(policy::CONSULTANT)?;
+    let services = crate::server::services()?;
+    let status = domain::payouts::status(&services, consultant.user_id).await?;
+    let summary = match &status {
+        Some(s) => Some(domain::payouts::summary::summary(&services, &s.account).await),
+        None => None,
+    };
+    let balance = match &summary {
+        Some(Summary::Read { available, pending, payouts }) => Some(BalanceView {
+            available: available.iter().map(|m| m.display()).collect(),
+            pending: pending.iter().map(|m| m.display()).collect(),
+            payouts: payouts
+                .iter()
+                .map(|p| PayoutRow {
+                    arrival: p.arrival.format("%Y-%m-%d").to_string(),
+                    state: p.state.label().to_owned(),
+                    amount: p.amount.display(),
+                    automatic: p.automatic,
+                })
+                .collect(),
+        }),
+        _ => None,
+    };
+    Ok(PayoutsView {
+        subscribed: domain::billing::is_subscribed(&services.pool, consultant.user_id).await?,
+        account: status.map(account_view),
+        balance,
+        unavailable: matches!(summary, Some(Summary::Unavailable)),
+        publishable_key: services.stripe.platform().keys().publishable_key.clone(),
+        connect_js_url: services.stripe.config().connect_js_url.clone(),
+    })
+}
+
+/// The client secret of a fresh Account Session for the Payouts page's components.
+#[server(prefix = "/rpc", endpoint = "payouts_session")]
+pub async fn payouts_session() -> Result<String, AppError> {
+    use domain::auth::policy;
+    use secrecy::ExposeSecret as _;
+    let consultant = crate::server::authorize(policy::CONSULTANT)?;
+    let services = crate::server::services()?;
+    let session =
+        domain::payouts::account_session(&services, &consultant, domain::payouts::SessionPurpose::Payouts).await?;
+    Ok(session.client_secret.expose_secret().to_owned())
+}
+
+/// Sends the consultant into their Stripe Express dashboard through a fresh login link.
+#[server(prefix = "/rpc", endpoint = "express_dashboard")]
+pub async fn open_express_dashboard() -> Result<(), AppError> {
+    use domain::auth::policy;
+    use secrecy::ExposeSecret as _;
+    let consultant = crate::server::authorize(policy::CONSULTANT)?;
+    let services = crate::server::services()?;
+    let link = domain::payouts::summary::express_dashboard_link(&services, &consultant).await?;
+    leptos_axum::redirect(link.expose_secret());
+    Ok(())
 }
 
 /// A consultant approves one other address for their payout links (empty removes it).

@@ -16,7 +16,7 @@ pub async fn refund_winning(
     use domain::{
         auth::policy,
         money::{Currency, Money},
-        refunds::{NewRefund, Requester},
+        refunds::{NewRefund, Refunded, Requester},
     };
     let staff = crate::server::authorize(policy::TENANT_STAFF)?;
     let services = crate::server::services()?;
@@ -32,6 +32,7 @@ pub async fn refund_winning(
     };
     let request = NewRefund { amount, reason };
     let key = Some(idempotency_key.as_str()).filter(|k| !k.is_empty());
-    domain::refunds::create(&services, tenant, id, Requester::Staff(&staff), &request, key).await?;
+    let refunded = Refunded::Winning { tenant_id: tenant, bid_id: id };
+    domain::refunds::create(&services, refunded, Requester::Staff(&staff), &request, key).await?;
     Ok(())
 }

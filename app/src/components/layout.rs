@@ -13,7 +13,7 @@ use crate::{
 
 /// Pages whose Content-Security-Policy lets Stripe's Connect.js in (the server's security headers
 /// say the same): links to them load the page in full rather than rendering it in place.
-pub const STRIPE_EMBED_PAGES: &[&str] = &["/payment-setup"];
+pub const STRIPE_EMBED_PAGES: &[&str] = &["/payment-setup", "/payouts"];
 
 /// The signed-in user (or `None`), shared with every page through context.
 #[derive(Clone, Copy)]
@@ -45,7 +45,15 @@ fn nav_links(role: UserRole) -> &'static [(&'static str, &'static str)] {
             ("/security", "Security"),
             ("/audit", "Audit log"),
         ],
-        UserRole::Consultant | UserRole::FamilyMember => &[
+        UserRole::Consultant => &[
+            ("/dashboard", "Dashboard"),
+            ("/fees", "Fees"),
+            ("/payouts", "Payouts"),
+            ("/billing", "Billing"),
+            ("/payment-setup", "Payment setup"),
+        ],
+        // A family member sees what they owe and pay, never the consultant's money.
+        UserRole::FamilyMember => &[
             ("/dashboard", "Dashboard"),
             ("/fees", "Fees"),
             ("/billing", "Billing"),

@@ -1,9 +1,15 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::people::{PeopleActions, PeopleTable};
+use super::{
+    fees::FeeReports,
+    people::{PeopleActions, PeopleTable},
+};
 use crate::{
-    api::household::{ConsultantDashboard, InviteFamilyMember, load_consultant_dashboard},
+    api::{
+        fees::load_fee_report,
+        household::{ConsultantDashboard, InviteFamilyMember, load_consultant_dashboard},
+    },
     components::{
         forms::{FormError, TextField, action_error},
         status::Loaded,
@@ -44,6 +50,7 @@ fn Dashboard(d: ConsultantDashboard, invite: ServerAction<InviteFamilyMember>, m
                 </p>
                 <PeopleTable people=d.household manage/>
             </section>
+            {d.can_manage.then(|| view! { <ConsultantFees/> })}
             {d.can_manage.then(|| view! {
                 <section class=ui::CARD>
                     <h2 class=ui::SUBHEADING>"Invite a family member"</h2>
@@ -59,5 +66,23 @@ fn Dashboard(d: ConsultantDashboard, invite: ServerAction<InviteFamilyMember>, m
                 </section>
             })}
         </div>
+    }
+}
+
+/// The consultant's fees per month (family members see only their own fees, on the Fees page).
+#[component]
+fn ConsultantFees() -> impl IntoView {
+    let data = Resource::new(|| (), |_| load_fee_report());
+    view! {
+        <section class="flex flex-col gap-4">
+            <div>
+                <h2 class=ui::SUBHEADING>"Your fees by month"</h2>
+                <p class="text-sm text-gray-500">
+                    "Invoiced, paid, outstanding and refunded over the last twelve months. "
+                    <a class=ui::LINK href="/fees">"Bill a client"</a>
+                </p>
+            </div>
+            <Loaded data view=move |reports| view! { <FeeReports reports titled=false/> }/>
+        </section>
     }
 }

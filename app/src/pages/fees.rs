@@ -6,8 +6,11 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    api::fees::{CancelFee, FeeRow, FeesPage as Fees, PayFee, RequestFee, load_fees},
+    api::fees::{
+        CancelFee, FeeMonthView, FeeReportView, FeeRow, FeesPage as Fees, PayFee, RefundFee, RequestFee, load_fees,
+    },
     components::{
+        chart::AmountChart,
         forms::{FieldError, FormError, TextField, action_error},
         status::Loaded,
         ui,
@@ -19,16 +22,17 @@ pub fn FeesPage() -> impl IntoView {
     let request = ServerAction::<RequestFee>::new();
     let cancel = ServerAction::<CancelFee>::new();
     let pay = ServerAction::<PayFee>::new();
+    let refund = ServerAction::<RefundFee>::new();
     let query = use_query_map();
     let data = Resource::new(
-        move || (query.read().get("paid"), request.version().get(), cancel.version().get()),
+        move || (query.read().get("paid"), request.version().get(), cancel.version().get(), refund.version().get()),
         |(paid, ..)| load_fees(paid),
     );
     view! {
         <Title text="Fees"/>
         <div class="flex flex-col gap-6">
             <h1 class=ui::HEADING>"Fees"</h1>
-            <Loaded data view=move |f| view! { <FeesView f request cancel pay/> }/>
+            <Loaded data view=move |f| view! { <FeesView f request cancel pay refund/> }/>
         </div>
     }
 }
@@ -49,10 +53,12 @@ fn FeesView(
     request: ServerAction<RequestFee>,
     cancel: ServerAction<CancelFee>,
     pay: ServerAction<PayFee>,
+    refund: ServerAction<RefundFee>,
 ) -> impl IntoView {
     let Fees { billing, fees, clients, currencies, today, outstanding, returned_from_checkout } = f;
     let pay_error = action_error(pay);
     let cancel_error = action_error(cancel);
+    let refund_error = action_error(refund);
     view! {
         {returned_from_checkout.then(|| view! {
             <p role="status" class="rounded-md border border-green-200 bg-green-50 px-3 py-2 text-sm text-green-800">
@@ -75,6 +81,7 @@ fn FeesView(
             <h2 class=ui::SUBHEADING>{if billing { "Fees you billed" } else { "Your fees" }}</h2>
             <FormError error=pay_error/>
             <FormError error=cancel_error/>
+            <FormError error=refund_error/>
             {if fees.is_empty() {
                 view! { <p class=ui::MUTED>{if billing { "No fee requests yet." } else { "No fees billed to you yet." }}</p> }.into_any()
             } else {
@@ -90,7 +97,7 @@ fn FeesView(
                             <th class=ui::TH></th>
                         </tr></thead>
                         <tbody>
-                            {fees.into_iter().map(|fee| view! { <FeeLine fee billing cancel pay/> }).collect_view()}
+                            {fees.into_iter().map(|fee| view! { <FeeLine fee billing cancel pay refund/> }).collect_view()}
                         </tbody>
                     </table>
                 }.into_any()
@@ -100,7 +107,13 @@ fn FeesView(
 }
 
 #[component]
-fn FeeLine(fee: FeeRow, billing: bool, cancel: ServerAction<CancelFee>, pay: ServerAction<PayFee>) -> impl IntoView {
+fn FeeLine(
+    fee: FeeRow,
+    billing: bool,
+    cancel: ServerAction<CancelFee>,
+    pay: ServerAction<PayFee>,
+    refund: ServerAction<RefundFee>,
+) -> impl IntoView {
     let badge = status_badge(&fee.status, fee.overdue);
     let status = match (&fee.paid_at, fee.overdue) {
         (Some(paid), _) => format!("{} {paid}", fee.status),
@@ -111,7 +124,20 @@ fn FeeLine(fee: FeeRow, billing: bool, cancel: ServerAction<CancelFee>, pay: Ser
     view! {
         <tr data-testid="fee">
             <td class=ui::TD>{if billing { fee.client.clone() } else { fee.consultant.clone() }}</td>
-            <td class=ui::TD>{fee.description.clone()}</td>
+            <td class=ui::TD>
+                {fee.description.clone()}
+                {(!fee.refunds.is_empty()).then(|| view! {
+                    <ul class="mt-1 flex flex-col gap-1 text-xs text-gray-600" data-testid="fee-refunds">
+                        {fee.refunds.clone().into_iter().map(|r| view! {
+                            <li>
+                                {format!("Refund of {} ({}): {}", r.amount, r.status, r.reason)}
+                                {r.failure_reason.map(|f| format!(" — {f}"))}
+                                {r.credit_note_url.map(|url| view! { " · " <a href=url class=ui::LINK rel="external">"Credit note (PDF)"</a> })}
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                })}
+            </td>
             <td class=ui::TD>{fee.amount.clone()}</td>
             <td class=ui::TD>{fee.due_on.clone()}</td>
             <td class=ui::TD>{fee.recurrence.clone()}</td>
@@ -135,6 +161,23 @@ fn FeeLine(fee: FeeRow, billing: bool, cancel: ServerAction<CancelFee>, pay: Ser
                                 <input type="hidden" name="fee" value=id/>
                                 <button type="submit" class=ui::BUTTON_QUIET>{label}</button>
                             </ActionForm>
+                        }
+                    })}
+                    {fee.refundable.clone().map(|left| {
+                        let (amount_id, reason_id) = (format!("refund-amount-{id}"), format!("refund-reason-{id}"));
+                        view! {
+                            <details data-testid="refund-fee">
+                                <summary class=ui::LINK>"Refund"</summary>
+                                <ActionForm action=refund attr:class="mt-2 flex flex-col gap-2">
+                                    <input type="hidden" name="fee" value=id.clone()/>
+                                    <input type="hidden" name="idempotency_key" value=fee.refund_key.clone()/>
+                                    <label for=amount_id.clone() class=ui::LABEL>{format!("Amount (empty for all of {left})")}</label>
+                                    <input id=amount_id name="amount" class=ui::INPUT inputmode="decimal"/>
+                                    <label for=reason_id.clone() class=ui::LABEL>"Reason (on the credit note)"</label>
+                                    <input id=reason_id name="reason" class=ui::INPUT maxlength="500" required=true/>
+                                    <button type="submit" class=ui::BUTTON_QUIET>"Refund"</button>
+                                </ActionForm>
+                            </details>
                         }
                     })}
                 </div>
@@ -193,4 +236,55 @@ fn RequestForm(
             </ActionForm>
         </section>
     }
+}
+
+/// Fees per month (invoiced, paid, outstanding, refunded), with a chart of what was paid: one
+/// consultant's in one currency.
+#[component]
+pub fn FeeMonths(r: FeeReportView, #[prop(optional)] titled: bool) -> impl IntoView {
+    let caption = format!("Fees paid to {} per month over the last twelve months, in {}.", r.consultant, r.currency);
+    let bars = r.months.iter().map(|m| (m.month.clone(), m.paid_minor, m.paid.clone())).collect();
+    let heading = if titled { format!("{} · {}", r.consultant, r.currency) } else { r.currency.clone() };
+    let row = |m: FeeMonthView, bold: bool| {
+        let class = if bold { format!("{} font-semibold", ui::TD) } else { ui::TD.to_owned() };
+        view! {
+            <tr>
+                <td class=class.clone()>{m.month}</td>
+                <td class=class.clone()>{m.invoiced}</td>
+                <td class=class.clone()>{m.paid}</td>
+                <td class=class.clone()>{m.outstanding}</td>
+                <td class=class>{m.refunded}</td>
+            </tr>
+        }
+    };
+    view! {
+        <section class=ui::CARD data-testid="fee-report">
+            <h3 class="mb-2 text-sm font-semibold">{heading}</h3>
+            <AmountChart days=bars caption/>
+            <table class=ui::TABLE>
+                <thead>
+                    <tr>
+                        <th class=ui::TH>"Month"</th>
+                        <th class=ui::TH>"Invoiced"</th>
+                        <th class=ui::TH>"Paid"</th>
+                        <th class=ui::TH>"Outstanding"</th>
+                        <th class=ui::TH>"Refunded"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {r.months.into_iter().rev().map(|m| row(m, false)).collect_view()}
+                    {row(r.totals, true)}
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+/// The fee reports of a consultant (one per currency) or of a tenant's consultants.
+#[component]
+pub fn FeeReports(reports: Vec<FeeReportView>, titled: bool) -> impl IntoView {
+    if reports.is_empty() {
+        return view! { <p class=ui::MUTED>"No fees in the last twelve months."</p> }.into_any();
+    }
+    reports.into_iter().map(|r| view! { <FeeMonths r titled/> }).collect_view().into_any()
 }

@@ -11,6 +11,7 @@ mod password;
 mod pay;
 mod payment_setup;
 mod payment_terms;
+mod payouts;
 mod people;
 mod plans;
 mod reconciliation;
@@ -36,6 +37,7 @@ pub use password::{ChoosePasswordPage, ForgotPasswordPage};
 pub use pay::{PayPage, PaymentResultPage};
 pub use payment_setup::{PaymentSetupCompletePage, PaymentSetupPage, TenantPayoutsPage};
 pub use payment_terms::TenantTermsPage;
+pub use payouts::PayoutsPage;
 pub use plans::{BillingMetricsPage, PlansPage};
 pub use reconciliation::ReconciliationPage;
 pub use reports::{PlatformReportsPage, ReportsPage};
@@ -92,6 +94,7 @@ lazy_pages! {
     ReconciliationRoute => ReconciliationPage,
     BillingRoute => BillingPage,
     FeesRoute => FeesPage,
+    PayoutsRoute => PayoutsPage,
     PaymentSetupRoute => PaymentSetupPage,
     PaymentSetupCompleteRoute => PaymentSetupCompletePage,
     PaymentMethodsRoute => PaymentMethodsPage,

@@ -36,7 +36,7 @@ pub fn PaymentSetupPage() -> impl IntoView {
 
 /// Charges and payouts flags, and what Stripe still needs, in words.
 #[component]
-fn AccountState(a: PayoutAccountView) -> impl IntoView {
+pub fn AccountState(a: PayoutAccountView) -> impl IntoView {
     let flag = |on: bool, yes: &'static str, no: &'static str| {
         if on {
             view! { <span class=ui::BADGE_OK>{yes}</span> }
@@ -120,18 +120,19 @@ fn Setup(
         {s.can_manage.then(|| view! {
             <section class=ui::CARD>
                 <h2 class=ui::SUBHEADING>{if done { "Update your details" } else { "Finish with Stripe" }}</h2>
-                <p id="onboarding-error" class="mt-2 rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800" role="alert" hidden=true>
-                    "Unable to access onboarding. Please try again. "
-                    <button id="onboarding-retry" type="button" class=ui::BUTTON_QUIET>"Try again"</button>
-                </p>
                 <div
-                    id="stripe-onboarding"
-                    class="mt-4"
-                    data-testid="stripe-onboarding"
+                    data-stripe-embed="onboarding"
                     data-publishable-key=s.publishable_key.clone()
                     data-connect-js=s.connect_js_url.clone()
+                    data-session-endpoint="/rpc/account_session"
                     data-return-url=return_url
-                ></div>
+                >
+                    <p class="mt-2 rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800" role="alert" data-stripe-error="" hidden=true>
+                        "Unable to access onboarding. Please try again. "
+                        <button type="button" class=ui::BUTTON_QUIET data-stripe-retry="">"Try again"</button>
+                    </p>
+                    <div class="mt-4" data-testid="stripe-onboarding" data-stripe-component="account-onboarding"></div>
+                </div>
                 <noscript>
                     <p class="mt-2 text-sm text-gray-600">"The embedded form needs JavaScript. Send yourself a link to Stripe's hosted pages instead:"</p>
                 </noscript>

@@ -7,8 +7,12 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+use super::fees::FeeReports;
 use crate::{
-    api::reports::{ChartView, ReportLine, ReportView, load_platform_report, load_report},
+    api::{
+        fees::load_consultant_fee_reports,
+        reports::{ChartView, ReportLine, ReportView, load_platform_report, load_report},
+    },
     components::{chart::GrossNetChart, status::Loaded, ui},
 };
 
@@ -27,9 +31,17 @@ pub fn ReportsPage() -> impl IntoView {
         },
         |(period, from, to, mode)| load_report(period, from, to, mode),
     );
+    let fees = Resource::new(|| (), |_| load_consultant_fee_reports());
     view! {
         <Title text="Reports"/>
         <Loaded data view=move |r| view! { <Report r action="/reports" tenant=None/> }/>
+        <section class="mt-8 flex flex-col gap-4">
+            <div>
+                <h2 class=ui::SUBHEADING>"Consultants' fees"</h2>
+                <p class=ui::MUTED>"What each consultant billed their clients, per month over the last twelve months (UTC)."</p>
+            </div>
+            <Loaded data=fees view=move |reports| view! { <FeeReports reports titled=true/> }/>
+        </section>
     }
 }
 

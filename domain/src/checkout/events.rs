@@ -53,13 +53,33 @@ pub enum Current {
         intent: Box<stripe_shared::PaymentIntent>,
         failure: Option<Failure>,
     },
-    /// A refund or dispute: the charge as it stands with its refunds, its payment, and the
-    /// dispute as it stands for a dispute's event (`created` tells whether it is the first).
-    Charge {
-        intent: Box<stripe_shared::PaymentIntent>,
-        charge: Box<stripe_shared::Charge>,
-        dispute: Option<(Box<stripe_shared::Dispute>, bool)>,
-    },
+    /// A refund or dispute of the payment.
+    Charge(ChargeState),
+}
+
+/// The types about a payment's charge (its refunds and disputes), whether a lot's or a fee's:
+/// their objects name no Remit metadata, so which payment they are about is read from Stripe.
+pub const CHARGE_KINDS: [&str; 6] = [
+    "charge.refunded",
+    "refund.created",
+    "refund.updated",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+];
+
+/// A refund's or dispute's event as Stripe has it now: the charge with its refunds, its
+/// payment, and the dispute as it stands for a dispute's event (`created` tells whether it is
+/// the first).
+pub struct ChargeState {
+    pub intent: Box<stripe_shared::PaymentIntent>,
+    pub charge: Box<stripe_shared::Charge>,
+    pub dispute: Option<(Box<stripe_shared::Dispute>, bool)>,
+}
+
+/// Whether a payment is a buyer's (the metadata names its payment session).
+pub fn is_buyers(intent: &stripe_shared::PaymentIntent) -> bool {
+    intent.metadata.contains_key("payment_session")
 }
 
 /// Why a payment attempt failed, as Stripe reported it.
@@ -141,33 +161,46 @@ pub async fn read_current(services: &Services, envelope: &Envelope) -> Result<Op
             let failure = (kind == "payment_intent.payment_failed").then(|| Failure::from_event_object(object));
             Current::Intent { intent: Box::new(retrieve_intent(stripe, id).await?), failure }
         }
-        kind => {
-            // A refund's or a dispute's event names its charge; a charge's event is the charge.
-            let about_charge = kind == "charge.refunded";
-            let charge_id = if about_charge { Some(id) } else { object["charge"].as_str() };
-            let (Some(charge_id), Some(intent_id)) = (charge_id, object["payment_intent"].as_str()) else {
-                return Ok(None);
-            };
-            let intent = retrieve_intent(stripe, intent_id).await?;
-            if !intent.metadata.contains_key("payment_session") {
-                return Ok(None);
-            }
-            let charge = RetrieveCharge::new(charge_id)
-                .expand(vec!["refunds".to_owned()])
-                .send(stripe.client())
-                .await
-                .map_err(|e| upstream(e, "read a charge"))?;
-            let dispute = if kind.starts_with("charge.dispute.") {
-                let dispute =
-                    RetrieveDispute::new(id).send(stripe.client()).await.map_err(|e| upstream(e, "read a dispute"))?;
-                Some((Box::new(dispute), kind == "charge.dispute.created"))
-            } else {
-                None
-            };
-            Current::Charge { intent: Box::new(intent), charge: Box::new(charge), dispute }
-        }
+        // Refunds and disputes are read by `read_charge`, once it is known whose payment it is.
+        _ => return Ok(None),
     };
     Ok(Some(current))
+}
+
+/// Reads what a refund's or dispute's event (one of [`CHARGE_KINDS`]) is about, when its payment
+/// is one `ours` recognises: the payment, the charge with its refunds, and the dispute.
+pub async fn read_charge(
+    services: &Services,
+    envelope: &Envelope,
+    ours: fn(&stripe_shared::PaymentIntent) -> bool,
+) -> Result<Option<ChargeState>> {
+    let object = &envelope.data.object;
+    let Some(id) = object["id"].as_str() else { return Ok(None) };
+    let stripe = services.stripe.mode(envelope.livemode)?;
+    let kind = envelope.kind.as_str();
+    // A refund's or a dispute's event names its charge; a charge's event is the charge.
+    let about_charge = kind == "charge.refunded";
+    let charge_id = if about_charge { Some(id) } else { object["charge"].as_str() };
+    let (Some(charge_id), Some(intent_id)) = (charge_id, object["payment_intent"].as_str()) else {
+        return Ok(None);
+    };
+    let intent = retrieve_intent(stripe, intent_id).await?;
+    if !ours(&intent) {
+        return Ok(None);
+    }
+    let charge = RetrieveCharge::new(charge_id)
+        .expand(vec!["refunds".to_owned()])
+        .send(stripe.client())
+        .await
+        .map_err(|e| upstream(e, "read a charge"))?;
+    let dispute = if kind.starts_with("charge.dispute.") {
+        let dispute =
+            RetrieveDispute::new(id).send(stripe.client()).await.map_err(|e| upstream(e, "read a dispute"))?;
+        Some((Box::new(dispute), kind == "charge.dispute.created"))
+    } else {
+        None
+    };
+    Ok(Some(ChargeState { intent: Box::new(intent), charge: Box::new(charge), dispute }))
 }
 
 /// A Checkout Session with its payment and that payment's latest charge (for Radar's verdict).
@@ -241,7 +274,7 @@ pub async fn apply(conn: &mut PgConnection, services: &Services, envelope: &Enve
                 paid(conn, &row, intent).await?;
             }
         }
-        Current::Charge { intent, charge, dispute } => {
+        Current::Charge(ChargeState { intent, charge, dispute }) => {
             let Some(row) = session_by_metadata(conn, intent).await? else { return Ok(()) };
             // However the events were ordered, the order exists before a refund or dispute
             // is recorded on it.
@@ -260,17 +293,14 @@ pub async fn apply(conn: &mut PgConnection, services: &Services, envelope: &Enve
             else {
                 return Ok(());
             };
-            let status = order_status(order.amount, charge.amount_refunded, charge.disputed);
             // Only a change is written and told to the tenant, so repeated events tell it once.
-            if (status, charge.amount_refunded) != (order.status.as_str(), order.refunded_amount) {
-                sqlx::query!(
-                    "UPDATE orders SET status = $2, refunded_amount = $3 WHERE id = $1",
-                    order.id,
-                    status,
-                    charge.amount_refunded,
-                )
-                .execute(&mut *conn)
-                .await?;
+            let followed = OrderCharge {
+                id: order.id,
+                amount: order.amount,
+                status: &order.status,
+                refunded: order.refunded_amount,
+            };
+            if let Some(status) = follow_charge(conn, followed, charge).await? {
                 let event = TenantEvent::OrderUpdated(OrderUpdated {
                     order: order.id,
                     winning: order.bid_id,
@@ -289,25 +319,7 @@ pub async fn apply(conn: &mut PgConnection, services: &Services, envelope: &Enve
                 refunds::record_stripe_refund(conn, order.id, refund).await?;
             }
             if let Some((dispute, created)) = dispute {
-                let due_by = dispute.evidence_details.due_by.and_then(|t| Utc.timestamp_opt(t, 0).single());
-                sqlx::query!(
-                    "INSERT INTO disputes (stripe_dispute_id, order_id, tenant_id, amount, currency, reason, status,
-                         evidence_due_by, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                     ON CONFLICT (stripe_dispute_id) DO UPDATE SET status = EXCLUDED.status,
-                         evidence_due_by = EXCLUDED.evidence_due_by, updated_at = now()",
-                    dispute.id.as_str(),
-                    order.id,
-                    order.tenant_id,
-                    dispute.amount,
-                    dispute.currency.to_string(),
-                    dispute.reason,
-                    dispute.status.as_str(),
-                    due_by,
-                    Utc.timestamp_opt(dispute.created, 0).single().unwrap_or_else(Utc::now),
-                )
-                .execute(&mut *conn)
-                .await?;
+                record_dispute(conn, order.id, order.tenant_id, dispute).await?;
                 if *created {
                     let event = NewEvent {
                         tenant_id: Some(order.tenant_id),
@@ -330,6 +342,65 @@ pub async fn apply(conn: &mut PgConnection, services: &Services, envelope: &Enve
             }
         }
     }
+    Ok(())
+}
+
+/// An order (its row locked by the caller) as it stands, before its charge is followed.
+pub(crate) struct OrderCharge<'a> {
+    pub id: Uuid,
+    pub amount: i64,
+    pub status: &'a str,
+    pub refunded: i64,
+}
+
+/// Moves an order to what its charge says (refunded in part or in full, disputed); the new state
+/// when it changed, so repeated events change it (and tell of it) once.
+pub(crate) async fn follow_charge(
+    conn: &mut PgConnection,
+    order: OrderCharge<'_>,
+    charge: &stripe_shared::Charge,
+) -> Result<Option<&'static str>> {
+    let status = order_status(order.amount, charge.amount_refunded, charge.disputed);
+    if (status, charge.amount_refunded) == (order.status, order.refunded) {
+        return Ok(None);
+    }
+    sqlx::query!(
+        "UPDATE orders SET status = $2, refunded_amount = $3 WHERE id = $1",
+        order.id,
+        status,
+        charge.amount_refunded,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(status))
+}
+
+/// Keeps a dispute of an order as Stripe reports it now (its status and evidence deadline move).
+pub(crate) async fn record_dispute(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    tenant_id: Uuid,
+    dispute: &stripe_shared::Dispute,
+) -> Result<()> {
+    let due_by = dispute.evidence_details.due_by.and_then(|t| Utc.timestamp_opt(t, 0).single());
+    sqlx::query!(
+        "INSERT INTO disputes (stripe_dispute_id, order_id, tenant_id, amount, currency, reason, status,
+             evidence_due_by, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (stripe_dispute_id) DO UPDATE SET status = EXCLUDED.status,
+             evidence_due_by = EXCLUDED.evidence_due_by, updated_at = now()",
+        dispute.id.as_str(),
+        order_id,
+        tenant_id,
+        dispute.amount,
+        dispute.currency.to_string(),
+        dispute.reason,
+        dispute.status.as_str(),
+        due_by,
+        Utc.timestamp_opt(dispute.created, 0).single().unwrap_or_else(Utc::now),
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

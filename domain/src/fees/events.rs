@@ -1,7 +1,8 @@
 //! Stripe's events about fee payments, routed here by the metadata Remit gives a fee's Checkout
-//! Session and payment. As for lots, the object's current state is read from Stripe first
-//! (outside the transaction), so repeated, concurrent and reordered events end in the same
-//! state: the order is unique per fee request, and only the event that makes it tells anyone.
+//! Session and payment (refunds and disputes once their payment is read). As for lots, the
+//! object's current state is read from Stripe first (outside the transaction), so repeated,
+//! concurrent and reordered events end in the same state: the order is unique per fee request,
+//! and only the event that makes it tells anyone; refunds are the `refunds` module's, as lots'.
 
 use sqlx::PgConnection;
 use stripe_shared::{CheckoutSessionPaymentStatus, CheckoutSessionStatus, PaymentIntentStatus};
@@ -9,11 +10,14 @@ use uuid::Uuid;
 
 use crate::{
     Services,
-    checkout::events::{Failure, Settlement, retrieve_intent, retrieve_session},
+    checkout::events::{
+        ChargeState, Failure, OrderCharge, Settlement, follow_charge, record_dispute, retrieve_intent, retrieve_session,
+    },
     error::Result,
     mail::{self, OutgoingEmail},
     money::{Money, format_minor},
     receipts::IssueReceipt,
+    refunds,
     security::{self, NewEvent, Severity},
     stripe::events::Envelope,
     tenant_webhooks::{
@@ -40,6 +44,11 @@ pub fn is_fee(object: &serde_json::Value) -> bool {
     object["metadata"][METADATA_KEY].is_string()
 }
 
+/// Whether a payment read from Stripe is a fee's.
+pub fn is_fee_payment(intent: &stripe_shared::PaymentIntent) -> bool {
+    intent.metadata.contains_key(METADATA_KEY)
+}
+
 pub enum Current {
     Session(Box<stripe_shared::CheckoutSession>),
     /// A payment, and for `payment_intent.payment_failed` the failure the event reports.
@@ -47,6 +56,8 @@ pub enum Current {
         intent: Box<stripe_shared::PaymentIntent>,
         failure: Option<Failure>,
     },
+    /// A refund or dispute of a fee's payment.
+    Charge(ChargeState),
 }
 
 /// Reads what a fee's event is about.
@@ -98,6 +109,58 @@ pub async fn apply(conn: &mut PgConnection, services: &Services, envelope: &Enve
             if intent.status == PaymentIntentStatus::Succeeded {
                 paid(conn, services, checkout, intent).await?;
             }
+        }
+        Current::Charge(state) => charged_back(conn, services, state).await?,
+    }
+    Ok(())
+}
+
+/// A refund or dispute of a fee's payment: the order follows the charge (however the events were
+/// ordered, it exists first), every refund the charge lists is recorded (so a lost refund event
+/// is made good by any later one), and a new dispute alerts the platform's and tenant's admins.
+async fn charged_back(conn: &mut PgConnection, services: &Services, state: &ChargeState) -> Result<()> {
+    let ChargeState { intent, charge, dispute } = state;
+    let Some(checkout) = checkout_of(&intent.metadata) else { return Ok(()) };
+    if intent.status == PaymentIntentStatus::Succeeded {
+        paid(conn, services, checkout, intent).await?;
+    }
+    let Some(order) = sqlx::query!(
+        "SELECT o.id, o.status, o.refunded_amount, o.tenant_id, o.amount, o.currency, f.description,
+                u.display_name AS client_name
+         FROM orders o JOIN fee_requests f ON f.id = o.fee_request_id JOIN users u ON u.id = f.client_id
+         WHERE o.stripe_payment_intent_id = $1 FOR UPDATE OF o",
+        intent.id.as_str(),
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(());
+    };
+    let followed =
+        OrderCharge { id: order.id, amount: order.amount, status: &order.status, refunded: order.refunded_amount };
+    follow_charge(conn, followed, charge).await?;
+    for refund in charge.refunds.iter().flat_map(|list| list.data.iter()) {
+        refunds::record_stripe_refund(conn, order.id, refund).await?;
+    }
+    if let Some((dispute, created)) = dispute {
+        record_dispute(conn, order.id, order.tenant_id, dispute).await?;
+        if *created {
+            let event = NewEvent {
+                tenant_id: Some(order.tenant_id),
+                dedupe_key: Some(format!("payment.disputed:{}", dispute.id)),
+                ..NewEvent::new(
+                    "payment.disputed",
+                    Severity::High,
+                    format!(
+                        "{} disputed their payment of {} for the fee \"{}\" ({}).",
+                        order.client_name,
+                        format_minor(order.amount, &order.currency),
+                        order.description,
+                        dispute.reason
+                    ),
+                )
+            };
+            security::record(conn, event).await?;
         }
     }
     Ok(())

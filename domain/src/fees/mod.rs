@@ -2,9 +2,10 @@
 //! until the consultant stops it), paid by the client through Stripe Checkout as a destination
 //! charge to the consultant's connected account, the platform's fee taken as the application fee.
 //! A paid fee is an order like a paid lot, so its receipt is drawn by `receipts`; Stripe's events
-//! about it are applied by [`events`].
+//! about it are applied by [`events`]; [`report`] sums them per month.
 
 pub mod events;
+pub mod report;
 
 use chrono::{DateTime, Duration, Months, NaiveDate, SubsecRound as _, Utc};
 use graphile_worker::{IntoTaskHandlerResult, TaskHandler, WorkerContext};
@@ -24,6 +25,7 @@ use crate::{
     mail::{self, OutgoingEmail},
     money::{Currency, Money, format_minor},
     payment_terms, payouts, queue,
+    refunds::{self, NewRefund, Refunded, Requester},
     security::{self, MailKind},
     states::{FeeRecurrence, FeeRequestStatus},
     stripe::{idempotent, upstream},
@@ -64,24 +66,23 @@ pub struct NewFee {
 #[derive(Debug, Clone)]
 pub struct Fee {
     pub id: Uuid,
-    pub consultant_id: Uuid,
     pub consultant_name: String,
-    pub client_id: Uuid,
     pub client_name: String,
     pub client_email: String,
     pub description: String,
     pub amount: Money,
     pub due_on: NaiveDate,
     pub recurrence: FeeRecurrence,
-    /// Months after the first request of its series (0 for a one-off).
-    pub period: i32,
     pub status: FeeRequestStatus,
     /// For a monthly fee: whether the consultant stopped the series.
     pub series_stopped: bool,
     pub paid_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
     /// The paid fee's order state (`paid`, `refunded`, `disputed`, …).
     pub order_status: Option<String>,
+    /// What can still be refunded of a paid fee (none while it is disputed).
+    pub refundable: Option<Money>,
+    /// The paid fee's refunds, oldest first.
+    pub refunds: Vec<refunds::Refund>,
 }
 
 fn validate(new: &NewFee) -> Result<(String, Money, NaiveDate, FeeRecurrence)> {
@@ -244,7 +245,7 @@ async fn new_client(
 async fn tell_client(conn: &mut PgConnection, services: &Services, id: Uuid) -> Result<()> {
     let fee = sqlx::query!(
         r#"SELECT f.tenant_id, f.description, f.amount, f.currency, f.due_on, f.recurrence AS "recurrence: FeeRecurrence",
-                  f.period, c.display_name AS consultant, u.email AS client
+                  c.display_name AS consultant, u.email AS client
            FROM fee_requests f JOIN users c ON c.id = f.consultant_id JOIN users u ON u.id = f.client_id
            WHERE f.id = $1"#,
         id
@@ -296,11 +297,13 @@ pub async fn for_client(pool: &PgPool, client_id: Uuid) -> Result<Vec<Fee>> {
 
 async fn list(pool: &PgPool, consultant: Option<Uuid>, client: Option<Uuid>, id: Option<Uuid>) -> Result<Vec<Fee>> {
     let rows = sqlx::query!(
-        r#"SELECT f.id, f.consultant_id, c.display_name AS consultant_name, f.client_id, u.display_name AS client_name,
+        r#"SELECT f.id, c.display_name AS consultant_name, u.display_name AS client_name,
                   u.email AS client_email, f.description, f.amount, f.currency, f.due_on,
-                  f.recurrence AS "recurrence: FeeRecurrence", f.period, f.status AS "status: FeeRequestStatus",
-                  s.series_cancelled_at IS NOT NULL AS "series_stopped!", f.paid_at, f.created_at,
-                  o.status AS "order_status?"
+                  f.recurrence AS "recurrence: FeeRecurrence", f.status AS "status: FeeRequestStatus",
+                  s.series_cancelled_at IS NOT NULL AS "series_stopped!", f.paid_at,
+                  o.status AS "order_status?", o.amount AS "paid_amount?", o.refunded_amount AS "refunded_amount?",
+                  (SELECT coalesce(sum(r.amount), 0) FROM refunds r
+                   WHERE r.order_id = o.id AND r.status IN ('requested', 'pending', 'succeeded'))::bigint AS "held!"
            FROM fee_requests f JOIN users c ON c.id = f.consultant_id JOIN users u ON u.id = f.client_id
            JOIN fee_requests s ON s.id = f.series_id
            LEFT JOIN orders o ON o.fee_request_id = f.id
@@ -313,25 +316,35 @@ async fn list(pool: &PgPool, consultant: Option<Uuid>, client: Option<Uuid>, id:
     )
     .fetch_all(pool)
     .await?;
+    let ids: Vec<Uuid> = rows.iter().filter(|r| r.paid_amount.is_some()).map(|r| r.id).collect();
+    let mut all_refunds = refunds::of_fees(pool, &ids).await?;
     rows.into_iter()
         .map(|r| {
+            let amount = Money::stored(r.amount, &r.currency)?;
+            let refundable = match (r.paid_amount, r.refunded_amount, r.order_status.as_deref()) {
+                (Some(paid), Some(refunded), Some(status)) if status != "disputed" => {
+                    Some(Money { amount: refunds::refundable(paid, r.held, refunded), currency: amount.currency })
+                }
+                _ => None,
+            };
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut all_refunds).into_iter().partition(|x| x.fee == Some(r.id));
+            all_refunds = rest;
             Ok(Fee {
                 id: r.id,
-                consultant_id: r.consultant_id,
                 consultant_name: r.consultant_name,
-                client_id: r.client_id,
                 client_name: r.client_name,
                 client_email: r.client_email,
                 description: r.description,
-                amount: Money::stored(r.amount, &r.currency)?,
+                amount,
                 due_on: r.due_on,
                 recurrence: r.recurrence,
-                period: r.period,
                 status: r.status,
                 series_stopped: r.series_stopped,
                 paid_at: r.paid_at,
-                created_at: r.created_at,
                 order_status: r.order_status,
+                refundable,
+                refunds: mine,
             })
         })
         .collect()
@@ -624,6 +637,38 @@ fn checkout_request(services: &Services, claim: &Claim) -> Result<CreateCheckout
     .request()
 }
 
+/// The consultant refunds a paid fee, in full (`amount` empty) or in part (typed in major units),
+/// with a reason the client reads on the credit note; the rules are the refunds of lots' (the
+/// connected account's share and, per the tenant's terms, the platform's fee go back).
+pub async fn refund(
+    services: &Services,
+    consultant: &Principal,
+    fee_id: Uuid,
+    amount: &str,
+    reason: String,
+    key: Option<&str>,
+) -> Result<refunds::Refund> {
+    let currency = sqlx::query_scalar!(
+        "SELECT currency FROM fee_requests WHERE id = $1 AND consultant_id = $2",
+        fee_id,
+        consultant.user_id
+    )
+    .fetch_optional(&services.pool)
+    .await?
+    .ok_or(Error::NotFound("fee"))?;
+    let amount = match amount.trim() {
+        "" => None,
+        typed => {
+            let currency = Currency::parse(&currency).ok_or(Error::NotFound("currency"))?;
+            Some(Money::parse(typed, currency, "amount")?.amount)
+        }
+    };
+    let refunded = Refunded::Fee { consultant_id: consultant.user_id, fee_id };
+    let (refund, _) =
+        refunds::create(services, refunded, Requester::Staff(consultant), &NewRefund { amount, reason }, key).await?;
+    Ok(refund)
+}
+
 /// Every day: the month's requests of monthly fees (see [`due_periods`]).
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct IssueMonthlyFees;
@@ -639,7 +684,7 @@ impl TaskHandler for IssueMonthlyFees {
 
 /// Makes each running monthly series' requests that are due by today and not made yet, each
 /// once (the series and period are unique, so processes running this together make one), and
-/// emails the client about each. The series' first request is read `FOR SHARE`, so a stop being
+/// emails the client about each; a month in which either side is not active is made cancelled. The series' first request is read `FOR SHARE`, so a stop being
 /// committed meanwhile (which locks it) is waited for and seen. Returns how many were made.
 pub async fn issue_monthly(services: &Services) -> Result<u64> {
     let today = Utc::now().date_naive();
@@ -655,13 +700,27 @@ pub async fn issue_monthly(services: &Services) -> Result<u64> {
     for head in series {
         for (period, due_on) in due_periods(head.created_at.date_naive(), head.due_on, head.last_period, today) {
             let mut tx = services.pool.begin().await?;
-            let id = sqlx::query_scalar!(
-                "INSERT INTO fee_requests (id, tenant_id, consultant_id, client_id, description, amount, currency,
-                     due_on, recurrence, series_id, period, livemode)
-                 SELECT $1, tenant_id, consultant_id, client_id, description, amount, currency, $3, recurrence, id, $4,
-                        livemode
-                 FROM fee_requests WHERE id = $2 AND series_cancelled_at IS NULL FOR SHARE
-                 ON CONFLICT (series_id, period) DO NOTHING RETURNING id",
+            // A month in which the consultant could not be paid (subscription lapsed, payouts
+            // not enabled, account deactivated) or the client's account is deactivated is made
+            // cancelled: the client is not billed for it, later or ever, and the series goes on.
+            let made_now = sqlx::query!(
+                r#"INSERT INTO fee_requests (id, tenant_id, consultant_id, client_id, description, amount, currency,
+                       due_on, recurrence, series_id, period, livemode, status, cancelled_at)
+                   SELECT $1, h.tenant_id, h.consultant_id, h.client_id, h.description, h.amount, h.currency, $3,
+                          h.recurrence, h.id, $4, h.livemode,
+                          CASE WHEN b.billable THEN 'open'::fee_request_status ELSE 'cancelled'::fee_request_status END,
+                          CASE WHEN b.billable THEN NULL ELSE now() END
+                   FROM fee_requests h
+                   CROSS JOIN LATERAL (SELECT
+                       EXISTS (SELECT 1 FROM users c WHERE c.id = h.client_id AND c.deactivated_at IS NULL)
+                       AND EXISTS (SELECT 1 FROM users k WHERE k.id = h.consultant_id AND k.deactivated_at IS NULL)
+                       AND EXISTS (SELECT 1 FROM subscriptions s
+                                   WHERE s.user_id = h.consultant_id AND s.status IN ('trialing', 'active'))
+                       AND EXISTS (SELECT 1 FROM consultant_accounts a
+                                   WHERE a.user_id = h.consultant_id AND a.payouts_enabled) AS billable) b
+                   WHERE h.id = $2 AND h.series_cancelled_at IS NULL FOR SHARE OF h
+                   ON CONFLICT (series_id, period) DO NOTHING
+                   RETURNING id, status AS "status: FeeRequestStatus""#,
                 Uuid::new_v4(),
                 head.id,
                 due_on,
@@ -669,9 +728,15 @@ pub async fn issue_monthly(services: &Services) -> Result<u64> {
             )
             .fetch_optional(&mut *tx)
             .await?;
-            if let Some(id) = id {
-                tell_client(&mut tx, services, id).await?;
-                made += 1;
+            match made_now {
+                Some(row) if row.status == FeeRequestStatus::Open => {
+                    tell_client(&mut tx, services, row.id).await?;
+                    made += 1;
+                }
+                Some(row) => {
+                    tracing::info!(fee = %row.id, series = %head.id, period, "monthly fee not billed: consultant or client not active");
+                }
+                None => {}
             }
             tx.commit().await?;
         }

@@ -1,9 +1,12 @@
-//! Consultants' payout accounts: the Stripe connected account (one per consultant, ever) and
-//! the Account Sessions that let the browser show Stripe's embedded onboarding, the account's
-//! status, and one-time links for hosted onboarding (`onboarding_links`).
+//! Consultants' payout accounts: the Stripe connected account (one per consultant, ever), the
+//! Account Sessions that let the browser show Stripe's embedded components (onboarding on the
+//! payment setup page; balance, payouts, payments and notifications on the Payouts page), the
+//! account's status, one-time links for hosted onboarding (`onboarding_links`), and what the
+//! Payouts page shows without JavaScript (`summary`).
 
 pub mod onboarding_links;
 pub mod session_outcomes;
+pub mod summary;
 
 use std::time::Duration;
 
@@ -14,7 +17,10 @@ use sqlx::PgConnection;
 use stripe_client_core::{RequestStrategy, StripeRequest as _};
 use stripe_connect::{
     account::{CreateAccount, CreateAccountType, RetrieveAccount},
-    account_session::{AccountConfigParam, AccountFeaturesParam, CreateAccountSession, CreateAccountSessionComponents},
+    account_session::{
+        AccountConfigParam, AccountFeaturesParam, CreateAccountSession, CreateAccountSessionComponents,
+        CreateAccountSessionComponentsPayments, PayoutsConfigParam, PayoutsFeaturesParam,
+    },
 };
 use uuid::Uuid;
 
@@ -112,6 +118,17 @@ async fn create_account_for(
         .ok_or_else(|| anyhow::anyhow!("payout account vanished after insert").into())
 }
 
+/// Which page an Account Session is for, and so which of Stripe's embedded components it enables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionPurpose {
+    /// Payment setup: onboarding, and account management once details are submitted.
+    Setup,
+    /// The Payouts page: the balance and payouts (schedule, instant payouts where Stripe offers
+    /// them), the payments received, what Stripe needs (notification banner), and account
+    /// management once details are submitted.
+    Payouts,
+}
+
 /// A fresh Account Session. The client secret goes to the consultant's browser and nowhere
 /// else: it is never logged or stored.
 pub struct AccountSession {
@@ -129,8 +146,13 @@ impl std::fmt::Debug for AccountSession {
     }
 }
 
-/// Makes an Account Session for the consultant's own account (FG-003).
-pub async fn account_session(services: &Services, consultant: &Principal) -> Result<AccountSession> {
+/// Makes an Account Session for the consultant's own account (FG-003). Every page's sessions
+/// count against the same hourly limit and are recorded for the failure-rate alert.
+pub async fn account_session(
+    services: &Services,
+    consultant: &Principal,
+    purpose: SessionPurpose,
+) -> Result<AccountSession> {
     let account = account_of(&services.pool, consultant.user_id)
         .await?
         .ok_or_else(|| Error::conflict("Payment account not initialized."))?;
@@ -148,7 +170,7 @@ pub async fn account_session(services: &Services, consultant: &Principal) -> Res
             return Err(err);
         }
     };
-    match create_session(services, consultant, &account).await {
+    match create_session(services, consultant, &account, purpose).await {
         Ok(session) => {
             session_outcomes::record(services, consultant.user_id, AccountSessionOutcome::Succeeded, None).await;
             Ok(session)
@@ -244,13 +266,32 @@ async fn create_session(
     services: &Services,
     consultant: &Principal,
     account: &PayoutAccount,
+    purpose: SessionPurpose,
 ) -> std::result::Result<AccountSession, SessionFailure> {
     let features = AccountFeaturesParam { external_account_collection: Some(true), ..AccountFeaturesParam::new() };
     let mut components = CreateAccountSessionComponents::new();
-    components.account_onboarding = Some(AccountConfigParam { enabled: true, features: Some(features) });
     let allows_updates = account.details_submitted;
     if allows_updates {
         components.account_management = Some(AccountConfigParam { enabled: true, features: Some(features) });
+    }
+    match purpose {
+        SessionPurpose::Setup => {
+            components.account_onboarding = Some(AccountConfigParam { enabled: true, features: Some(features) });
+        }
+        SessionPurpose::Payouts => {
+            // Refunds of fees go through Remit (its credit notes and records), never from
+            // Stripe's payments list, so the payments component only shows them.
+            let payouts = PayoutsFeaturesParam {
+                instant_payouts: Some(true),
+                standard_payouts: Some(true),
+                edit_payout_schedule: Some(true),
+                external_account_collection: Some(true),
+                ..PayoutsFeaturesParam::new()
+            };
+            components.payouts = Some(PayoutsConfigParam { enabled: true, features: Some(payouts) });
+            components.payments = Some(CreateAccountSessionComponentsPayments::new(true));
+            components.notification_banner = Some(AccountConfigParam { enabled: true, features: Some(features) });
+        }
     }
     let request = CreateAccountSession::new(account.stripe_account_id.as_str(), components);
     let attempts = async {

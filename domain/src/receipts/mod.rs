@@ -96,40 +96,7 @@ pub async fn issue(services: &Services, order_id: Uuid) -> Result<Issued> {
     {
         return Ok(Issued { receipt_id, created: false });
     }
-    let order = sqlx::query!(
-        r#"SELECT o.tenant_id, o.amount, o.currency, o.paid_at, o.stripe_payment_intent_id, t.name AS tenant,
-                  coalesce(b.livemode, f.livemode) AS "livemode!",
-                  b.id AS "bid_id?", b.reference AS "reference?", b.auction AS "auction?", b.lot AS "lot?",
-                  b.description AS "lot_description?", b.buyer_email AS "buyer_email?",
-                  f.description AS "fee_description?", f.due_on AS "due_on?", c.display_name AS "consultant?",
-                  u.email AS "client_email?"
-           FROM orders o JOIN tenants t ON t.id = o.tenant_id
-           LEFT JOIN winning_bids b ON b.id = o.bid_id
-           LEFT JOIN fee_requests f ON f.id = o.fee_request_id
-           LEFT JOIN users c ON c.id = f.consultant_id LEFT JOIN users u ON u.id = f.client_id
-           WHERE o.id = $1"#,
-        order_id
-    )
-    .fetch_optional(&services.pool)
-    .await?
-    .ok_or(Error::NotFound("order"))?;
-    let paid_for = match (order.bid_id, order.reference, order.auction, order.lot, order.buyer_email) {
-        (Some(bid_id), Some(reference), Some(auction), Some(lot), Some(buyer_email)) => PaidFor::Lot {
-            bid_id,
-            reference,
-            auction,
-            lot,
-            description: order.lot_description.unwrap_or_default(),
-            buyer_email,
-        },
-        _ => PaidFor::Fee {
-            description: order.fee_description.ok_or_else(|| anyhow::anyhow!("order {order_id} pays for nothing"))?,
-            due_on: order.due_on.ok_or_else(|| anyhow::anyhow!("fee of order {order_id} has no due date"))?,
-            consultant: order.consultant.unwrap_or_default(),
-            client_email: order.client_email.unwrap_or_default(),
-        },
-    };
-
+    let order = describe(&services.pool, order_id).await?;
     let mut tx = services.pool.begin().await?;
     let issued_at = Utc::now();
     let sequence = sqlx::query_scalar!(
@@ -141,20 +108,7 @@ pub async fn issue(services: &Services, order_id: Uuid) -> Result<Issued> {
     .await?;
     let number = format!("{}-{sequence:06}", issued_at.format("%Y"));
     let verification_code = new_verification_code();
-    let (seller, items) = match &paid_for {
-        PaidFor::Lot { auction, lot, description, buyer_email, .. } => {
-            (order.tenant.clone(), pdf::lot_items(&order.tenant, auction, lot, description, buyer_email))
-        }
-        PaidFor::Fee { description, due_on, consultant, client_email } => (
-            consultant.clone(),
-            vec![
-                pdf::Item::new("Billed by", format!("{consultant}, {}", order.tenant)),
-                pdf::Item::long("For", description.clone()),
-                pdf::Item::new("Due", due_on.format("%-d %B %Y").to_string()),
-                pdf::Item::new("Client", client_email.clone()),
-            ],
-        ),
-    };
+    let (seller, items) = order.paid_for.seller_and_items(&order.tenant);
     let content = pdf::ReceiptContent {
         kind: pdf::Kind::Receipt,
         number: number.clone(),
@@ -164,7 +118,7 @@ pub async fn issue(services: &Services, order_id: Uuid) -> Result<Issued> {
         currency: order.currency.clone(),
         paid_at: order.paid_at,
         issued_at,
-        payment_reference: order.stripe_payment_intent_id.clone(),
+        payment_reference: order.payment_intent.clone(),
         verification_code: verification_code.clone(),
         verify_url: services.settings.public_url("/receipts/verify"),
         livemode: order.livemode,
@@ -202,7 +156,7 @@ pub async fn issue(services: &Services, order_id: Uuid) -> Result<Issued> {
     };
     let amount = format_minor(order.amount, &order.currency);
     let paid = order.paid_at.format("%-d %B %Y, %H:%M UTC");
-    match paid_for {
+    match order.paid_for {
         PaidFor::Lot { bid_id, reference, auction, lot, buyer_email, .. } => {
             buyer_mail::send(
                 &mut tx,
@@ -265,10 +219,89 @@ pub async fn issue(services: &Services, order_id: Uuid) -> Result<Issued> {
     Ok(Issued { receipt_id, created: true })
 }
 
-/// What an order paid for, as its receipt describes it.
-enum PaidFor {
+/// What an order paid for, as its receipt and credit notes describe it.
+pub(crate) enum PaidFor {
     Lot { bid_id: Uuid, reference: String, auction: String, lot: String, description: String, buyer_email: String },
     Fee { description: String, due_on: chrono::NaiveDate, consultant: String, client_email: String },
+}
+
+impl PaidFor {
+    /// Who was paid (the tenant for a lot, the consultant for a fee) and the document's rows.
+    pub(crate) fn seller_and_items(&self, tenant: &str) -> (String, Vec<pdf::Item>) {
+        match self {
+            Self::Lot { auction, lot, description, buyer_email, .. } => {
+                (tenant.to_owned(), pdf::lot_items(tenant, auction, lot, description, buyer_email))
+            }
+            Self::Fee { description, due_on, consultant, client_email } => (
+                consultant.clone(),
+                vec![
+                    pdf::Item::new("Billed by", format!("{consultant}, {tenant}")),
+                    pdf::Item::long("For", description.clone()),
+                    pdf::Item::new("Due", due_on.format("%-d %B %Y").to_string()),
+                    pdf::Item::new("Client", client_email.clone()),
+                ],
+            ),
+        }
+    }
+}
+
+/// A paid order as its documents describe it.
+pub(crate) struct Described {
+    pub tenant_id: Uuid,
+    pub tenant: String,
+    pub amount: i64,
+    pub currency: String,
+    pub paid_at: DateTime<Utc>,
+    pub payment_intent: String,
+    pub livemode: bool,
+    pub paid_for: PaidFor,
+}
+
+/// Reads what an order paid for (a lot or a fee) and whom.
+pub(crate) async fn describe(pool: &sqlx::PgPool, order_id: Uuid) -> Result<Described> {
+    let order = sqlx::query!(
+        r#"SELECT o.tenant_id, o.amount, o.currency, o.paid_at, o.stripe_payment_intent_id, t.name AS tenant,
+                  coalesce(b.livemode, f.livemode) AS "livemode!",
+                  b.id AS "bid_id?", b.reference AS "reference?", b.auction AS "auction?", b.lot AS "lot?",
+                  b.description AS "lot_description?", b.buyer_email AS "buyer_email?",
+                  f.description AS "fee_description?", f.due_on AS "due_on?", c.display_name AS "consultant?",
+                  u.email AS "client_email?"
+           FROM orders o JOIN tenants t ON t.id = o.tenant_id
+           LEFT JOIN winning_bids b ON b.id = o.bid_id
+           LEFT JOIN fee_requests f ON f.id = o.fee_request_id
+           LEFT JOIN users c ON c.id = f.consultant_id LEFT JOIN users u ON u.id = f.client_id
+           WHERE o.id = $1"#,
+        order_id
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(Error::NotFound("order"))?;
+    let paid_for = match (order.bid_id, order.reference, order.auction, order.lot, order.buyer_email) {
+        (Some(bid_id), Some(reference), Some(auction), Some(lot), Some(buyer_email)) => PaidFor::Lot {
+            bid_id,
+            reference,
+            auction,
+            lot,
+            description: order.lot_description.unwrap_or_default(),
+            buyer_email,
+        },
+        _ => PaidFor::Fee {
+            description: order.fee_description.ok_or_else(|| anyhow::anyhow!("order {order_id} pays for nothing"))?,
+            due_on: order.due_on.ok_or_else(|| anyhow::anyhow!("fee of order {order_id} has no due date"))?,
+            consultant: order.consultant.unwrap_or_default(),
+            client_email: order.client_email.unwrap_or_default(),
+        },
+    };
+    Ok(Described {
+        tenant_id: order.tenant_id,
+        tenant: order.tenant,
+        amount: order.amount,
+        currency: order.currency,
+        paid_at: order.paid_at,
+        payment_intent: order.stripe_payment_intent_id,
+        livemode: order.livemode,
+        paid_for,
+    })
 }
 
 /// A receipt as it is downloaded.

@@ -31,6 +31,9 @@ pub enum Flow {
     /// A client paying a consultant's fee: its Checkout and payment (told apart from a lot's by
     /// the metadata Remit gave them).
     FeePayment,
+    /// A refund or dispute of a payment: a lot's or a fee's, told apart once the payment is read
+    /// from Stripe (a charge's, refund's or dispute's object carries no Remit metadata).
+    RefundOrDispute,
     /// A connected account changed: a tenant's Stripe, or a consultant's payouts.
     ConnectedAccount,
     /// A connected account's holder disconnected Remit from inside Stripe.
@@ -48,6 +51,7 @@ pub fn route(kind: &str, account: Option<&str>, object: &serde_json::Value) -> F
         ("account.application.deauthorized", Some(_)) => Flow::AccessRevoked,
         (_, Some(_)) => Flow::Ignored,
         (kind, None) if billing::events::HANDLED.contains(&kind) => Flow::Billing,
+        (kind, None) if checkout::events::CHARGE_KINDS.contains(&kind) => Flow::RefundOrDispute,
         (kind, None) if fees::events::HANDLED.contains(&kind) && fees::events::is_fee(object) => Flow::FeePayment,
         (kind, None) if checkout::events::HANDLED.contains(&kind) => Flow::BuyerPayment,
         _ => Flow::Ignored,
@@ -79,6 +83,18 @@ pub async fn apply(
         Flow::Billing => Read::Billing(billing::events::read_current(services, &envelope).await?),
         Flow::BuyerPayment => Read::BuyerPayment(checkout::events::read_current(services, &envelope).await?),
         Flow::FeePayment => Read::FeePayment(fees::events::read_current(services, &envelope).await?),
+        Flow::RefundOrDispute => {
+            let ours = |intent: &stripe_shared::PaymentIntent| {
+                checkout::events::is_buyers(intent) || fees::events::is_fee_payment(intent)
+            };
+            match checkout::events::read_charge(services, &envelope, ours).await? {
+                Some(state) if fees::events::is_fee_payment(&state.intent) => {
+                    Read::FeePayment(Some(fees::events::Current::Charge(state)))
+                }
+                Some(state) => Read::BuyerPayment(Some(checkout::events::Current::Charge(state))),
+                None => Read::Ignored,
+            }
+        }
         Flow::ConnectedAccount => Read::ConnectedAccount,
         Flow::AccessRevoked => Read::AccessRevoked(envelope.account.clone().unwrap_or_default()),
         Flow::Ignored => Read::Ignored,
@@ -140,7 +156,9 @@ mod tests {
         assert_eq!(route("customer.subscription.updated", None, &none), Flow::Billing);
         assert_eq!(route("payment_method.attached", None, &none), Flow::Billing);
         assert_eq!(route("checkout.session.completed", None, &none), Flow::BuyerPayment);
-        assert_eq!(route("charge.dispute.created", None, &none), Flow::BuyerPayment);
+        assert_eq!(route("charge.dispute.created", None, &none), Flow::RefundOrDispute);
+        assert_eq!(route("refund.updated", None, &none), Flow::RefundOrDispute);
+        assert_eq!(route("charge.refunded", Some("acct_1"), &none), Flow::Ignored);
         assert_eq!(route("account.updated", Some("acct_1"), &none), Flow::ConnectedAccount);
         assert_eq!(route("account.updated", None, &none), Flow::ConnectedAccount);
         assert_eq!(route("account.application.deauthorized", Some("acct_1"), &none), Flow::AccessRevoked);

@@ -68,11 +68,14 @@ pub enum TenantEvent {
     /// An attempt to pay a consultant's fee failed (each one, with the reason).
     #[serde(rename = "fee.failed")]
     FeeFailed(FeeFailed),
+    /// A fee payment's refund went through (each refund, once).
+    #[serde(rename = "fee.refunded")]
+    FeeRefunded(FeeRefunded),
 }
 
 impl TenantEvent {
     /// Every event type, as endpoints subscribe to them and the documents list them.
-    pub const TYPES: [&'static str; 16] = [
+    pub const TYPES: [&'static str; 17] = [
         "remit.test",
         "stripe_account.updated",
         "payment.succeeded",
@@ -89,6 +92,7 @@ impl TenantEvent {
         "winning.offered_to_runner_up",
         "fee.paid",
         "fee.failed",
+        "fee.refunded",
     ];
 
     /// The event's type (`"payment.succeeded"`).
@@ -110,6 +114,7 @@ impl TenantEvent {
             Self::WinningOfferedToRunnerUp(_) => "winning.offered_to_runner_up",
             Self::FeePaid(_) => "fee.paid",
             Self::FeeFailed(_) => "fee.failed",
+            Self::FeeRefunded(_) => "fee.refunded",
         }
     }
 
@@ -130,6 +135,7 @@ impl TenantEvent {
             Self::WinningOfferedToRunnerUp(o) => (ObjectKind::Winning, o.winning.to_string()),
             Self::FeePaid(f) => (ObjectKind::Fee, f.fee.to_string()),
             Self::FeeFailed(f) => (ObjectKind::Fee, f.fee.to_string()),
+            Self::FeeRefunded(f) => (ObjectKind::Fee, f.fee.to_string()),
         }
     }
 }
@@ -338,6 +344,25 @@ pub struct FeeFailed {
     pub failure_code: Option<String>,
     /// The reason in words.
     pub reason: String,
+}
+
+/// `fee.refunded`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeeRefunded {
+    pub fee: Uuid,
+    /// The order the fee's payment made.
+    pub order: Uuid,
+    /// Remit's refund id.
+    pub refund: Uuid,
+    pub consultant: Uuid,
+    pub description: String,
+    /// What this refund gave back.
+    #[serde(flatten)]
+    pub amount: Money,
+    /// The consultant's words (also on the credit note).
+    pub reason: String,
+    /// Stripe's refund id.
+    pub stripe_refund: String,
 }
 
 /// Where an event stands among its object's events: a receiver that sees a sequence number

@@ -37,7 +37,7 @@ pub async fn create_account_session(
     SessionUser(user): SessionUser,
 ) -> Result<Json<Value>, ApiError> {
     let consultant = authorize(Some(&user), policy::CONSULTANT)?;
-    let session = payouts::account_session(&services, consultant).await?;
+    let session = payouts::account_session(&services, consultant, payouts::SessionPurpose::Setup).await?;
     Ok(Json(json!({
         "client_secret": session.client_secret.expose_secret(),
         "expires_at": session.expires_at.timestamp(),

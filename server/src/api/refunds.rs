@@ -37,7 +37,8 @@ pub async fn create(
             None => None,
         };
     let requester = Requester::ApiKey { livemode: client.mode.livemode() };
-    let (refund, created) = refunds::create(&services, client.tenant_id, bid_id(&id)?, requester, &input, key).await?;
+    let refunded = refunds::Refunded::Winning { tenant_id: client.tenant_id, bid_id: bid_id(&id)? };
+    let (refund, created) = refunds::create(&services, refunded, requester, &input, key).await?;
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(refund)))
 }
 

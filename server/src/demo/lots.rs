@@ -228,8 +228,14 @@ async fn play(
             sandbox.set_clock_offset((story_at + chrono::Duration::hours(3)).timestamp() - Utc::now().timestamp());
             let request =
                 refunds::NewRefund { amount: Some(amount), reason: "A chip on the rim, found on delivery".into() };
-            let made =
-                refunds::create(services, tenant, bid.id, refunds::Requester::Staff(owner), &request, None).await;
+            let made = refunds::create(
+                services,
+                refunds::Refunded::Winning { tenant_id: tenant, bid_id: bid.id },
+                refunds::Requester::Staff(owner),
+                &request,
+                None,
+            )
+            .await;
             sandbox.set_clock_offset(offset);
             domain(made, "refunding")?;
             let refunded = Expected { order_status: Some("partially_refunded"), ..Expected::paid(1) };

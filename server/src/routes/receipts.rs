@@ -70,3 +70,17 @@ pub async fn fee(
     let id: Uuid = id.parse().map_err(|_| domain::Error::NotFound("receipt"))?;
     Ok(pdf_response(receipts::for_fee(&services, principal.user_id, id).await?))
 }
+
+/// `GET /fees/{id}/refunds/{refund}/credit-note.pdf`: a fee refund's credit note, for the client
+/// and the consultant; anyone else's is 404.
+pub async fn fee_credit_note(
+    State(services): State<Services>,
+    Extension(CurrentUser(principal)): Extension<CurrentUser>,
+    Path((id, refund)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let principal = authorize(principal.as_ref(), policy::CONSULTANT_HOUSEHOLD)?;
+    let not_found = || domain::Error::NotFound("credit note");
+    let id: Uuid = id.parse().map_err(|_| not_found())?;
+    let refund: Uuid = refund.parse().map_err(|_| not_found())?;
+    Ok(pdf_response(domain::refunds::fee_credit_note_file(&services, principal.user_id, id, refund).await?))
+}

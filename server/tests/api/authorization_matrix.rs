@@ -92,6 +92,7 @@ const CASES: &[Case] = &[
     page("/admin/outbox/{id}", Access::Roles(PLATFORM_ADMIN)),
     page("/billing", Access::Roles(CONSULTANT_HOUSEHOLD)),
     page("/fees", Access::Roles(CONSULTANT_HOUSEHOLD)),
+    page("/payouts", Access::Roles(CONSULTANT)),
     page("/billing/payment-methods", Access::Roles(CONSULTANT_HOUSEHOLD)),
     page("/admin/plans", Access::Roles(PLATFORM_ADMIN)),
     page("/payment-setup", Access::Roles(CONSULTANT_HOUSEHOLD)),
@@ -158,6 +159,9 @@ const CASES: &[Case] = &[
     rpc_with("/rpc/request_fee", Access::Roles(CONSULTANT), 409),
     rpc_with("/rpc/cancel_fee", Access::Roles(CONSULTANT), 404),
     rpc_with("/rpc/pay_fee", Access::Roles(FAMILY_MEMBER), 404),
+    rpc("/rpc/fee_report", Access::Roles(CONSULTANT)),
+    rpc_with("/rpc/refund_fee", Access::Roles(CONSULTANT), 404),
+    rpc("/rpc/consultant_fee_reports", Access::Roles(TENANT_STAFF)),
     rpc("/rpc/add_card", Access::Roles(CONSULTANT)),
     // The consultant has no subscription or card yet: authorised, then not found.
     rpc_with("/rpc/cancel_subscription", Access::Roles(CONSULTANT), 404),
@@ -184,6 +188,11 @@ const CASES: &[Case] = &[
     // Without a subscription payout setup is refused (409) once the role is allowed.
     rpc_with("/rpc/start_payout_setup", Access::Roles(CONSULTANT), 409),
     rpc_with("/rpc/account_session", Access::Roles(CONSULTANT), 409),
+    // The Payouts page: the fixture's consultant has no payout account yet (so no session and no
+    // dashboard link: 409); the family member never sees the consultant's money.
+    rpc("/rpc/payouts", Access::Roles(CONSULTANT)),
+    rpc_with("/rpc/payouts_session", Access::Roles(CONSULTANT), 409),
+    rpc_with("/rpc/express_dashboard", Access::Roles(CONSULTANT), 409),
     rpc_with("/rpc/send_onboarding_link", Access::Roles(ONBOARDING_LINK_ISSUERS), 409),
     rpc("/rpc/set_payout_link_recipient", Access::Roles(CONSULTANT)),
     // Accounts: everyone signed in manages their own; a wrong current password is refused (422).
@@ -237,6 +246,7 @@ const CASES: &[Case] = &[
     route("GET", "/winnings/{winning}/receipt.pdf", Access::Roles(TENANT_STAFF), 404),
     route("GET", "/winnings/export.csv", Access::Roles(TENANT_STAFF), 200),
     route("GET", "/fees/{fee}/receipt.pdf", Access::Roles(CONSULTANT_HOUSEHOLD), 404),
+    route("GET", "/fees/{fee}/refunds/{refund}/credit-note.pdf", Access::Roles(CONSULTANT_HOUSEHOLD), 404),
     route("GET", "/reports/export.csv", Access::Roles(TENANT_STAFF), 200),
     route("GET", "/admin/reports/export.csv", Access::Roles(PLATFORM_ADMIN), 200),
     route("GET", "/winnings/{winning}/refunds/{refund}/credit-note.pdf", Access::Roles(TENANT_STAFF), 404),
@@ -544,6 +554,12 @@ async fn form_for(app: &TestApp, f: &Fixtures, path: &str, who: Option<Role>, n:
             ("recurrence", "once".into()),
         ]),
         "/rpc/cancel_fee" | "/rpc/pay_fee" => pairs(&[("fee", uuid::Uuid::new_v4().to_string())]),
+        "/rpc/refund_fee" => pairs(&[
+            ("fee", uuid::Uuid::new_v4().to_string()),
+            ("amount", "1.00".into()),
+            ("reason", "Matrix".into()),
+            ("idempotency_key", String::new()),
+        ]),
         "/rpc/cancel_winning" => {
             pairs(&[("winning_id", uuid::Uuid::new_v4().to_string()), ("reason", "matrix".into())])
         }

@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// The seeded consultant, subscribed and with a payout account Stripe has enabled; their client.
-async fn ready_consultant(app: &TestApp) -> reqwest::Client {
+pub(crate) async fn ready_consultant(app: &TestApp) -> reqwest::Client {
     app.sandbox.set_delivery_mode(DeliveryMode::Reverse);
     let pro = plan(app, "Pro", "49.00", "0").await;
     let client = signed_in(app, Role::Consultant).await;
@@ -35,17 +35,22 @@ async fn ready_consultant(app: &TestApp) -> reqwest::Client {
     client
 }
 
-fn family(app: &TestApp) -> String {
+pub(crate) fn family(app: &TestApp) -> String {
     app.user(Role::FamilyMember).id.to_string()
 }
 
-async fn request_fee(app: &TestApp, consultant: &reqwest::Client, form: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn request_fee(app: &TestApp, consultant: &reqwest::Client, form: &[(&str, &str)]) -> (u16, Value) {
     let response = app.rpc(consultant, "request_fee", form).await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-fn fee_form<'a>(client: &'a str, amount: &'a str, due_on: &'a str, recurrence: &'a str) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn fee_form<'a>(
+    client: &'a str,
+    amount: &'a str,
+    due_on: &'a str,
+    recurrence: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     vec![
         ("client", client),
         ("description", "Tax return 2026"),
@@ -56,15 +61,15 @@ fn fee_form<'a>(client: &'a str, amount: &'a str, due_on: &'a str, recurrence: &
     ]
 }
 
-fn today() -> String {
+pub(crate) fn today() -> String {
     chrono::Utc::now().date_naive().to_string()
 }
 
-async fn fee_ids(app: &TestApp) -> Vec<Uuid> {
+pub(crate) async fn fee_ids(app: &TestApp) -> Vec<Uuid> {
     sqlx::query_scalar("SELECT id FROM fee_requests ORDER BY period").fetch_all(&app.services.pool).await.unwrap()
 }
 
-async fn fee_status(app: &TestApp, id: Uuid) -> String {
+pub(crate) async fn fee_status(app: &TestApp, id: Uuid) -> String {
     sqlx::query_scalar("SELECT status::text FROM fee_requests WHERE id = $1")
         .bind(id)
         .fetch_one(&app.services.pool)
@@ -73,7 +78,7 @@ async fn fee_status(app: &TestApp, id: Uuid) -> String {
 }
 
 /// The client's "Pay": where the server function sends the browser, or its error.
-async fn pay_fee(app: &TestApp, client: &reqwest::Client, id: Uuid) -> (u16, String) {
+pub(crate) async fn pay_fee(app: &TestApp, client: &reqwest::Client, id: Uuid) -> (u16, String) {
     let response = app.rpc(client, "pay_fee", &[("fee", &id.to_string())]).await;
     let status = response.status().as_u16();
     match response.headers().get(header::LOCATION) {
@@ -254,6 +259,24 @@ async fn a_new_client_is_invited_with_the_request_and_refused_input_stores_nothi
             .await
             .unwrap();
     assert_eq!(subjects.len(), 2, "the invitation and the request: {subjects:?}");
+
+    // Revoking the invitation would lose the open request with it: refused until it is cancelled.
+    let new_client: Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = 'new.client@example.com'")
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap();
+    let response = app.rpc(&consultant, "revoke_invitation", &[("user_id", &new_client.to_string())]).await;
+    assert_eq!(response.status(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("Cancel those on the Fees page first"), "{body}");
+    let billed: Uuid = sqlx::query_scalar("SELECT id FROM fee_requests WHERE client_id = $1")
+        .bind(new_client)
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap();
+    assert_eq!(app.rpc(&consultant, "cancel_fee", &[("fee", &billed.to_string())]).await.status(), 200);
+    let response = app.rpc(&consultant, "revoke_invitation", &[("user_id", &new_client.to_string())]).await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
 }
 
 #[tokio::test]
@@ -338,6 +361,60 @@ async fn a_monthly_fee_is_billed_by_the_schedule_until_the_consultant_stops_it()
 }
 
 #[tokio::test]
+async fn a_month_in_which_the_client_is_deactivated_is_not_billed_and_the_series_goes_on() {
+    let app = spawn_app().await;
+    let consultant = ready_consultant(&app).await;
+    request_fee(&app, &consultant, &fee_form(&family(&app), "60", &today(), "monthly")).await;
+    let client = app.user(Role::FamilyMember).id;
+    sqlx::query("UPDATE fee_requests SET created_at = now() - interval '1 month 1 day', due_on = due_on - interval '1 month 1 day'")
+        .execute(&app.services.pool)
+        .await
+        .unwrap();
+    let to_client = async || -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM emails WHERE to_address = $1 AND subject LIKE '%sent you a fee request%'",
+        )
+        .bind(&app.user(Role::FamilyMember).email)
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap()
+    };
+    let emailed = to_client().await;
+    sqlx::query("UPDATE users SET deactivated_at = now() WHERE id = $1")
+        .bind(client)
+        .execute(&app.services.pool)
+        .await
+        .unwrap();
+    assert_eq!(domain::fees::issue_monthly(&app.services).await.unwrap(), 0, "nothing billed");
+    let periods = async || -> Vec<(i32, String)> {
+        sqlx::query_as("SELECT period, status::text FROM fee_requests ORDER BY period")
+            .fetch_all(&app.services.pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(periods().await, [(0, "open".to_owned()), (1, "cancelled".to_owned())], "the month is passed over");
+    assert_eq!(to_client().await, emailed, "and the client is not emailed");
+
+    // Back the next month: that month is billed, the passed-over one never is.
+    sqlx::query("UPDATE users SET deactivated_at = NULL WHERE id = $1")
+        .bind(client)
+        .execute(&app.services.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE fee_requests SET created_at = created_at - interval '1 month', due_on = due_on - interval '1 month' WHERE period = 0")
+        .execute(&app.services.pool)
+        .await
+        .unwrap();
+    assert_eq!(domain::fees::issue_monthly(&app.services).await.unwrap(), 1);
+    assert_eq!(
+        periods().await,
+        [(0, "open".to_owned()), (1, "cancelled".to_owned()), (2, "open".to_owned())],
+        "one request for the month the client is back"
+    );
+    assert_eq!(to_client().await, emailed + 1);
+}
+
+#[tokio::test]
 async fn a_second_payment_of_a_paid_fee_is_raised_for_a_refund_never_dropped() {
     let app = spawn_app().await;
     let consultant = ready_consultant(&app).await;
@@ -369,4 +446,188 @@ async fn a_second_payment_of_a_paid_fee_is_raised_for_a_refund_never_dropped() {
     assert_eq!(app.count("orders").await, 1, "one order: the fee was paid once");
     assert_eq!(webhook_types(&app).await.iter().filter(|t| t.as_str() == "fee.paid").count(), 1);
     assert_eq!(raised().await, 1, "raised once, however often the events come");
+}
+
+#[tokio::test]
+async fn fees_are_summed_per_month_for_the_consultant_and_per_consultant_for_the_tenant() {
+    let app = spawn_app().await;
+    let consultant = ready_consultant(&app).await;
+    for amount in ["120.00", "80.00", "50.00"] {
+        let (status, body) = request_fee(&app, &consultant, &fee_form(&family(&app), amount, &today(), "once")).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let fee_of = async |amount: i64| -> Uuid {
+        sqlx::query_scalar("SELECT id FROM fee_requests WHERE amount = $1")
+            .bind(amount)
+            .fetch_one(&app.services.pool)
+            .await
+            .unwrap()
+    };
+    // $120.00 paid, $80.00 billed last month and still open, $50.00 cancelled.
+    let (paid, open, cancelled) = (fee_of(12_000).await, fee_of(8_000).await, fee_of(5_000).await);
+    let client = signed_in(&app, Role::FamilyMember).await;
+    let (_, url) = pay_fee(&app, &client, paid).await;
+    assert_eq!(crate::billing::pay(&url, "4242424242424242").await.0, 303);
+    flush(&app).await;
+    wait_until("the fee is paid", async || fee_status(&app, paid).await == "paid").await;
+    assert_eq!(app.rpc(&consultant, "cancel_fee", &[("fee", &cancelled.to_string())]).await.status(), 200);
+    sqlx::query("UPDATE fee_requests SET created_at = created_at - interval '1 month' WHERE id = $1")
+        .bind(open)
+        .execute(&app.services.pool)
+        .await
+        .unwrap();
+
+    let response = app.rpc(&consultant, "fee_report", &[]).await;
+    assert_eq!(response.status(), 200);
+    let reports: Value = response.json().await.unwrap();
+    assert_eq!(reports.as_array().unwrap().len(), 1, "one currency: {reports}");
+    let report = &reports[0];
+    assert_eq!((report["currency"].as_str(), report["months"].as_array().unwrap().len()), (Some("USD"), 12));
+    let month = |offset: u32| {
+        let first = chrono::Datelike::with_day(&chrono::Utc::now().date_naive(), 1).unwrap();
+        first.checked_sub_months(chrono::Months::new(offset)).unwrap().format("%Y-%m").to_string()
+    };
+    let row = |m: &str| report["months"].as_array().unwrap().iter().find(|r| r["month"] == m).unwrap().clone();
+    let this = row(&month(0));
+    assert_eq!(
+        [&this["invoiced"], &this["paid"], &this["outstanding"], &this["refunded"]],
+        ["$120.00", "$120.00", "$0.00", "$0.00"],
+        "the cancelled request was not invoiced: {this}"
+    );
+    let last = row(&month(1));
+    assert_eq!([&last["invoiced"], &last["paid"], &last["outstanding"]], ["$80.00", "$0.00", "$80.00"], "{last}");
+    assert_eq!(report["totals"]["invoiced"], "$200.00");
+    assert_eq!(report["totals"]["outstanding"], "$80.00");
+
+    // The tenant's staff see the same per consultant; the family member sees none of it.
+    let owner = signed_in(&app, Role::TenantOwner).await;
+    let reports: Value = app.rpc(&owner, "consultant_fee_reports", &[]).await.json().await.unwrap();
+    assert_eq!(reports.as_array().unwrap().len(), 1, "{reports}");
+    let name: String = sqlx::query_scalar("SELECT display_name FROM users WHERE id = $1")
+        .bind(app.user(Role::Consultant).id)
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap();
+    assert_eq!(reports[0]["consultant"], name.as_str());
+    assert_eq!(reports[0]["totals"], report["totals"]);
+    assert_eq!(app.rpc(&client, "fee_report", &[]).await.status(), 403);
+    let (_, dashboard) = app.page(Some(Role::Consultant), "/dashboard").await;
+    assert!(dashboard.contains("Your fees by month") && dashboard.contains("$200.00"), "{dashboard}");
+    let (_, family_dashboard) = app.page(Some(Role::FamilyMember), "/dashboard").await;
+    assert!(!family_dashboard.contains("Your fees by month"));
+    let (_, reports_page) = app.page(Some(Role::TenantOwner), "/reports").await;
+    assert!(reports_page.contains("Consultants&#x27; fees") || reports_page.contains("Consultants' fees"));
+}
+
+#[tokio::test]
+async fn the_consultant_refunds_a_fee_in_parts_each_once_with_a_credit_note_for_the_client() {
+    let app = spawn_app().await;
+    let consultant = ready_consultant(&app).await;
+    request_fee(&app, &consultant, &fee_form(&family(&app), "120.00", &today(), "once")).await;
+    let fee = fee_ids(&app).await[0];
+    let client = signed_in(&app, Role::FamilyMember).await;
+    let (_, url) = pay_fee(&app, &client, fee).await;
+    assert_eq!(crate::billing::pay(&url, "4242424242424242").await.0, 303);
+    flush(&app).await;
+    wait_until("the fee is paid", async || fee_status(&app, fee).await == "paid").await;
+
+    // Stripe repeats every event from here on; the refund form may be sent twice.
+    app.sandbox.set_delivery_mode(DeliveryMode::Duplicate);
+    let refund = async |amount: &str, key: &str| {
+        let form = [
+            ("fee", fee.to_string()),
+            ("amount", amount.into()),
+            ("reason", "Overbilled two hours".into()),
+            ("idempotency_key", key.into()),
+        ];
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let response = app.rpc(&consultant, "refund_fee", &form).await;
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    assert_eq!(refund("50.00", "k1").await.0, 200);
+    assert_eq!(refund("50.00", "k1").await.0, 200, "the same form again");
+    let (status, body) = refund("100.00", "k2").await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("amount")), "more than is left: {body}");
+    assert!(body["message"].as_str().unwrap().contains("at most $70.00"), "{body}");
+    let (status, _) = refund("10.00", "").await;
+    assert_eq!(status, 200);
+    // Only the consultant who billed it refunds it.
+    let owner = signed_in(&app, Role::TenantOwner).await;
+    assert_eq!(
+        app.rpc(
+            &owner,
+            "refund_fee",
+            &[("fee", &fee.to_string()), ("amount", ""), ("reason", "x"), ("idempotency_key", "")]
+        )
+        .await
+        .status(),
+        403
+    );
+    assert_eq!(
+        app.rpc(
+            &client,
+            "refund_fee",
+            &[("fee", &fee.to_string()), ("amount", ""), ("reason", "x"), ("idempotency_key", "")]
+        )
+        .await
+        .status(),
+        403
+    );
+
+    flush(&app).await;
+    let order = async || -> (String, i64) {
+        sqlx::query_as("SELECT status, refunded_amount FROM orders").fetch_one(&app.services.pool).await.unwrap()
+    };
+    wait_until("Stripe's events are applied", async || order().await == ("partially_refunded".to_owned(), 6_000)).await;
+    app.wait_for_jobs().await;
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT amount, status::text FROM refunds ORDER BY amount")
+        .fetch_all(&app.services.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, [(1_000, "succeeded".to_owned()), (5_000, "succeeded".to_owned())], "one per request");
+    // On Stripe: the consultant's share came back from their account, and the platform's 5 % in
+    // proportion (the tenant's default).
+    let account: String = sqlx::query_scalar("SELECT stripe_account_id FROM consultant_accounts")
+        .fetch_one(&app.services.pool)
+        .await
+        .unwrap();
+    let (_, refunds) = app.stripe(Method::GET, "/v1/refunds", &[]).await;
+    assert_eq!(refunds["data"].as_array().unwrap().len(), 2, "{refunds}");
+    let (_, fees) = app.stripe(Method::GET, "/v1/application_fees", &[]).await;
+    assert_eq!(fees["data"][0]["amount_refunded"], 300, "5 % of $60.00 back: {fees}");
+    assert_eq!(fees["data"][0]["account"], account.as_str());
+
+    // The tenant hears of each refund once, as `fee.refunded` (not as a winning's refund).
+    assert_eq!(webhook_types(&app).await.iter().filter(|t| t.as_str() == "fee.refunded").count(), 2);
+    assert!(!webhook_types(&app).await.iter().any(|t| t.starts_with("refund.")));
+
+    // The client gets a credit note per refund; both sides can download it.
+    let notes: Vec<String> = sqlx::query_scalar(
+        "SELECT a.filename FROM emails e JOIN email_attachments a ON a.email_id = e.id
+         WHERE e.to_address = $1 AND e.subject LIKE 'Refund: Tax return 2026%' ORDER BY a.filename",
+    )
+    .bind(&app.user(Role::FamilyMember).email)
+    .fetch_all(&app.services.pool)
+    .await
+    .unwrap();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes.iter().all(|n| n.starts_with("credit-note-CN-")), "{notes:?}");
+    let page = client.get(app.url("/fees")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Refund of $50.00 (succeeded): Overbilled two hours"), "{page}");
+    let href = page.split("href=\"").find(|p| p.contains("/credit-note.pdf")).unwrap().split('"').next().unwrap();
+    for who in [&client, &consultant] {
+        let pdf = who.get(app.url(href)).send().await.unwrap();
+        assert_eq!(pdf.status(), 200);
+        assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF-"));
+    }
+    assert_eq!(owner.get(app.url(href)).send().await.unwrap().status(), 403);
+
+    // All that is left: the order is refunded, and the month's report says so.
+    assert_eq!(refund("", "k3").await.0, 200);
+    flush(&app).await;
+    wait_until("the order is refunded", async || order().await == ("refunded".to_owned(), 12_000)).await;
+    assert_eq!(refund("", "k4").await.0, 409, "nothing left");
+    let reports: Value = app.rpc(&consultant, "fee_report", &[]).await.json().await.unwrap();
+    assert_eq!(reports[0]["totals"]["refunded"], "$120.00", "{reports}");
 }

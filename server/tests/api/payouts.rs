@@ -36,7 +36,7 @@ async fn stored_account(app: &TestApp) -> Vec<String> {
 }
 
 /// Stripe's onboarding form, filled in completely (bank account included).
-const ONBOARDING_FORM: [(&str, &str); 10] = [
+pub(crate) const ONBOARDING_FORM: [(&str, &str); 10] = [
     ("business_type", "individual"),
     ("first_name", "Casey"),
     ("last_name", "Consultant"),
@@ -599,4 +599,103 @@ async fn fg003_the_hourly_limit_holds_across_two_server_processes() {
     }
     statuses.sort();
     assert_eq!(statuses, [vec![200; 10], vec![429; 2]].concat());
+}
+
+/// The text of the element with this `data-testid` (one without children) in server-rendered HTML.
+fn shown<'a>(html: &'a str, testid: &str) -> Option<&'a str> {
+    let start = html.find(&format!("data-testid=\"{testid}\""))?;
+    let text = &html[start..];
+    let text = &text[text.find('>')? + 1..];
+    Some(&text[..text.find('<')?])
+}
+
+/// What the sandbox's embedded component shows for a client secret.
+async fn component(app: &TestApp, name: &str, secret: &str) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .get(format!("{}/connect/embedded/{name}?client_secret={secret}", app.sandbox.url()))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_paid_fee_shows_on_the_consultants_payouts_page_with_and_without_javascript() {
+    use crate::fees::{family, fee_form, fee_ids, fee_status, pay_fee, ready_consultant, request_fee, today};
+    let app = spawn_app().await;
+    let consultant = ready_consultant(&app).await;
+    // Onboarded in Stripe's own form too, so Stripe's dashboard opens for the account.
+    let cookie = app.session_cookie(Role::Consultant).await;
+    let (_, session) = post(&app, SESSION, &cookie).await;
+    let mut form = vec![("client_secret", session["client_secret"].as_str().unwrap())];
+    form.extend_from_slice(&ONBOARDING_FORM);
+    let submitted =
+        reqwest::Client::new().post(format!("{}/connect/embedded", app.sandbox.url())).form(&form).send().await;
+    assert_eq!(submitted.unwrap().status(), 200);
+
+    let (status, html) = app.page(Some(Role::Consultant), "/payouts").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("No payouts yet"), "nothing paid yet: {html}");
+
+    // The client pays a $120.00 fee; the consultant's account gets it less the platform's 5 %.
+    let (status, body) = request_fee(&app, &consultant, &fee_form(&family(&app), "120.00", &today(), "once")).await;
+    assert_eq!(status, 200, "{body}");
+    let fee = fee_ids(&app).await[0];
+    let client = signed_in(&app, Role::FamilyMember).await;
+    let (_, url) = pay_fee(&app, &client, fee).await;
+    assert_eq!(crate::billing::pay(&url, "4242424242424242").await.0, 303);
+    flush(&app).await;
+    crate::helpers::wait_until("the fee is paid", async || fee_status(&app, fee).await == "paid").await;
+
+    // Without JavaScript: the server's summary, read from Stripe for this request.
+    let (status, html) = app.page(Some(Role::Consultant), "/payouts").await;
+    assert_eq!(status, 200);
+    assert_eq!(shown(&html, "balance-pending"), Some("$114.00"), "pending until Stripe releases it");
+    assert_eq!(shown(&html, "balance-available"), Some("$0.00"));
+    assert!(html.contains("Open your Stripe Express dashboard"));
+    for component_name in ["notification-banner", "payouts", "payments", "account-management"] {
+        assert!(html.contains(&format!("data-stripe-component=\"{component_name}\"")), "{component_name}");
+    }
+
+    // With JavaScript: one session for the page's components, through the same limit as setup.
+    let response = app.rpc(&consultant, "payouts_session", &[]).await;
+    assert_eq!(response.status(), 200);
+    let secret: String = response.json().await.unwrap();
+    assert_eq!(app.count("account_session_grants").await, 2, "setup's and the Payouts page's sessions count alike");
+    let (status, payouts) = component(&app, "payouts", &secret).await;
+    assert!(status == 200 && payouts.contains("$114.00"), "{payouts}");
+    let (_, payments) = component(&app, "payments", &secret).await;
+    assert!(payments.contains("$120.00") && payments.contains("Succeeded"), "the fee received: {payments}");
+    assert!(!captured_logs().contains(&secret), "the client secret is never logged");
+
+    // Stripe's dashboard: a fresh login link as a redirect, audited, kept nowhere.
+    let response = app.rpc(&consultant, "express_dashboard", &[]).await;
+    let link = response.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    assert!(link.starts_with(&format!("{}/express/", app.sandbox.url())), "{link}");
+    let opened = reqwest::Client::new().get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(opened.contains("Express dashboard"), "{opened}");
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'payouts.dashboard_opened' AND details::text NOT LIKE '%express%'",
+    )
+    .fetch_one(&app.services.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, 1, "audited without the link");
+    assert!(!captured_logs().contains(&link), "the login link is never logged");
+
+    // Stripe not answering: the page says so instead of showing money it could not read.
+    app.sandbox.add_fault(FaultRule {
+        method: Some("GET".into()),
+        path: "/v1/balance".into(),
+        kind: FaultKind::ServerError,
+        count: 3,
+        delay_ms: None,
+    });
+    let (status, html) = app.page(Some(Role::Consultant), "/payouts").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Stripe could not be reached just now") && !html.contains("$114.00"), "{html}");
+
+    // The family member never sees the consultant's money.
+    assert_eq!(app.page(Some(Role::FamilyMember), "/payouts").await.0, 403);
+    assert_eq!(app.rpc(&client, "payouts_session", &[]).await.status(), 403);
 }

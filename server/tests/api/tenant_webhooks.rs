@@ -737,6 +737,16 @@ fn one_of_each() -> Vec<TenantEvent> {
             failure_code: Some("card_declined".into()),
             reason: "Your card was declined. Try another card.".into(),
         }),
+        TenantEvent::FeeRefunded(domain::tenant_webhooks::events::FeeRefunded {
+            fee: Uuid::new_v4(),
+            order: Uuid::new_v4(),
+            refund: Uuid::new_v4(),
+            consultant: Uuid::new_v4(),
+            description: "Tax return 2026".into(),
+            amount: domain::money::Money::stored(5_000, "usd").unwrap(),
+            reason: "Overbilled two hours".into(),
+            stripe_refund: "re_123".into(),
+        }),
     ]
 }
 

@@ -197,10 +197,13 @@ pub fn create_account_session(state: &mut State, call: &mut Call<'_>) -> ApiResu
     }
     let onboarding_enabled = components["account_onboarding"]["enabled"] == true;
     let external = components["account_onboarding"]["features"]["external_account_collection"] == true;
-    let enabled_any = components.as_object().is_some_and(|c| c.values().any(|c| c["enabled"] == true));
+    let enabled: Vec<String> = components
+        .as_object()
+        .map(|c| c.iter().filter(|(_, c)| c["enabled"] == true).map(|(name, _)| name.clone()).collect())
+        .unwrap_or_default();
     requested.finish()?;
     p.check()?;
-    if !enabled_any {
+    if enabled.is_empty() {
         return Err(ApiError::invalid(
             "parameter_missing",
             "You must enable at least one component in `components`.",
@@ -218,6 +221,7 @@ pub fn create_account_session(state: &mut State, call: &mut Call<'_>) -> ApiResu
             expires_at,
             onboarding_enabled,
             external_account_collection: external,
+            components: enabled,
         },
     );
     Ok(json!({
@@ -318,14 +322,24 @@ pub fn oauth_grant(state: &mut State, email: Option<String>) -> String {
     code
 }
 
-/// The account behind an account session's client secret, if it is valid for onboarding.
+/// The account behind an account session's client secret, if it is valid for onboarding (or,
+/// once onboarded, for managing the account).
 pub fn session_account(state: &State, client_secret: &str) -> Result<AccountSessionSecret, &'static str> {
+    session_for(state, client_secret, "account_onboarding")
+        .or_else(|_| session_for(state, client_secret, "account_management"))
+}
+
+/// The account behind an account session's client secret, if it is valid and enabled
+/// `component`.
+pub fn session_for(state: &State, client_secret: &str, component: &str) -> Result<AccountSessionSecret, &'static str> {
     let session = state.account_sessions.get(client_secret).ok_or("This session is not valid.")?;
     if session.expires_at <= state.now() {
         return Err("This session has expired. Request a new one.");
     }
-    if !session.onboarding_enabled {
-        return Err("This session does not allow onboarding.");
+    // Sessions stored before components were recorded allowed onboarding only.
+    let allowed = session.allows(component) || (component == "account_onboarding" && session.onboarding_enabled);
+    if !allowed {
+        return Err("This session does not enable this component.");
     }
     Ok(session.clone())
 }

@@ -130,7 +130,7 @@ pub fn create_refund(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value>
         );
         let destination = transfer["destination"].as_str().unwrap_or_default();
         let currency = transfer["currency"].as_str().unwrap_or("usd");
-        let (available, pending) = super::transfers::balance_of(state, Some(destination));
+        let (available, pending) = state.balance_of(Some(destination));
         let balance = available.get(currency).copied().unwrap_or(0) + pending.get(currency).copied().unwrap_or(0);
         // The part of the platform's fee the same refund gives back lands in that balance too.
         let fee_back = match charge["application_fee"].as_str().and_then(|f| state.any(f)) {

@@ -28,7 +28,7 @@ pub fn create(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value> {
     if let Some(charge) = &source_transaction {
         state.referenced("charge", charge, None, "source_transaction")?;
     }
-    let available = balance_of(state, None).0.get(&currency).copied().unwrap_or(0);
+    let available = state.balance_of(None).0.get(&currency).copied().unwrap_or(0);
     if source_transaction.is_none() && available < amount {
         return Err(ApiError::invalid(
             "balance_insufficient",
@@ -109,7 +109,7 @@ pub fn payout(state: &mut State, call: &mut Call<'_>) -> ApiResult<Value> {
         return Err(ApiError::invalid("parameter_invalid_integer", "Amount must be at least 1.", "amount"));
     }
     let account = call.account.clone();
-    let available = balance_of(state, account.as_deref()).0.get(&currency).copied().unwrap_or(0);
+    let available = state.balance_of(account.as_deref()).0.get(&currency).copied().unwrap_or(0);
     if available < amount {
         return Err(ApiError::invalid(
             "balance_insufficient",
@@ -156,26 +156,9 @@ pub fn nested(state: &State, call: &mut Call<'_>, object: &str, id: &str, field:
     crate::state::paginate(items, &mut call.params, &url)
 }
 
-/// Available and pending amounts per currency of the platform (`None`) or a connected account.
-pub(super) fn balance_of(
-    state: &State,
-    account: Option<&str>,
-) -> (std::collections::BTreeMap<String, i64>, std::collections::BTreeMap<String, i64>) {
-    let now = state.now();
-    let mut available = std::collections::BTreeMap::new();
-    let mut pending = std::collections::BTreeMap::new();
-    for bt in state.all("balance_transaction", account) {
-        let currency = bt["currency"].as_str().unwrap_or("usd").to_owned();
-        let net = bt["net"].as_i64().unwrap_or(0);
-        let side = if bt["available_on"].as_i64().unwrap_or(0) <= now { &mut available } else { &mut pending };
-        *side.entry(currency).or_insert(0) += net;
-    }
-    (available, pending)
-}
-
 /// `GET /v1/balance`, of the platform or (with `Stripe-Account`) a connected account.
 pub fn balance(state: &State, call: &Call<'_>) -> Value {
-    let (available, pending) = balance_of(state, call.account());
+    let (available, pending) = state.balance_of(call.account());
     let amounts = |m: &std::collections::BTreeMap<String, i64>, others: &std::collections::BTreeMap<String, i64>| {
         let mut currencies: Vec<&String> = m.keys().chain(others.keys()).collect();
         currencies.sort();

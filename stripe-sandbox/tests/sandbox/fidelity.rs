@@ -118,7 +118,7 @@ async fn enumerations_take_the_values_of_the_api_version() {
 }
 
 /// A paid destination charge of $100.00 with a $10.00 fee to a new Express account.
-async fn destination_charge(t: &TestSandbox) -> (String, Value) {
+pub(crate) async fn destination_charge(t: &TestSandbox) -> (String, Value) {
     let (_, account) = post(t, "/v1/accounts", "type=express").await;
     let account = account["id"].as_str().unwrap().to_owned();
     let (_, session) = post(

@@ -258,7 +258,8 @@ async fn embedded_onboarding_is_authorised_only_by_a_live_client_secret() {
     assert!(js.contains("StripeConnect.init") || js.contains("connect.init"));
     assert!(
         js.contains(&format!("const base = \"{}\"", t.sandbox.url()))
-            && js.contains("/connect/embedded?client_secret=")
+            && js.contains("\"client_secret=\" + encodeURIComponent(secret)")
+            && js.contains("/connect/embedded/payouts")
     );
 }
 
@@ -331,4 +332,72 @@ async fn oauth_connects_and_deauthorises_a_standard_account() {
         .await
         .unwrap();
     assert_eq!(again.status(), 400);
+}
+
+#[tokio::test]
+async fn an_onboarded_accounts_balance_is_paid_out_daily_and_its_embedded_components_show_it() {
+    let t = support::start().await;
+    let (account, _) = crate::fidelity::destination_charge(&t).await;
+    let components = "components[account_onboarding][enabled]=true\
+        &components[account_onboarding][features][external_account_collection]=true\
+        &components[payouts][enabled]=true&components[payments][enabled]=true\
+        &components[notification_banner][enabled]=true";
+    let (_, session) = t.call(Method::POST, "/v1/account_sessions", &format!("account={account}&{components}")).await;
+    let secret = session["client_secret"].as_str().unwrap().to_owned();
+    let component = async |name: &str, secret: &str| {
+        let response =
+            t.http.get(t.url(&format!("/connect/embedded/{name}?client_secret={secret}"))).send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+
+    let (status, banner) = component("notification-banner", &secret).await;
+    assert_eq!(status, 200);
+    assert!(banner.contains("Stripe needs more information"), "what is due before onboarding: {banner}");
+    let mut form: Vec<(&str, &str)> = ONBOARDING.to_vec();
+    form.push(("client_secret", &secret));
+    t.http.post(t.url("/connect/embedded")).form(&form).send().await.unwrap();
+    assert!(!component("notification-banner", &secret).await.1.contains("Stripe needs"), "nothing due once onboarded");
+
+    // The $100.00 payment, net of the platform's $10.00 fee, is pending for two days.
+    let (_, payouts) = component("payouts", &secret).await;
+    assert!(payouts.contains("data-testid=\"pending\">$90.00") && payouts.contains("No payouts yet"), "{payouts}");
+    assert!(payouts.contains("Automatic, daily"), "{payouts}");
+    let (_, payments) = component("payments", &secret).await;
+    assert!(
+        payments.contains("$100.00") && payments.contains("$90.00") && payments.contains("Succeeded"),
+        "{payments}"
+    );
+
+    // A session that did not enable a component does not show it; nor does a forged secret.
+    let (_, onboarding_only) = t
+        .call(
+            Method::POST,
+            "/v1/account_sessions",
+            &format!("account={account}&components[account_onboarding][enabled]=true"),
+        )
+        .await;
+    assert_eq!(component("payouts", onboarding_only["client_secret"].as_str().unwrap()).await.0, 401);
+    assert_eq!(component("payments", "accs_secret__forged").await.0, 401);
+
+    // Once available, the day's automatic payout takes the balance; it is paid a day later.
+    t.sandbox.advance_clock(2 * 86_400 + 60);
+    let created = t.receiver.wait_for("payout.created", 1).await.remove(0);
+    let payout = &created["data"]["object"];
+    assert_eq!((payout["amount"].as_i64(), payout["automatic"].as_bool()), (Some(9_000), Some(true)), "{payout}");
+    assert_eq!((payout["status"].as_str(), created["account"].as_str()), (Some("in_transit"), Some(account.as_str())));
+    let mut balance =
+        t.http.get(t.url("/v1/balance")).bearer_auth(support::SECRET_KEY).header("Stripe-Account", &account);
+    let read: Value = balance.send().await.unwrap().json().await.unwrap();
+    assert_eq!(read["available"][0]["amount"], 0, "{read}");
+    t.sandbox.advance_clock(60);
+    assert_eq!(t.receiver.of_type("payout.created").len(), 1, "one automatic payout a day");
+    t.sandbox.advance_clock(86_400);
+    let paid = t.receiver.wait_for("payout.paid", 1).await.remove(0);
+    assert_eq!(paid["data"]["object"]["id"], payout["id"]);
+    let (_, session) = t.call(Method::POST, "/v1/account_sessions", &format!("account={account}&{components}")).await;
+    let (_, payouts) = component("payouts", session["client_secret"].as_str().unwrap()).await;
+    assert!(payouts.contains("paid") && payouts.contains("$90.00"), "{payouts}");
+    balance = t.http.get(t.url("/v1/balance")).bearer_auth(support::SECRET_KEY).header("Stripe-Account", &account);
+    let read: Value = balance.send().await.unwrap().json().await.unwrap();
+    assert_eq!((read["available"][0]["amount"].as_i64(), read["pending"][0]["amount"].as_i64()), (Some(0), Some(0)));
 }
