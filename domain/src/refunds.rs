@@ -377,13 +377,20 @@ pub async fn create(
             action: "refund.created",
             target: Some(claim.id.to_string()),
             reason: Some(claim.reason.clone()),
-            details: serde_json::json!({
-                "winning": match claim.refunded { Refunded::Winning { bid_id, .. } => Some(bid_id), Refunded::Fee { .. } => None },
-                "fee": match claim.refunded { Refunded::Fee { fee_id, .. } => Some(fee_id), Refunded::Winning { .. } => None },
-                "amount": claim.amount,
-                "stripe_refund": stripe_refund.id.as_str(),
-                "by": if actor.is_some() { "staff" } else { "api_key" },
-            }),
+            details: match claim.refunded {
+                Refunded::Winning { bid_id, .. } => serde_json::json!({
+                    "winning": bid_id,
+                    "amount": claim.amount,
+                    "stripe_refund": stripe_refund.id.as_str(),
+                    "by": if actor.is_some() { "staff" } else { "api_key" },
+                }),
+                Refunded::Fee { fee_id, .. } => serde_json::json!({
+                    "fee": fee_id,
+                    "amount": claim.amount,
+                    "stripe_refund": stripe_refund.id.as_str(),
+                    "by": "consultant",
+                }),
+            },
         },
     )
     .await?;
@@ -424,14 +431,16 @@ async fn claim(
     .ok_or_else(|| Error::conflict(format!("{} is not paid, so there is nothing to refund.", subject.name)))?;
     if let Some(key) = idempotency_key {
         let earlier = sqlx::query!(
-            "SELECT id, request_hash FROM refunds WHERE tenant_id = $1 AND idempotency_key = $2",
+            "SELECT id, order_id, request_hash FROM refunds WHERE tenant_id = $1 AND idempotency_key = $2",
             tenant_id,
             key
         )
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(earlier) = earlier {
-            if earlier.request_hash.as_deref() != Some(hash.as_slice()) {
+            // A tenant's keys are one space for all its payments (winnings and fees): the same
+            // key and words for another payment are another refund.
+            if earlier.order_id != order.id || earlier.request_hash.as_deref() != Some(hash.as_slice()) {
                 return Err(Error::conflict(
                     "This Idempotency-Key was already used for a different refund. Use a new key for a new refund.",
                 ));
@@ -440,14 +449,20 @@ async fn claim(
         }
         // Stripe made this refund after an earlier request's answer was lost, and its event
         // recorded it (without the key).
-        if sqlx::query_scalar!("SELECT id FROM refunds WHERE id = $1", id).fetch_optional(&mut *tx).await?.is_some() {
-            return Ok(Claimed::Existing(id));
+        let recorded =
+            sqlx::query_scalar!("SELECT order_id FROM refunds WHERE id = $1", id).fetch_optional(&mut *tx).await?;
+        match recorded {
+            Some(order_id) if order_id == order.id => return Ok(Claimed::Existing(id)),
+            Some(_) => {
+                return Err(Error::conflict(
+                    "This Idempotency-Key was already used for a different refund. Use a new key for a new refund.",
+                ));
+            }
+            None => {}
         }
     }
     if order.status == "disputed" {
-        return Err(Error::conflict(
-            "The buyer disputed this payment, so it cannot be refunded while the dispute is open.",
-        ));
+        return Err(Error::conflict("The payment is disputed, so it cannot be refunded while the dispute is open."));
     }
     // A mode without Stripe keys is refused before anything is claimed, so no claim is left
     // waiting for a call that cannot be made.

@@ -161,7 +161,8 @@ pub async fn report(pool: &PgPool, scope: Scope, filter: &Checked) -> Result<Vec
     let start = filter.from.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
     let end = (filter.to + Duration::days(1)).and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
     // Payments by when they were paid, refunds by when Stripe made them, disputes by when they
-    // were opened: each moves the balance on that day.
+    // were opened: each moves the balance on that day. Lots' only: a fee's money is the
+    // consultant's (fees have their own report).
     let rows = sqlx::query!(
         r#"WITH moves AS (
                SELECT b.livemode, o.currency, o.paid_at AS at, 1 AS payments, o.amount AS gross,
@@ -171,8 +172,8 @@ pub async fn report(pool: &PgPool, scope: Scope, filter: &Checked) -> Result<Vec
                UNION ALL
                SELECT r.livemode, r.currency, coalesce(r.stripe_created_at, r.created_at), 0, 0, r.amount, 0,
                       -r.application_fee_refunded
-               FROM refunds r
-               WHERE r.status IN ('pending', 'succeeded')
+               FROM refunds r JOIN orders o ON o.id = r.order_id
+               WHERE o.bid_id IS NOT NULL AND r.status IN ('pending', 'succeeded')
                  AND coalesce(r.stripe_created_at, r.created_at) >= $1 AND coalesce(r.stripe_created_at, r.created_at) < $2
                  AND ($3::uuid IS NULL OR r.tenant_id = $3)
                UNION ALL

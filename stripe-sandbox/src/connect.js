@@ -5,7 +5,8 @@
 //
 // Each component renders the sandbox's page for it in an iframe, authorised only by the account
 // session's client secret. One instance asks fetchClientSecret once and shares the secret among
-// its components, as Stripe's does; when the session is no longer valid it asks for a new one.
+// its components, as Stripe's does; when the session is no longer valid it asks for one new
+// secret, however many of its components found out.
 (function () {
   "use strict";
   const base = "__SANDBOX_BASE__";
@@ -26,14 +27,16 @@
     let onLoadError = () => {};
     let onLoaderStart = () => {};
     let refreshed = false;
+    let used = null;
     const frame = document.createElement("iframe");
     frame.title = spec.title;
     frame.style.cssText = "width:100%;border:0;height:" + spec.height + "px";
     element.appendChild(frame);
 
-    async function load(fresh) {
+    async function load(stale) {
       try {
-        const secret = await instance.secret(fresh);
+        const secret = await instance.secret(stale);
+        used = secret;
         onLoaderStart({ elementTagName: element.tagName.toLowerCase() });
         frame.src = base + spec.path + (spec.path.indexOf("?") < 0 ? "?" : "&") +
           "client_secret=" + encodeURIComponent(secret) + (spec.query || "");
@@ -52,7 +55,7 @@
         // An expired session is replaced once; a second failure is reported.
         if (!refreshed) {
           refreshed = true;
-          load(true);
+          load(used);
         } else {
           onLoadError({ error: { type: "authentication_error", message: "The account session is not valid." }, elementTagName: element.tagName.toLowerCase() });
         }
@@ -63,7 +66,7 @@
     element.setOnLoadError = (callback) => { onLoadError = callback; };
     element.setOnLoaderStart = (callback) => { onLoaderStart = callback; };
     element.setCollectionOptions = () => {};
-    load(false);
+    load(null);
     return element;
   }
 
@@ -71,10 +74,20 @@
     if (!publishableKey) throw new Error("StripeConnect.init needs a publishableKey");
     if (typeof fetchClientSecret !== "function") throw new Error("StripeConnect.init needs fetchClientSecret");
     let current = null;
+    let currentValue = null;
     const instance = {
-      // One secret for all of the instance's components; a new one when asked for (expired).
-      secret(fresh) {
-        if (!current || fresh) current = Promise.resolve().then(fetchClientSecret);
+      // One secret for all of the instance's components. A component that found `stale` no
+      // longer valid gets a new one; the others that report the same stale secret share it.
+      secret(stale) {
+        if (!current || (stale !== null && stale === currentValue)) {
+          currentValue = undefined;
+          current = Promise.resolve()
+            .then(fetchClientSecret)
+            .then((value) => {
+              currentValue = value;
+              return value;
+            });
+        }
         return current;
       },
     };

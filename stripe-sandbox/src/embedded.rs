@@ -76,7 +76,8 @@ fn payouts(state: &State, account: &Value) -> String {
         currencies
             .into_iter()
             .map(|c| {
-                let amount = |m: &std::collections::BTreeMap<String, i64>| money(m.get(c).copied().unwrap_or(0), c);
+                let amount =
+                    |m: &std::collections::BTreeMap<String, i64>| esc(&money(m.get(c).copied().unwrap_or(0), c));
                 format!(
                     "<tr><td>Available</td><td class=\"r\" data-testid=\"available\">{}</td></tr>\
                      <tr><td>Pending</td><td class=\"r\" data-testid=\"pending\">{}</td></tr>",
@@ -102,7 +103,7 @@ fn payouts(state: &State, account: &Value) -> String {
                 "<tr><td>{}</td><td>{}</td><td class=\"r\">{}</td></tr>",
                 date(p["arrival_date"].as_i64().unwrap_or(0)),
                 esc(&p["status"].as_str().unwrap_or_default().replace('_', " ")),
-                money(p["amount"].as_i64().unwrap_or(0), p["currency"].as_str().unwrap_or("usd"))
+                esc(&money(p["amount"].as_i64().unwrap_or(0), p["currency"].as_str().unwrap_or("usd")))
             )
         })
         .collect();
@@ -147,8 +148,8 @@ fn payments(state: &State, account: &Value) -> String {
             format!(
                 "<tr><td>{}</td><td>{status}</td><td class=\"r\">{}</td><td class=\"r\">{}</td></tr>",
                 date(c["created"].as_i64().unwrap_or(0)),
-                money(amount, currency),
-                money(amount - fee, currency)
+                esc(&money(amount, currency)),
+                esc(&money(amount - fee, currency))
             )
         })
         .collect();

@@ -684,8 +684,10 @@ impl TaskHandler for IssueMonthlyFees {
 
 /// Makes each running monthly series' requests that are due by today and not made yet, each
 /// once (the series and period are unique, so processes running this together make one), and
-/// emails the client about each; a month in which either side is not active is made cancelled. The series' first request is read `FOR SHARE`, so a stop being
-/// committed meanwhile (which locks it) is waited for and seen. Returns how many were made.
+/// emails the client about each. A month in which a side is not active waits, and is passed
+/// over once its window is over (see [`month_decision`]). The series' first request is read
+/// `FOR SHARE`, so a stop being committed meanwhile (which locks it) is waited for and seen.
+/// Returns how many were billed.
 pub async fn issue_monthly(services: &Services) -> Result<u64> {
     let today = Utc::now().date_naive();
     let series = sqlx::query!(
@@ -698,50 +700,153 @@ pub async fn issue_monthly(services: &Services) -> Result<u64> {
     .await?;
     let mut made = 0;
     for head in series {
-        for (period, due_on) in due_periods(head.created_at.date_naive(), head.due_on, head.last_period, today) {
+        let first_made = head.created_at.date_naive();
+        for (period, due_on) in due_periods(first_made, head.due_on, head.last_period, today) {
+            let next_month_made = first_made.checked_add_months(Months::new(period.unsigned_abs() + 1));
+            let window_over = next_month_made.is_some_and(|next| next <= today);
             let mut tx = services.pool.begin().await?;
-            // A month in which the consultant could not be paid (subscription lapsed, payouts
-            // not enabled, account deactivated) or the client's account is deactivated is made
-            // cancelled: the client is not billed for it, later or ever, and the series goes on.
-            let made_now = sqlx::query!(
-                r#"INSERT INTO fee_requests (id, tenant_id, consultant_id, client_id, description, amount, currency,
-                       due_on, recurrence, series_id, period, livemode, status, cancelled_at)
-                   SELECT $1, h.tenant_id, h.consultant_id, h.client_id, h.description, h.amount, h.currency, $3,
-                          h.recurrence, h.id, $4, h.livemode,
-                          CASE WHEN b.billable THEN 'open'::fee_request_status ELSE 'cancelled'::fee_request_status END,
-                          CASE WHEN b.billable THEN NULL ELSE now() END
-                   FROM fee_requests h
-                   CROSS JOIN LATERAL (SELECT
-                       EXISTS (SELECT 1 FROM users c WHERE c.id = h.client_id AND c.deactivated_at IS NULL)
-                       AND EXISTS (SELECT 1 FROM users k WHERE k.id = h.consultant_id AND k.deactivated_at IS NULL)
-                       AND EXISTS (SELECT 1 FROM subscriptions s
-                                   WHERE s.user_id = h.consultant_id AND s.status IN ('trialing', 'active'))
-                       AND EXISTS (SELECT 1 FROM consultant_accounts a
-                                   WHERE a.user_id = h.consultant_id AND a.payouts_enabled) AS billable) b
-                   WHERE h.id = $2 AND h.series_cancelled_at IS NULL FOR SHARE OF h
-                   ON CONFLICT (series_id, period) DO NOTHING
-                   RETURNING id, status AS "status: FeeRequestStatus""#,
+            let Some(parties) = sqlx::query_as!(
+                Parties,
+                r#"SELECT EXISTS (SELECT 1 FROM users c WHERE c.id = h.client_id AND c.deactivated_at IS NULL) AS "client_active!",
+                          EXISTS (SELECT 1 FROM users k WHERE k.id = h.consultant_id AND k.deactivated_at IS NULL)
+                              AS "consultant_active!",
+                          EXISTS (SELECT 1 FROM subscriptions s
+                                  WHERE s.user_id = h.consultant_id AND s.status IN ('trialing', 'active')) AS "subscribed!",
+                          EXISTS (SELECT 1 FROM consultant_accounts a
+                                  WHERE a.user_id = h.consultant_id AND a.payouts_enabled) AS "payouts_enabled!"
+                   FROM fee_requests h WHERE h.id = $1 AND h.series_cancelled_at IS NULL FOR SHARE OF h"#,
+                head.id,
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+            else {
+                break; // stopped meanwhile
+            };
+            let status = match month_decision(&parties, window_over) {
+                // Later months are not due before this one's window is over.
+                MonthDecision::Wait => break,
+                MonthDecision::Bill => FeeRequestStatus::Open,
+                MonthDecision::PassOver => FeeRequestStatus::Cancelled,
+            };
+            let id = sqlx::query_scalar!(
+                "INSERT INTO fee_requests (id, tenant_id, consultant_id, client_id, description, amount, currency,
+                     due_on, recurrence, series_id, period, livemode, status, cancelled_at)
+                 SELECT $1, tenant_id, consultant_id, client_id, description, amount, currency, $3, recurrence, id, $4,
+                        livemode, $5, CASE WHEN $5 = 'cancelled'::fee_request_status THEN now() END
+                 FROM fee_requests WHERE id = $2
+                 ON CONFLICT (series_id, period) DO NOTHING RETURNING id",
                 Uuid::new_v4(),
                 head.id,
                 due_on,
                 period,
+                status as FeeRequestStatus,
             )
             .fetch_optional(&mut *tx)
             .await?;
-            match made_now {
-                Some(row) if row.status == FeeRequestStatus::Open => {
-                    tell_client(&mut tx, services, row.id).await?;
+            match (id, parties.obstacle()) {
+                (Some(id), None) => {
+                    tell_client(&mut tx, services, id).await?;
                     made += 1;
                 }
-                Some(row) => {
-                    tracing::info!(fee = %row.id, series = %head.id, period, "monthly fee not billed: consultant or client not active");
-                }
-                None => {}
+                (Some(id), Some(obstacle)) => passed_over(&mut tx, services, id, obstacle).await?,
+                (None, _) => {}
             }
             tx.commit().await?;
         }
     }
     Ok(made)
+}
+
+/// Who takes part in a month of a monthly series, as it stands when the month is due.
+#[derive(Debug, Clone, Copy)]
+pub struct Parties {
+    pub client_active: bool,
+    pub consultant_active: bool,
+    pub subscribed: bool,
+    pub payouts_enabled: bool,
+}
+
+impl Parties {
+    /// What stands in the way of billing the month, in words; `None` when nothing does.
+    pub fn obstacle(&self) -> Option<&'static str> {
+        if !self.client_active {
+            Some("the client's account is deactivated")
+        } else if !self.consultant_active {
+            Some("your account is deactivated")
+        } else if !self.subscribed {
+            Some("your Remit subscription is not active")
+        } else if !self.payouts_enabled {
+            Some("Stripe has not enabled payouts to your account")
+        } else {
+            None
+        }
+    }
+}
+
+/// What becomes of a month of a monthly series that is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonthDecision {
+    /// Both sides are active: the client is billed.
+    Bill,
+    /// A side is not active, and the month's window (until the next month's request) is not over:
+    /// a day's lapse (a card Stripe retries, a document it asked for) costs nothing.
+    Wait,
+    /// A side stayed inactive all month: the month is recorded cancelled and never billed.
+    PassOver,
+}
+
+pub fn month_decision(parties: &Parties, window_over: bool) -> MonthDecision {
+    match (parties.obstacle(), window_over) {
+        (None, _) => MonthDecision::Bill,
+        (Some(_), false) => MonthDecision::Wait,
+        (Some(_), true) => MonthDecision::PassOver,
+    }
+}
+
+/// A month passed over: the consultant is told why and it is audited; the client hears nothing.
+async fn passed_over(conn: &mut PgConnection, services: &Services, id: Uuid, obstacle: &str) -> Result<()> {
+    let fee = sqlx::query!(
+        "SELECT f.tenant_id, f.description, f.due_on, c.email AS consultant, u.display_name AS client
+         FROM fee_requests f JOIN users c ON c.id = f.consultant_id JOIN users u ON u.id = f.client_id
+         WHERE f.id = $1",
+        id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let month = fee.due_on.format("%B %Y");
+    tracing::info!(fee = %id, "a month of a monthly fee was passed over: {obstacle}");
+    audit::record(
+        conn,
+        Entry {
+            tenant_id: Some(fee.tenant_id),
+            actor: None,
+            action: "fee.month_passed_over",
+            target: Some(id.to_string()),
+            reason: Some(obstacle.to_owned()),
+            details: serde_json::json!({ "description": fee.description, "due_on": fee.due_on }),
+        },
+    )
+    .await?;
+    mail::enqueue(
+        conn,
+        OutgoingEmail {
+            tenant_id: Some(fee.tenant_id),
+            to: fee.consultant,
+            subject: format!("Not billed for {month}: {}", fee.description),
+            text_body: format!(
+                "{client} was not billed for {description} for {month}: {obstacle}, and stayed so all month.\n\n\
+                 The monthly billing goes on: the next month is billed as usual once both of you are active. \
+                 Your fees:\n{url}\n",
+                client = fee.client,
+                description = fee.description,
+                url = services.settings.public_url(PATH),
+            ),
+            attachments: vec![],
+            links: None,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// The periods of a monthly series that are due by `today` and not made yet: period `n` is
@@ -790,6 +895,27 @@ mod tests {
             vec![(2, d(2027, 3, 31)), (3, d(2027, 4, 30))]
         );
         assert_eq!(due_periods(d(2027, 1, 15), d(2027, 1, 31), 3, d(2027, 4, 20)), vec![]);
+    }
+
+    #[test]
+    fn a_month_waits_for_an_inactive_side_until_its_window_is_over_then_is_passed_over() {
+        let all = Parties { client_active: true, consultant_active: true, subscribed: true, payouts_enabled: true };
+        assert_eq!(month_decision(&all, false), MonthDecision::Bill);
+        assert_eq!(month_decision(&all, true), MonthDecision::Bill, "a late run still bills an active month");
+        for lapsed in [
+            Parties { client_active: false, ..all },
+            Parties { consultant_active: false, ..all },
+            Parties { subscribed: false, ..all },
+            Parties { payouts_enabled: false, ..all },
+        ] {
+            assert!(lapsed.obstacle().is_some());
+            assert_eq!(month_decision(&lapsed, false), MonthDecision::Wait);
+            assert_eq!(month_decision(&lapsed, true), MonthDecision::PassOver);
+        }
+        assert_eq!(
+            Parties { client_active: false, subscribed: false, ..all }.obstacle(),
+            Some("the client's account is deactivated")
+        );
     }
 
     fn new_fee(amount: &str, due_on: &str) -> NewFee {

@@ -19,7 +19,8 @@ use stripe_connect::{
     account::{CreateAccount, CreateAccountType, RetrieveAccount},
     account_session::{
         AccountConfigParam, AccountFeaturesParam, CreateAccountSession, CreateAccountSessionComponents,
-        CreateAccountSessionComponentsPayments, PayoutsConfigParam, PayoutsFeaturesParam,
+        CreateAccountSessionComponentsPayments, CreateAccountSessionComponentsPaymentsFeatures, PayoutsConfigParam,
+        PayoutsFeaturesParam,
     },
 };
 use uuid::Uuid;
@@ -280,7 +281,8 @@ async fn create_session(
         }
         SessionPurpose::Payouts => {
             // Refunds of fees go through Remit (its credit notes and records), never from
-            // Stripe's payments list, so the payments component only shows them.
+            // Stripe's payments list: the payments component only shows them (Stripe's defaults
+            // would allow refunds, disputes and captures there).
             let payouts = PayoutsFeaturesParam {
                 instant_payouts: Some(true),
                 standard_payouts: Some(true),
@@ -289,7 +291,14 @@ async fn create_session(
                 ..PayoutsFeaturesParam::new()
             };
             components.payouts = Some(PayoutsConfigParam { enabled: true, features: Some(payouts) });
-            components.payments = Some(CreateAccountSessionComponentsPayments::new(true));
+            let shown_only = CreateAccountSessionComponentsPaymentsFeatures {
+                refund_management: Some(false),
+                dispute_management: Some(false),
+                capture_payments: Some(false),
+                ..CreateAccountSessionComponentsPaymentsFeatures::new()
+            };
+            components.payments =
+                Some(CreateAccountSessionComponentsPayments { enabled: true, features: Some(shown_only) });
             components.notification_banner = Some(AccountConfigParam { enabled: true, features: Some(features) });
         }
     }

@@ -361,15 +361,28 @@ async fn a_monthly_fee_is_billed_by_the_schedule_until_the_consultant_stops_it()
 }
 
 #[tokio::test]
-async fn a_month_in_which_the_client_is_deactivated_is_not_billed_and_the_series_goes_on() {
+async fn a_month_in_which_the_client_stays_deactivated_is_passed_over_and_the_series_goes_on() {
     let app = spawn_app().await;
     let consultant = ready_consultant(&app).await;
     request_fee(&app, &consultant, &fee_form(&family(&app), "60", &today(), "monthly")).await;
     let client = app.user(Role::FamilyMember).id;
-    sqlx::query("UPDATE fee_requests SET created_at = now() - interval '1 month 1 day', due_on = due_on - interval '1 month 1 day'")
+    let a_month_back = async || {
+        sqlx::query(
+            "UPDATE fee_requests SET created_at = created_at - interval '1 month', due_on = due_on - interval '1 month'
+             WHERE period = 0",
+        )
         .execute(&app.services.pool)
         .await
         .unwrap();
+    };
+    // Made a month (and a day) ago: the next month's request is due.
+    sqlx::query(
+        "UPDATE fee_requests SET created_at = created_at - interval '1 day', due_on = due_on - interval '1 day'",
+    )
+    .execute(&app.services.pool)
+    .await
+    .unwrap();
+    a_month_back().await;
     let to_client = async || -> i64 {
         sqlx::query_scalar(
             "SELECT count(*) FROM emails WHERE to_address = $1 AND subject LIKE '%sent you a fee request%'",
@@ -379,32 +392,48 @@ async fn a_month_in_which_the_client_is_deactivated_is_not_billed_and_the_series
         .await
         .unwrap()
     };
-    let emailed = to_client().await;
-    sqlx::query("UPDATE users SET deactivated_at = now() WHERE id = $1")
-        .bind(client)
-        .execute(&app.services.pool)
-        .await
-        .unwrap();
-    assert_eq!(domain::fees::issue_monthly(&app.services).await.unwrap(), 0, "nothing billed");
     let periods = async || -> Vec<(i32, String)> {
         sqlx::query_as("SELECT period, status::text FROM fee_requests ORDER BY period")
             .fetch_all(&app.services.pool)
             .await
             .unwrap()
     };
-    assert_eq!(periods().await, [(0, "open".to_owned()), (1, "cancelled".to_owned())], "the month is passed over");
-    assert_eq!(to_client().await, emailed, "and the client is not emailed");
+    let emailed = to_client().await;
+    let set_active = async |active: bool| {
+        sqlx::query("UPDATE users SET deactivated_at = CASE WHEN $2 THEN NULL ELSE now() END WHERE id = $1")
+            .bind(client)
+            .bind(active)
+            .execute(&app.services.pool)
+            .await
+            .unwrap();
+    };
 
-    // Back the next month: that month is billed, the passed-over one never is.
-    sqlx::query("UPDATE users SET deactivated_at = NULL WHERE id = $1")
-        .bind(client)
-        .execute(&app.services.pool)
+    // Deactivated while the month is due: it waits (a day's lapse costs nothing).
+    set_active(false).await;
+    assert_eq!(domain::fees::issue_monthly(&app.services).await.unwrap(), 0, "nothing billed");
+    assert_eq!(periods().await, [(0, "open".to_owned())], "the month waits");
+
+    // Still deactivated when the next month comes: that month is passed over, the consultant told.
+    a_month_back().await;
+    assert_eq!(domain::fees::issue_monthly(&app.services).await.unwrap(), 0);
+    assert_eq!(periods().await, [(0, "open".to_owned()), (1, "cancelled".to_owned())]);
+    assert_eq!(to_client().await, emailed, "the client is not emailed");
+    let told: Vec<String> =
+        sqlx::query_scalar("SELECT text_body FROM emails WHERE to_address = $1 AND subject LIKE 'Not billed for %'")
+            .bind(&app.user(Role::Consultant).email)
+            .fetch_all(&app.services.pool)
+            .await
+            .unwrap();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].contains("the client's account is deactivated"), "{told:?}");
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'fee.month_passed_over'")
+        .fetch_one(&app.services.pool)
         .await
         .unwrap();
-    sqlx::query("UPDATE fee_requests SET created_at = created_at - interval '1 month', due_on = due_on - interval '1 month' WHERE period = 0")
-        .execute(&app.services.pool)
-        .await
-        .unwrap();
+    assert_eq!(audited, 1);
+
+    // Back within the next month: that month is billed, the passed-over one never is.
+    set_active(true).await;
     assert_eq!(domain::fees::issue_monthly(&app.services).await.unwrap(), 1);
     assert_eq!(
         periods().await,
@@ -630,4 +659,58 @@ async fn the_consultant_refunds_a_fee_in_parts_each_once_with_a_credit_note_for_
     assert_eq!(refund("", "k4").await.0, 409, "nothing left");
     let reports: Value = app.rpc(&consultant, "fee_report", &[]).await.json().await.unwrap();
     assert_eq!(reports[0]["totals"]["refunded"], "$120.00", "{reports}");
+    // The tenant's money report is about lots: a fee and its refunds are the consultant's money.
+    let cookie = app.session_cookie(Role::TenantOwner).await;
+    let (status, body) = app.json_with_cookie(Method::GET, "/reports/export.csv?period=month", &cookie, None).await;
+    assert_eq!(status, 200);
+    let csv = body.as_str().map(str::to_owned).unwrap_or_else(|| body.to_string());
+    assert_eq!(csv.lines().count(), 1, "no lot was paid or refunded: {csv}");
+}
+
+#[tokio::test]
+async fn a_disputed_fee_payment_is_recorded_once_whatever_the_deliveries_and_cannot_be_refunded() {
+    let app = spawn_app().await;
+    let consultant = ready_consultant(&app).await;
+    request_fee(&app, &consultant, &fee_form(&family(&app), "90.00", &today(), "once")).await;
+    let fee = fee_ids(&app).await[0];
+    let client = signed_in(&app, Role::FamilyMember).await;
+    let (_, url) = pay_fee(&app, &client, fee).await;
+    // Every event twice, then held and delivered newest first: the dispute's before the payment's.
+    app.sandbox.set_delivery_mode(DeliveryMode::Duplicate);
+    // This test card pays, then the client's bank opens a dispute.
+    assert_eq!(crate::billing::pay(&url, "4000000000000259").await.0, 303);
+    app.sandbox.set_delivery_mode(DeliveryMode::Reverse);
+    flush(&app).await;
+    wait_until("the dispute is recorded", async || app.count("disputes").await == 1).await;
+    app.wait_for_jobs().await;
+
+    assert_eq!(fee_status(&app, fee).await, "paid", "the order exists before its dispute");
+    let order: (String, i64) =
+        sqlx::query_as("SELECT status, amount FROM orders").fetch_one(&app.services.pool).await.unwrap();
+    assert_eq!(order, ("disputed".to_owned(), 9_000));
+    let (reason, amount): (String, i64) =
+        sqlx::query_as("SELECT reason, amount FROM disputes").fetch_one(&app.services.pool).await.unwrap();
+    assert_eq!((reason.as_str(), amount), ("fraudulent", 9_000));
+    let alerts: Vec<String> = sqlx::query_scalar("SELECT message FROM security_events WHERE kind = 'payment.disputed'")
+        .fetch_all(&app.services.pool)
+        .await
+        .unwrap();
+    assert_eq!(alerts.len(), 1, "one alert however often the events came: {alerts:?}");
+    assert!(alerts[0].contains("Tax return 2026") && alerts[0].contains("$90.00"), "{alerts:?}");
+    assert_eq!(webhook_types(&app).await.iter().filter(|t| t.as_str() == "fee.paid").count(), 1);
+
+    // A disputed payment is not refunded on top: the bank decides.
+    let page = consultant.get(app.url("/fees")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("disputed") && !page.contains("data-testid=\"refund-fee\""), "{page}");
+    let form = [
+        ("fee", fee.to_string()),
+        ("amount", String::new()),
+        ("reason", "Sorry".into()),
+        ("idempotency_key", String::new()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let response = app.rpc(&consultant, "refund_fee", &form).await;
+    assert_eq!(response.status(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("disputed"), "{body}");
 }
