@@ -29,7 +29,7 @@ use crate::{
     buyer_mail,
     error::{Error, Result},
     mail::{self, Attachment, OutgoingEmail},
-    money::{Money, format_minor},
+    money::{Currency, Money, format_minor},
     queue,
     receipts::{self, pdf},
     stripe::idempotent,
@@ -38,6 +38,10 @@ use crate::{
         events::{FeeRefunded, RefundChanged, TenantEvent},
     },
 };
+
+/// The answer to an Idempotency-Key used before for another refund.
+const KEY_REUSED: &str =
+    "This Idempotency-Key was already used for a different refund. Use a new key for a new refund.";
 
 /// Longest reason a refund takes (it is printed on the credit note and sent to Stripe as metadata,
 /// whose values Stripe caps at 500 characters).
@@ -50,6 +54,18 @@ pub struct NewRefund {
     #[serde(default)]
     pub amount: Option<i64>,
     pub reason: String,
+}
+
+/// A refund's amount as a person types it on a form, in major units of the payment's currency:
+/// empty for all that is left.
+pub fn typed_amount(typed: &str, currency: &str) -> Result<Option<i64>> {
+    match typed.trim() {
+        "" => Ok(None),
+        typed => {
+            let currency = Currency::parse(currency).ok_or(Error::NotFound("currency"))?;
+            Ok(Some(Money::parse(typed, currency, "amount")?.amount))
+        }
+    }
 }
 
 /// What is refunded: a tenant's paid winning, or a fee a consultant billed (refunded only by
@@ -441,9 +457,7 @@ async fn claim(
             // A tenant's keys are one space for all its payments (winnings and fees): the same
             // key and words for another payment are another refund.
             if earlier.order_id != order.id || earlier.request_hash.as_deref() != Some(hash.as_slice()) {
-                return Err(Error::conflict(
-                    "This Idempotency-Key was already used for a different refund. Use a new key for a new refund.",
-                ));
+                return Err(Error::conflict(KEY_REUSED));
             }
             return Ok(Claimed::Existing(earlier.id));
         }
@@ -453,11 +467,7 @@ async fn claim(
             sqlx::query_scalar!("SELECT order_id FROM refunds WHERE id = $1", id).fetch_optional(&mut *tx).await?;
         match recorded {
             Some(order_id) if order_id == order.id => return Ok(Claimed::Existing(id)),
-            Some(_) => {
-                return Err(Error::conflict(
-                    "This Idempotency-Key was already used for a different refund. Use a new key for a new refund.",
-                ));
-            }
+            Some(_) => return Err(Error::conflict(KEY_REUSED)),
             None => {}
         }
     }
@@ -656,7 +666,6 @@ pub async fn record_stripe_refund(
     if refund.status == RefundStatus::Succeeded {
         queue::enqueue(conn, IssueCreditNote { refund_id: id }).await?;
     }
-    let owner = sqlx::query!("SELECT tenant_id, livemode FROM refunds WHERE id = $1", id).fetch_one(&mut *conn).await?;
     let amount = Money::stored(refund.amount, &refund.currency)?;
     let event = match (refund.bid_id, refund.fee_request_id) {
         (Some(bid_id), _) => {
@@ -699,6 +708,7 @@ pub async fn record_stripe_refund(
         }
         _ => return Ok(()),
     };
+    let owner = sqlx::query!("SELECT tenant_id, livemode FROM refunds WHERE id = $1", id).fetch_one(&mut *conn).await?;
     tenant_webhooks::events::emit(conn, owner.tenant_id, owner.livemode, event).await
 }
 

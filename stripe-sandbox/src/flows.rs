@@ -996,13 +996,17 @@ pub fn run_payout_clock(state: &mut State) {
         .filter_map(|a| a["id"].as_str().map(str::to_owned))
         .collect();
     for account in scheduled {
+        // This runs every tick: an account with nothing available costs one balance read.
+        let (available, _) = state.balance_of(Some(&account));
+        if available.values().all(|amount| *amount <= 0) {
+            continue;
+        }
         let paid_today: Vec<String> = state
             .all("payout", Some(&account))
             .into_iter()
             .filter(|p| p["automatic"] == true && p["created"].as_i64().is_some_and(|t| t.div_euclid(86_400) == today))
             .filter_map(|p| p["currency"].as_str().map(str::to_owned))
             .collect();
-        let (available, _) = state.balance_of(Some(&account));
         for (currency, amount) in available {
             if amount > 0 && !paid_today.contains(&currency) {
                 automatic_payout(state, &account, amount, &currency, now);

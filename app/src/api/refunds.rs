@@ -15,7 +15,6 @@ pub async fn refund_winning(
 ) -> Result<(), AppError> {
     use domain::{
         auth::policy,
-        money::{Currency, Money},
         refunds::{NewRefund, Refunded, Requester},
     };
     let staff = crate::server::authorize(policy::TENANT_STAFF)?;
@@ -23,13 +22,7 @@ pub async fn refund_winning(
     let tenant = staff.tenant()?;
     let id: uuid::Uuid = winning_id.parse().map_err(|_| domain::Error::NotFound("winning bid"))?;
     let winning = domain::checkout::for_tenant(&services, tenant, None, id).await?;
-    let amount = match amount.trim() {
-        "" => None,
-        typed => {
-            let currency = Currency::parse(&winning.currency).ok_or(domain::Error::NotFound("currency"))?;
-            Some(Money::parse(typed, currency, "amount")?.amount)
-        }
-    };
+    let amount = domain::refunds::typed_amount(&amount, &winning.currency)?;
     let request = NewRefund { amount, reason };
     let key = Some(idempotency_key.as_str()).filter(|k| !k.is_empty());
     let refunded = Refunded::Winning { tenant_id: tenant, bid_id: id };

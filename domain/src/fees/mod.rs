@@ -317,7 +317,12 @@ async fn list(pool: &PgPool, consultant: Option<Uuid>, client: Option<Uuid>, id:
     .fetch_all(pool)
     .await?;
     let ids: Vec<Uuid> = rows.iter().filter(|r| r.paid_amount.is_some()).map(|r| r.id).collect();
-    let mut all_refunds = refunds::of_fees(pool, &ids).await?;
+    let mut refunds_of: std::collections::HashMap<Uuid, Vec<refunds::Refund>> = Default::default();
+    for refund in refunds::of_fees(pool, &ids).await? {
+        if let Some(fee) = refund.fee {
+            refunds_of.entry(fee).or_default().push(refund);
+        }
+    }
     rows.into_iter()
         .map(|r| {
             let amount = Money::stored(r.amount, &r.currency)?;
@@ -327,9 +332,6 @@ async fn list(pool: &PgPool, consultant: Option<Uuid>, client: Option<Uuid>, id:
                 }
                 _ => None,
             };
-            let (mine, rest): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut all_refunds).into_iter().partition(|x| x.fee == Some(r.id));
-            all_refunds = rest;
             Ok(Fee {
                 id: r.id,
                 consultant_name: r.consultant_name,
@@ -344,7 +346,7 @@ async fn list(pool: &PgPool, consultant: Option<Uuid>, client: Option<Uuid>, id:
                 paid_at: r.paid_at,
                 order_status: r.order_status,
                 refundable,
-                refunds: mine,
+                refunds: refunds_of.remove(&r.id).unwrap_or_default(),
             })
         })
         .collect()
@@ -656,13 +658,7 @@ pub async fn refund(
     .fetch_optional(&services.pool)
     .await?
     .ok_or(Error::NotFound("fee"))?;
-    let amount = match amount.trim() {
-        "" => None,
-        typed => {
-            let currency = Currency::parse(&currency).ok_or(Error::NotFound("currency"))?;
-            Some(Money::parse(typed, currency, "amount")?.amount)
-        }
-    };
+    let amount = refunds::typed_amount(amount, &currency)?;
     let refunded = Refunded::Fee { consultant_id: consultant.user_id, fee_id };
     let (refund, _) =
         refunds::create(services, refunded, Requester::Staff(consultant), &NewRefund { amount, reason }, key).await?;
@@ -722,11 +718,12 @@ pub async fn issue_monthly(services: &Services) -> Result<u64> {
             else {
                 break; // stopped meanwhile
             };
-            let status = match month_decision(&parties, window_over) {
+            let decision = month_decision(&parties, window_over);
+            let status = match decision {
                 // Later months are not due before this one's window is over.
                 MonthDecision::Wait => break,
                 MonthDecision::Bill => FeeRequestStatus::Open,
-                MonthDecision::PassOver => FeeRequestStatus::Cancelled,
+                MonthDecision::PassOver(_) => FeeRequestStatus::Cancelled,
             };
             let id = sqlx::query_scalar!(
                 "INSERT INTO fee_requests (id, tenant_id, consultant_id, client_id, description, amount, currency,
@@ -743,13 +740,13 @@ pub async fn issue_monthly(services: &Services) -> Result<u64> {
             )
             .fetch_optional(&mut *tx)
             .await?;
-            match (id, parties.obstacle()) {
-                (Some(id), None) => {
+            match (id, decision) {
+                (Some(id), MonthDecision::Bill) => {
                     tell_client(&mut tx, services, id).await?;
                     made += 1;
                 }
-                (Some(id), Some(obstacle)) => passed_over(&mut tx, services, id, obstacle).await?,
-                (None, _) => {}
+                (Some(id), MonthDecision::PassOver(obstacle)) => passed_over(&mut tx, services, id, obstacle).await?,
+                (None, _) | (_, MonthDecision::Wait) => {}
             }
             tx.commit().await?;
         }
@@ -791,15 +788,16 @@ pub enum MonthDecision {
     /// A side is not active, and the month's window (until the next month's request) is not over:
     /// a day's lapse (a card Stripe retries, a document it asked for) costs nothing.
     Wait,
-    /// A side stayed inactive all month: the month is recorded cancelled and never billed.
-    PassOver,
+    /// A side stayed inactive all month, for this reason: the month is recorded cancelled and
+    /// never billed.
+    PassOver(&'static str),
 }
 
 pub fn month_decision(parties: &Parties, window_over: bool) -> MonthDecision {
     match (parties.obstacle(), window_over) {
         (None, _) => MonthDecision::Bill,
         (Some(_), false) => MonthDecision::Wait,
-        (Some(_), true) => MonthDecision::PassOver,
+        (Some(obstacle), true) => MonthDecision::PassOver(obstacle),
     }
 }
 
@@ -910,7 +908,7 @@ mod tests {
         ] {
             assert!(lapsed.obstacle().is_some());
             assert_eq!(month_decision(&lapsed, false), MonthDecision::Wait);
-            assert_eq!(month_decision(&lapsed, true), MonthDecision::PassOver);
+            assert_eq!(month_decision(&lapsed, true), MonthDecision::PassOver(lapsed.obstacle().unwrap()));
         }
         assert_eq!(
             Parties { client_active: false, subscribed: false, ..all }.obstacle(),
