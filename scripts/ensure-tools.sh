@@ -19,9 +19,10 @@ apt_install() {
 }
 
 # Chromium for the end-to-end tests, wasm-opt for release builds, brotli for `make size`, wrk
-# and Pango (for WeasyPrint) for `make bench`, poppler-utils for the receipt tests (pdftotext,
-# pdffonts), and the DejaVu fonts receipts are set in.
-apt_install chromium binaryen brotli wrk libpango-1.0-0 libpangoft2-1.0-0 poppler-utils fonts-dejavu-core
+# and Pango (for WeasyPrint) for `make bench`, poppler-utils and qpdf for the receipt tests
+# (pdftotext, pdffonts; qpdf --check reads the file's structure strictly), and the DejaVu fonts
+# receipts are set in.
+apt_install chromium binaryen brotli wrk libpango-1.0-0 libpangoft2-1.0-0 poppler-utils qpdf fonts-dejavu-core
 
 rustup target list --installed | grep -qx wasm32-unknown-unknown || { say "rustup: adding wasm32"; rustup target add wasm32-unknown-unknown; }
 

@@ -2,7 +2,8 @@
 //! printpdf. The two faces it uses (DejaVu Sans and DejaVu Sans Bold) are read once at start:
 //! they lose their hinting (`sfnt`) and allsorts cuts them down to the scripts receipts are set
 //! in. Each receipt then embeds only the glyphs it draws, put together from those outlines
-//! (`sfnt::Outlines::subset`), so it carries a few kilobytes of font rather than the whole face.
+//! (`sfnt::Outlines::subset`), so it carries a few kilobytes of font rather than the whole face,
+//! and hands printpdf the subset's glyphs and widths as they are rather than a font to parse.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -16,16 +17,17 @@ use allsorts::{
     subset::{CmapTarget, SubsetProfile},
     tag,
 };
-use anyhow::{Context as _, anyhow, ensure};
+use anyhow::{Context as _, anyhow};
 use chrono::{DateTime, Utc};
-use flate2::{Compress, Compression, FlushCompress, Status};
 use printpdf::{
-    Color, FontId, Greyscale, Line, LinePoint, Mm, OffsetDateTime, Op, PaintMode, ParsedFont, PdfDocument,
-    PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, Rect, Rgb, TextItem,
+    Color, FontId, FontMetrics, FontType, Greyscale, Line, LinePoint, Mm, OffsetDateTime, Op, PaintMode, ParsedFont,
+    PdfDocument, PdfFontHandle, PdfFontMetricsStub, PdfPage, PdfSaveOptions, Point, Pt, Rect, Rgb, TextItem,
 };
 use sha2::{Digest as _, Sha256};
 
-use super::sfnt::{Outlines, strip_hinting};
+use super::sfnt::{Metrics, Outlines, strip_hinting};
+
+mod file;
 use crate::money::format_minor;
 
 const PAGE_WIDTH: f32 = 210.0;
@@ -69,6 +71,7 @@ fn subset(bytes: &[u8], glyph_ids: &[u16]) -> anyhow::Result<Vec<u8>> {
 /// it draws.
 struct Face {
     outlines: Outlines,
+    metrics: Metrics,
     postscript_name: String,
     glyphs: BTreeMap<u32, u16>,
 }
@@ -100,7 +103,8 @@ impl Face {
             .and_then(|s| s.to_str())
             .map(|s| s.chars().filter(char::is_ascii_alphanumeric).collect())
             .unwrap_or_else(|| "Font".to_owned());
-        Ok(Self { outlines: Outlines::read(&bytes)?, postscript_name, glyphs })
+        let outlines = Outlines::read(&bytes)?;
+        Ok(Self { metrics: outlines.metrics()?, outlines, postscript_name, glyphs })
     }
 
     fn draws(&self, c: char) -> bool {
@@ -114,14 +118,31 @@ impl Face {
             .filter_map(|c| self.glyphs.get(&u32::from(*c)).map(|g| (u32::from(*c), *g)))
             .filter(|(_, g)| *g != 0)
             .collect();
-        let bytes = self.outlines.subset(&used)?;
-        let mut parsed = ParsedFont::from_bytes(&bytes, 0, &mut Vec::new())
-            .ok_or_else(|| anyhow!("the font subset does not parse"))?;
         // A subset is named with a six-letter tag (ISO 32000-1, 9.6.4), here taken from its glyphs.
         let digest = Sha256::digest(used.iter().flat_map(|(_, g)| g.to_be_bytes()).collect::<Vec<u8>>());
         let tag: String = digest.iter().take(6).map(|b| char::from(b'A' + b % 26)).collect();
-        parsed.font_name = Some(format!("{tag}+{}", self.postscript_name));
-        Ok(parsed)
+        let subset = self.outlines.subset(&used)?;
+        let m = &self.metrics;
+        Ok(ParsedFont {
+            original_bytes: subset.bytes,
+            font_index: 0,
+            font_name: Some(format!("{tag}+{}", self.postscript_name)),
+            codepoint_to_glyph: subset.glyphs.into_iter().collect(),
+            glyph_widths: (0..).zip(subset.advances).collect(),
+            units_per_em: m.units_per_em,
+            font_metrics: FontMetrics { ascent: m.ascent, descent: m.descent },
+            font_type: FontType::TrueType,
+            pdf_font_metrics: PdfFontMetricsStub {
+                units_per_em: m.units_per_em,
+                x_min: m.bounding_box[0],
+                y_min: m.bounding_box[1],
+                x_max: m.bounding_box[2],
+                y_max: m.bounding_box[3],
+                caret_slope_rise: m.caret_slope.0,
+                caret_slope_run: m.caret_slope.1,
+                us_weight_class: m.weight_class,
+            },
+        })
     }
 }
 
@@ -461,64 +482,14 @@ pub fn render(fonts: &Fonts, content: &ReceiptContent) -> anyhow::Result<Vec<u8>
     let page = PdfPage::new(Mm(PAGE_WIDTH), Mm(PAGE_HEIGHT), ops);
     let mut warnings = Vec::new();
     // printpdf's own compression uses zlib's slowest level, which costs more than the rest of
-    // the receipt together; the streams are compressed here at the fastest level instead.
+    // the receipt together; `file` deflates the streams with libdeflate instead.
     let options = PdfSaveOptions { optimize: false, ..PdfSaveOptions::default() };
-    let mut pdf = doc.with_pages(vec![page]).to_lopdf_document(&options, &mut warnings);
-    for object in pdf.objects.values_mut() {
-        if let lopdf::Object::Stream(stream) = object {
-            compress(stream)?;
-        }
-    }
-    let mut bytes = Vec::new();
-    // The dictionaries (fonts' widths, the page, the document's information) go into one
-    // compressed object stream, and the cross-reference table into a stream too (PDF 1.5).
-    let save = lopdf::SaveOptions {
-        use_object_streams: true,
-        use_xref_streams: true,
-        linearize: false,
-        object_stream_config: lopdf::ObjectStreamConfig { max_objects_per_stream: 100, compression_level: FAST },
-    };
-    pdf.save_with_options(&mut bytes, save).context("could not write the receipt")?;
+    let pdf = doc.with_pages(vec![page]).to_lopdf_document(&options, &mut warnings);
+    let bytes = file::write(&pdf).context("could not write the receipt")?;
     if bytes.len() < 1000 {
         return Err(anyhow!("printpdf produced no document ({warnings:?})"));
     }
     Ok(bytes)
-}
-
-thread_local! {
-    /// Compressors per thread, reset for each stream: making one allocates and clears its
-    /// tables, which cost as much as compressing a receipt's small streams. The fonts (most of a
-    /// receipt's bytes) are compressed harder than the rest.
-    static DEFLATE: std::cell::RefCell<[Compress; 2]> = std::cell::RefCell::new([
-        Compress::new(Compression::new(FAST), true),
-        Compress::new(Compression::new(SMALL), true),
-    ]);
-}
-
-/// zlib's levels: quick for the page and its small streams, thorough for the fonts.
-const FAST: u32 = 2;
-const SMALL: u32 = 6;
-
-/// Deflates a stream that is not compressed yet, when that makes it smaller.
-fn compress(stream: &mut lopdf::Stream) -> anyhow::Result<()> {
-    if !stream.allows_compression || stream.dict.get(b"Filter").is_ok() {
-        return Ok(());
-    }
-    let font = stream.dict.get(b"Length1").is_ok();
-    let compressed = DEFLATE.with_borrow_mut(|compressors| -> anyhow::Result<Vec<u8>> {
-        let deflate = &mut compressors[usize::from(font)];
-        deflate.reset();
-        // Deflate's worst case: the input, five bytes a block of 16 KB, and zlib's frame.
-        let mut out = Vec::with_capacity(stream.content.len() + stream.content.len() / 16_000 * 5 + 64);
-        let status = deflate.compress_vec(&stream.content, &mut out, FlushCompress::Finish)?;
-        ensure!(status == Status::StreamEnd, "a receipt stream did not compress in one go");
-        Ok(out)
-    })?;
-    if compressed.len() + 20 < stream.content.len() {
-        stream.dict.set("Filter", "FlateDecode");
-        stream.set_content(compressed);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! tables they run in). A PDF viewer draws an embedded face at any size without them, as
 //! WeasyPrint's receipts are drawn, and they are a third or more of a hinted face's glyph data,
 //! which every receipt would otherwise carry. Outlines, metrics and the character map stay as
-//! they were.
+//! they were. Each receipt's subset is then put together from the outlines read once (`Outlines`).
 
 use anyhow::{Context as _, anyhow, ensure};
 
@@ -218,11 +218,35 @@ pub struct Outlines {
     /// Each glyph's bytes in `glyf`.
     glyphs: Vec<std::ops::Range<usize>>,
     /// Advance width and left side bearing of each glyph.
-    metrics: Vec<[u8; 4]>,
+    hmtx: Vec<[u8; 4]>,
     head: Vec<u8>,
     hhea: Vec<u8>,
     maxp: Vec<u8>,
-    os2: Option<Vec<u8>>,
+    /// OS/2's weight class (100–900), 0 without the table.
+    weight_class: u16,
+}
+
+/// What a PDF font descriptor states about a face, in font units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metrics {
+    pub units_per_em: u16,
+    /// The bounding box of all glyphs: x min, y min, x max, y max.
+    pub bounding_box: [i16; 4],
+    pub ascent: i16,
+    pub descent: i16,
+    /// The caret's slope (rise, run): upright is (1, 0).
+    pub caret_slope: (i16, i16),
+    pub weight_class: u16,
+}
+
+/// A face cut down to some characters, ready to embed in a PDF as a CIDFontType2 program
+/// (ISO 32000-1, 9.9: such a program needs no character map, text names glyphs by id).
+pub struct Subset {
+    pub bytes: Vec<u8>,
+    /// Each character asked for and its glyph id in the subset.
+    pub glyphs: Vec<(u32, u16)>,
+    /// Advance widths by glyph id in the subset, in font units.
+    pub advances: Vec<u16>,
 }
 
 impl Outlines {
@@ -235,7 +259,7 @@ impl Outlines {
         let count = glyphs.len();
         // Glyphs past the last full metric share its advance and have their own bearing.
         let full = usize::from(u16_at(hhea, 34)?).clamp(1, count.max(1));
-        let metrics = (0..count)
+        let hmtx = (0..count)
             .map(|i| {
                 let advance = u16_at(hmtx, 4 * i.min(full - 1))?;
                 let bearing =
@@ -248,18 +272,35 @@ impl Outlines {
         Ok(Self {
             glyf: glyf.to_vec(),
             glyphs,
-            metrics,
+            hmtx,
             head: head.to_vec(),
             hhea: hhea.to_vec(),
             maxp: maxp.to_vec(),
-            os2: get(b"OS/2").ok().map(<[u8]>::to_vec),
+            weight_class: get(b"OS/2").and_then(|os2| u16_at(os2, 4)).unwrap_or(0),
+        })
+    }
+
+    pub fn metrics(&self) -> anyhow::Result<Metrics> {
+        let signed = |table: &[u8], at: usize| u16_at(table, at).map(|v| v as i16);
+        Ok(Metrics {
+            units_per_em: u16_at(&self.head, 18)?,
+            bounding_box: [
+                signed(&self.head, 36)?,
+                signed(&self.head, 38)?,
+                signed(&self.head, 40)?,
+                signed(&self.head, 42)?,
+            ],
+            ascent: signed(&self.hhea, 4)?,
+            descent: signed(&self.hhea, 6)?,
+            caret_slope: (signed(&self.hhea, 18)?, signed(&self.hhea, 20)?),
+            weight_class: self.weight_class,
         })
     }
 
     /// A face of only the glyphs of `chars` (character, glyph id in this face), numbered from 1
-    /// in the characters' order after `.notdef`, with the glyphs composites are made of, and a
-    /// character map of just those characters.
-    pub fn subset(&self, chars: &[(u32, u16)]) -> anyhow::Result<Vec<u8>> {
+    /// in the characters' order after `.notdef`, with the glyphs composites are made of. It has
+    /// no character map (or OS/2 table): the PDF names glyphs by id and states the metrics.
+    pub fn subset(&self, chars: &[(u32, u16)]) -> anyhow::Result<Subset> {
         let mut order: Vec<u16> = vec![0];
         let mut new_id: std::collections::HashMap<u16, u16> = std::collections::HashMap::from([(0, 0)]);
         let mut add = |old: u16, order: &mut Vec<u16>| -> anyhow::Result<u16> {
@@ -286,6 +327,7 @@ impl Outlines {
         let mut glyf = Vec::new();
         let mut loca = Vec::with_capacity((order.len() + 1) * 4);
         let mut hmtx = Vec::with_capacity(order.len() * 4);
+        let mut advances = Vec::with_capacity(order.len());
         for old in &order {
             loca.extend_from_slice(&u32::try_from(glyf.len())?.to_be_bytes());
             let start = glyf.len();
@@ -297,7 +339,9 @@ impl Outlines {
             if glyf.len() % 2 == 1 {
                 glyf.push(0);
             }
-            hmtx.extend_from_slice(&self.metrics[usize::from(*old)]);
+            let metric = self.hmtx[usize::from(*old)];
+            hmtx.extend_from_slice(&metric);
+            advances.push(u16::from_be_bytes([metric[0], metric[1]]));
         }
         loca.extend_from_slice(&u32::try_from(glyf.len())?.to_be_bytes());
         let count = u16::try_from(order.len())?.to_be_bytes();
@@ -306,8 +350,7 @@ impl Outlines {
         let mut maxp = self.maxp.clone();
         maxp[4..6].copy_from_slice(&count);
 
-        let mut tables = vec![
-            (*b"cmap", cmap(&map)),
+        let tables = vec![
             (*b"glyf", glyf),
             (*b"head", self.head.clone()),
             (*b"hhea", hhea),
@@ -315,58 +358,8 @@ impl Outlines {
             (*b"loca", loca),
             (*b"maxp", maxp),
         ];
-        if let Some(os2) = &self.os2 {
-            tables.push((*b"OS/2", os2.clone()));
-        }
-        Ok(write(tables))
+        Ok(Subset { bytes: write(tables), glyphs: map, advances })
     }
-}
-
-/// A character map (format 4, Windows Unicode) of `map`: characters of the Basic Multilingual
-/// Plane to glyph ids, one segment per run of consecutive characters with consecutive ids.
-fn cmap(map: &[(u32, u16)]) -> Vec<u8> {
-    let mut sorted: Vec<(u16, u16)> =
-        map.iter().filter_map(|(c, g)| u16::try_from(*c).ok().filter(|c| *c != 0xFFFF).map(|c| (c, *g))).collect();
-    sorted.sort_unstable();
-    sorted.dedup_by_key(|(c, _)| *c);
-    // (first character, last character, first glyph)
-    let mut segments: Vec<(u16, u16, u16)> = Vec::new();
-    for (c, g) in sorted {
-        match segments.last_mut() {
-            Some((start, end, first)) if *end + 1 == c && first.wrapping_add(c - *start) == g => {
-                *end = c;
-            }
-            _ => segments.push((c, c, g)),
-        }
-    }
-    segments.push((0xFFFF, 0xFFFF, 0));
-    let count = segments.len() as u16;
-    let power = 1_u16 << (15 - count.leading_zeros());
-    let mut sub = Vec::with_capacity(16 + segments.len() * 8);
-    sub.extend_from_slice(&4_u16.to_be_bytes());
-    sub.extend_from_slice(&(16 + count * 8).to_be_bytes());
-    sub.extend_from_slice(&0_u16.to_be_bytes());
-    sub.extend_from_slice(&(count * 2).to_be_bytes());
-    sub.extend_from_slice(&(power * 2).to_be_bytes());
-    sub.extend_from_slice(&(power.trailing_zeros() as u16).to_be_bytes());
-    sub.extend_from_slice(&(count * 2 - power * 2).to_be_bytes());
-    for (_, end, _) in &segments {
-        sub.extend_from_slice(&end.to_be_bytes());
-    }
-    sub.extend_from_slice(&0_u16.to_be_bytes());
-    for (start, _, _) in &segments {
-        sub.extend_from_slice(&start.to_be_bytes());
-    }
-    for (start, _, glyph) in &segments {
-        // The last segment maps 0xFFFF to glyph 0.
-        let delta = if *start == 0xFFFF { 1 } else { glyph.wrapping_sub(*start) };
-        sub.extend_from_slice(&delta.to_be_bytes());
-    }
-    sub.extend(std::iter::repeat_n(0, segments.len() * 2));
-    let mut out = Vec::with_capacity(12 + sub.len());
-    out.extend_from_slice(&[0, 0, 0, 1, 0, 3, 0, 1, 0, 0, 0, 12]);
-    out.extend_from_slice(&sub);
-    out
 }
 
 #[cfg(test)]
@@ -423,26 +416,25 @@ mod tests {
         // "é" is a composite of "e" and the accent in DejaVu; "€" and "Ж" are outside Latin.
         let chars: Vec<(u32, u16)> =
             "Aé€Жab ".chars().map(|c| (u32::from(c), face.lookup_glyph_index(u32::from(c)).unwrap())).collect();
-        let subset = Outlines::read(&stripped).unwrap().subset(&chars).unwrap();
-        let parsed = printpdf::ParsedFont::from_bytes(&subset, 0, &mut Vec::new()).unwrap();
+        let whole = Outlines::read(&stripped).unwrap();
+        let subset = whole.subset(&chars).unwrap();
+        let new_id = |c: u32| subset.glyphs.iter().find(|(mapped, _)| *mapped == c).map(|(_, g)| *g);
+        let outlines = Outlines::read(&subset.bytes).unwrap();
+        assert_eq!(outlines.glyphs.len(), subset.advances.len(), "one advance per glyph");
         for (c, old) in &chars {
-            let new = parsed.lookup_glyph_index(*c).unwrap_or_else(|| panic!("{c:x} is mapped"));
-            assert_eq!(parsed.get_glyph_width(new), face.get_glyph_width(*old), "{c:x}");
+            let new = new_id(*c).unwrap_or_else(|| panic!("{c:x} is mapped"));
+            assert_eq!(Some(subset.advances[usize::from(new)]), face.get_glyph_width(*old), "{c:x}");
+            assert_eq!(outlines.hmtx[usize::from(new)], whole.hmtx[usize::from(*old)], "{c:x}");
         }
-        assert_eq!(parsed.lookup_glyph_index(u32::from('z')), None, "nothing else is mapped");
-        let e_acute = parsed.lookup_glyph_index(u32::from('é')).unwrap();
-        let outlines = Outlines::read(&subset).unwrap();
+        assert_eq!(new_id(u32::from('z')), None, "nothing else is mapped");
+        let e_acute = new_id(u32::from('é')).unwrap();
         let parts = components(&outlines.glyf[outlines.glyphs[usize::from(e_acute)].clone()]).unwrap();
         assert!(!parts.is_empty(), "é is still a composite");
         assert!(parts.iter().all(|(_, id)| usize::from(*id) < outlines.glyphs.len()), "its parts are in the subset");
-        assert!(subset.len() < 4_000, "{} bytes", subset.len());
-    }
-
-    #[test]
-    fn the_character_map_joins_runs_of_consecutive_characters_and_glyphs() {
-        let map = [(u32::from('a'), 1), (u32::from('b'), 2), (u32::from('c'), 3), (u32::from('x'), 9), (0x20AC, 4)];
-        let table = cmap(&map);
-        let segments = usize::from(u16_at(&table, 12 + 6).unwrap()) / 2;
-        assert_eq!(segments, 4, "a–c, x, € and the closing segment");
+        let names: Vec<[u8; 4]> = tables(&subset.bytes).unwrap().into_iter().map(|(t, _)| t).collect();
+        assert!(!names.contains(b"cmap") && !names.contains(b"OS/2"), "a PDF's CID font needs neither");
+        // The weight class was OS/2's, which the subset leaves out; the PDF states it instead.
+        assert_eq!(Metrics { weight_class: 400, ..outlines.metrics().unwrap() }, whole.metrics().unwrap());
+        assert!(subset.bytes.len() < 4_000, "{} bytes", subset.bytes.len());
     }
 }
