@@ -35,6 +35,13 @@ pub(crate) fn pdf_tool(tool: &str, args: &[&str], pdf: &[u8]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// Asserts that a strict reader accepts `pdf`'s structure as it is (poppler would quietly rebuild
+/// a wrong cross-reference table).
+pub(crate) fn assert_well_formed(pdf: &[u8]) {
+    let check = pdf_tool("qpdf", &["--check"], pdf);
+    assert!(check.contains("No syntax or stream encoding errors found") && !check.contains("WARNING"), "{check}");
+}
+
 /// Pays the registered lot behind `token` with 4242 and applies Stripe's events.
 pub(crate) async fn paid(app: &TestApp, token: &str) {
     let (status, body) = start(app, token).await;
@@ -81,11 +88,9 @@ async fn a_paid_lot_gets_one_receipt_with_its_hash_emailed_as_a_pdf_with_embedde
             .unwrap();
     assert_eq!(attachment, (format!("receipt-{number}.pdf"), "application/pdf".to_owned(), pdf.clone()));
 
-    // A file whose structure a strict reader accepts as it is (poppler would quietly rebuild a
-    // wrong cross-reference table): what a reader sees is every detail, in fonts that are
-    // embedded and subset.
-    let check = pdf_tool("qpdf", &["--check"], &pdf);
-    assert!(check.contains("No syntax or stream encoding errors found") && !check.contains("WARNING"), "{check}");
+    // A well-formed file in which a reader sees every detail, in fonts that are embedded and
+    // subset.
+    assert_well_formed(&pdf);
     let text = pdf_tool("pdftotext", &["-layout"], &pdf);
     let intent: String =
         sqlx::query_scalar("SELECT stripe_payment_intent_id FROM orders").fetch_one(&app.services.pool).await.unwrap();

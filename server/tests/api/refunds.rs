@@ -13,7 +13,7 @@ use crate::{
     billing::{flush, pay},
     checkout::{api_key, start, won_lot},
     helpers::{TestApp, spawn_app, wait_until},
-    receipts::{paid, pdf_tool},
+    receipts::{assert_well_formed, paid, pdf_tool},
 };
 
 /// The id of the only winning of this test's app.
@@ -139,6 +139,7 @@ async fn a_tenant_refunds_half_then_the_rest_and_the_buyer_gets_a_verifiable_cre
     assert_eq!(notes.len(), 2);
     assert!(notes[0].0.starts_with("CN-") && notes[0].0.ends_with("-000001"), "{}", notes[0].0);
     assert!(notes[1].0.ends_with("-000002"), "no gap: {}", notes[1].0);
+    notes.iter().for_each(|(_, _, pdf)| assert_well_formed(pdf));
     let texts: Vec<String> = notes.iter().map(|(_, _, pdf)| pdf_tool("pdftotext", &["-layout"], pdf)).collect();
     let first_note = texts.iter().find(|t| t.contains("Frame damaged in transit")).expect("the first refund's note");
     for expected in ["Credit note", "$62.50", receipt.as_str(), "TEST REFUND", "Northwind Auctions"] {

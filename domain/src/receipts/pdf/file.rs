@@ -40,7 +40,9 @@ fn integer(out: &mut Vec<u8>, value: i64) {
     let _ = write!(out, "{value}");
 }
 
-fn name(out: &mut Vec<u8>, name: &[u8]) {
+fn name(out: &mut Vec<u8>, name: &[u8]) -> anyhow::Result<()> {
+    // A name cannot hold a NUL byte, not even as #00 (ISO 32000-1, 7.3.5).
+    ensure!(!name.contains(&0), "a PDF name cannot contain a NUL byte");
     out.push(b'/');
     for &byte in name {
         // Delimiters, white space, `#` and bytes outside ! to ~ are written as #xx.
@@ -50,6 +52,7 @@ fn name(out: &mut Vec<u8>, name: &[u8]) {
             out.push(byte);
         }
     }
+    Ok(())
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -94,7 +97,7 @@ fn needs_separator(object: &Object) -> bool {
 fn dictionary(out: &mut Vec<u8>, dict: &Dictionary, skip: &[&[u8]]) -> anyhow::Result<()> {
     out.extend_from_slice(b"<<");
     for (key, value) in dict.iter().filter(|(key, _)| !skip.contains(&key.as_slice())) {
-        name(out, key);
+        name(out, key)?;
         if !matches!(value, Object::Name(_) | Object::String(..) | Object::Array(_) | Object::Dictionary(_)) {
             out.push(b' ');
         }
@@ -115,7 +118,7 @@ fn object(out: &mut Vec<u8>, value: &Object) -> anyhow::Result<()> {
             // Rust writes floats without an exponent, as PDF needs.
             let _ = write!(out, "{value}");
         }
-        Object::Name(value) => name(out, value),
+        Object::Name(value) => name(out, value)?,
         Object::String(text, format) => string(out, text, *format),
         Object::Array(items) => {
             out.push(b'[');
@@ -151,7 +154,8 @@ enum Place {
 pub fn write(doc: &Document) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(16 * 1024);
     out.extend_from_slice(b"%PDF-1.5\n%\xE2\xE3\xCF\xD3\n");
-    let max_id = doc.objects.keys().map(|(id, _)| *id).max().unwrap_or(0);
+    // Past every number in use or reserved, so that nothing refers to the new streams by mistake.
+    let max_id = doc.objects.keys().map(|(id, _)| *id).max().unwrap_or(0).max(doc.max_id);
     let object_stream_id = max_id + 1;
     let xref_id = max_id + 2;
     let mut places = vec![Place::Free; xref_id as usize + 1];
@@ -236,8 +240,18 @@ pub fn write(doc: &Document) -> anyhow::Result<Vec<u8>> {
         rows.extend_from_slice(&field.to_be_bytes());
         rows.extend_from_slice(&index.to_be_bytes());
     }
-    let mut trailer = Vec::new();
-    dictionary(&mut trailer, &doc.trailer, &[b"Size", b"Prev", b"Type", b"W", b"Index", b"Length", b"Filter"])?;
+    // Of the trailer, the document's catalog, information and identifier; the rest of the
+    // cross-reference stream's dictionary is this writer's own.
+    ensure!(doc.trailer.get(b"Encrypt").is_err(), "receipts are not encrypted");
+    let mut trailer = Dictionary::new();
+    for key in [&b"Root"[..], b"Info", b"ID"] {
+        if let Ok(value) = doc.trailer.get(key) {
+            trailer.set(key, value.clone());
+        }
+    }
+    let mut trailer_bytes = Vec::new();
+    dictionary(&mut trailer_bytes, &trailer, &[])?;
+    let trailer = trailer_bytes;
     let size = places.len();
     with_deflated(&rows, |deflated| {
         let (filter, content) = deflated.map_or(("", &rows[..]), |d| ("/Filter/FlateDecode", d));
@@ -275,10 +289,17 @@ mod tests {
             "Numbers" => vec![Object::Integer(-3), Object::Real(0.25), Object::Real(595.5), Object::Null, true.into()],
             "Nested" => vec![Object::Array(vec![Object::Name(b"A".to_vec()), Object::Integer(1)]), dictionary! { "K" => short }.into()],
             "Fixed" => fixed,
+            // References and numbers side by side, and keywords as values.
+            "Kids" => vec![Object::Reference(short), Object::Reference(fixed), Object::Integer(7), Object::Reference(text)],
+            "Flags" => dictionary! { "B" => false, "N" => Object::Null, "R" => short },
         });
         let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => page });
         doc.trailer.set("Root", catalog);
         doc.trailer.set("ID", vec![Object::String(b"id".to_vec(), StringFormat::Hexadecimal); 2]);
+        // Only the catalog, information and identifier are the document's to carry over.
+        doc.trailer.set("DecodeParms", dictionary! { "Columns" => 4 });
+        // A number reserved and never filled is not given to the new streams.
+        doc.max_id += 2;
         doc
     }
 
@@ -301,6 +322,7 @@ mod tests {
             }
         }
         assert_eq!(read.trailer.get(b"Root").unwrap(), doc.trailer.get(b"Root").unwrap());
+        assert!(read.trailer.get(b"DecodeParms").is_err(), "not carried into the cross-reference stream");
         assert_eq!(read.trailer.get(b"ID").unwrap(), doc.trailer.get(b"ID").unwrap());
     }
 
@@ -326,5 +348,51 @@ mod tests {
         assert_eq!(text.matches("/Type/ObjStm").count(), 1, "one object stream");
         assert_eq!(text.matches("/Type/XRef").count(), 1, "a cross-reference stream");
         assert!(!text.contains("/Type/Page"), "the page is inside the (deflated) object stream");
+    }
+
+    /// lopdf finds objects without checking that they are where the table says; this reads the
+    /// table itself: each entry in the file points at its own object, each packed one at its
+    /// place in the object stream.
+    #[test]
+    fn the_cross_reference_stream_points_at_each_object() {
+        let doc = sample();
+        let bytes = write(&doc).unwrap();
+        let read = Document::load_mem(&bytes).unwrap();
+        let table = &read.reference_table;
+        assert_eq!(table.size, doc.max_id + 3, "every number, the object stream's and its own");
+        let containers: Vec<u32> = table
+            .entries
+            .values()
+            .filter_map(|e| match e {
+                lopdf::xref::XrefEntry::Compressed { container, .. } => Some(*container),
+                _ => None,
+            })
+            .collect();
+        assert!(containers.windows(2).all(|w| w[0] == w[1]), "one object stream");
+        let container = *containers.first().expect("objects are packed");
+        assert!(container > doc.max_id, "the object stream has a number of its own");
+        let mut packed = read.get_object((container, 0)).unwrap().as_stream().unwrap().clone();
+        packed.decompress().unwrap();
+        let pairs: Vec<u32> = String::from_utf8_lossy(&packed.content)
+            .split_whitespace()
+            .take(2 * containers.len())
+            .step_by(2)
+            .map(|n| n.parse().unwrap())
+            .collect();
+        for id in 1..table.size {
+            match table.get(id) {
+                Some(lopdf::xref::XrefEntry::Normal { offset, generation: 0 }) => {
+                    let at = &bytes[*offset as usize..];
+                    assert!(at.starts_with(format!("{id} 0 obj").as_bytes()), "{id} points elsewhere");
+                }
+                Some(lopdf::xref::XrefEntry::Compressed { index, .. }) => {
+                    assert_eq!(pairs[usize::from(*index)], id, "{id}'s place in the object stream");
+                }
+                Some(lopdf::xref::XrefEntry::Free | lopdf::xref::XrefEntry::UnusableFree) | None => {
+                    assert!(!doc.objects.contains_key(&(id, 0)), "{id} is missing from the table");
+                }
+                Some(other) => panic!("{id}: {other:?}"),
+            }
+        }
     }
 }
